@@ -1,0 +1,202 @@
+"""Immutable records that cross stage boundaries: Pattern, Section, Relationship, Problem.
+
+Every record is a frozen dataclass holding tuples (never lists or dicts) so a loaded library can be
+shared between threads and cached without defensive copies. Ids are strings (slugs, chunk ids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+CANONICAL_SECTIONS: tuple[str, ...] = (
+    "Context",
+    "Problem",
+    "Solution",
+    "Implementation",
+    "Consequences",
+    "Known Uses",
+    "Cognitive Era",
+    "Vitality",
+)
+KNOWN_CONTEXTS: tuple[str, ...] = ("corporate", "government", "activist", "tech", "academic", "community")
+RELATIONSHIP_KINDS: tuple[str, ...] = (
+    "generalizes_from",
+    "specializes_to",
+    "enables",
+    "requires",
+    "alternatives",
+    "complementary",
+    "tools",
+    "related",
+)
+ROLES: tuple[str, ...] = (
+    "context",
+    "problem",
+    "solution",
+    "implementation",
+    "consequences",
+    "known-uses",
+    "cognitive-era",
+    "vitality",
+    "summary",
+    "tension",
+    "context-label",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one file: where, why, and how bad."""
+
+    path: str
+    location: str  # "line 12", "field ontology.domain", "file"
+    reason: str
+    severity: Severity
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One body section: its heading as written, its role, and its text (heading excluded)."""
+
+    title: str
+    role: str
+    level: int
+    text: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    """A typed, weighted edge of the curated graph. `target` is a slug (or an unresolved id)."""
+
+    kind: str
+    target: str
+    weight: float | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    id: str
+    type: str = ""
+    label: str = ""
+    relevance: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    id: str
+    label: str = ""
+    source: str = ""
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    status: str | None = None
+    confidence: float | None = None
+    version: str | None = None
+    usage_stage: str | None = None
+    adoption_stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    contributors: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    license: str | None = None
+    attribution: str | None = None
+    collection: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One pattern, normalized across schema generations."""
+
+    slug: str
+    title: str
+    path: str
+    schema: Literal["ontology", "classification"]
+    id: str | None = None
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+    epigraph: str = ""
+    context_labels: tuple[tuple[str, str], ...] = ()
+    domain: str | None = None
+    cross_domains: tuple[str, ...] = ()
+    legacy_domain: str | None = None
+    commons_domains: tuple[str, ...] = ()
+    tension: str = ""
+    keywords: tuple[str, ...] = ()
+    scores: tuple[tuple[str, float], ...] = ()
+    overall_score: float | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    relationships: tuple[Relationship, ...] = ()
+    entities: tuple[Entity, ...] = ()
+    communities: tuple[Community, ...] = ()
+    provenance: Provenance = field(default_factory=Provenance)
+    sections: tuple[Section, ...] = ()
+    content_hash: str = ""
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Every domain the pattern belongs to (primary, cross, legacy), de-duplicated, in order."""
+        seen: dict[str, None] = {}
+        for value in (self.domain, *self.cross_domains, self.legacy_domain, *self.commons_domains):
+            if value:
+                seen.setdefault(value, None)
+        return tuple(seen)
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.context_labels)
+
+    def context_label(self, context: str) -> str | None:
+        return dict(self.context_labels).get(context)
+
+    def section(self, role: str) -> Section | None:
+        return next((s for s in self.sections if s.role == role), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["context_labels"] = dict(self.context_labels)
+        data["scores"] = dict(self.scores)
+        data["domains"] = list(self.domains)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pattern:
+        """Inverse of `to_dict` (used by the index store)."""
+        return cls(
+            slug=data["slug"],
+            title=data["title"],
+            path=data["path"],
+            schema=data["schema"],
+            id=data.get("id"),
+            aliases=tuple(data.get("aliases", ())),
+            summary=data.get("summary", ""),
+            epigraph=data.get("epigraph", ""),
+            context_labels=tuple((k, v) for k, v in data.get("context_labels", {}).items()),
+            domain=data.get("domain"),
+            cross_domains=tuple(data.get("cross_domains", ())),
+            legacy_domain=data.get("legacy_domain"),
+            commons_domains=tuple(data.get("commons_domains", ())),
+            tension=data.get("tension", ""),
+            keywords=tuple(data.get("keywords", ())),
+            scores=tuple((k, v) for k, v in data.get("scores", {}).items()),
+            overall_score=data.get("overall_score"),
+            lifecycle=Lifecycle(**data.get("lifecycle", {})),
+            relationships=tuple(Relationship(**r) for r in data.get("relationships", ())),
+            entities=tuple(Entity(**e) for e in data.get("entities", ())),
+            communities=tuple(Community(**c) for c in data.get("communities", ())),
+            provenance=Provenance(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.get("provenance", {}).items()}),
+            sections=tuple(Section(**s) for s in data.get("sections", ())),
+            content_hash=data.get("content_hash", ""),
+        )
