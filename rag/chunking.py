@@ -89,21 +89,23 @@ def section_key(title: str, role: str) -> str:
 
 def chunk_pattern(pattern: Pattern, count: TokenCounter, settings: ChunkerSettings = ChunkerSettings()) -> list[Chunk]:
     chunks: list[Chunk] = []
-    used: set[str] = set()
+    used_keys: set[str] = set()
+    used_ids: set[str] = set()  # a section "Step" split in parts makes "step-2", as does a one-part section "Step 2"
 
-    def unique(key: str) -> str:
+    def ids_for(key: str, parts: int) -> list[str]:
         candidate, n = key, 2
-        while candidate in used:
+        while True:
+            ids = [f"{pattern.slug}#{candidate}"] if parts == 1 else [f"{pattern.slug}#{candidate}-{i}" for i in range(1, parts + 1)]
+            if candidate not in used_keys and used_ids.isdisjoint(ids):
+                used_keys.add(candidate)
+                used_ids.update(ids)
+                return ids
             candidate, n = f"{key}_{n}", n + 1
-        used.add(candidate)
-        return candidate
 
     def emit(key: str, role: str, section: str, header: str, body: str, context: str | None = None) -> None:
-        key = unique(key)
         parts = list(split_to_fit(body, budget=settings.budget - count([header])[0] - 1, count=count))
-        for n, part in enumerate(parts, start=1):
-            suffix = f"-{n}" if len(parts) > 1 else ""
-            chunks.append(Chunk(f"{pattern.slug}#{key}{suffix}", pattern.slug, role, section, f"{header}\n{part}", n, context))
+        for n, (chunk_id, part) in enumerate(zip(ids_for(key, len(parts)), parts), start=1):
+            chunks.append(Chunk(chunk_id, pattern.slug, role, section, f"{header}\n{part}", n, context))
 
     title = pattern.title
     summary = clean_markdown(pattern.summary)

@@ -62,7 +62,7 @@ class FieldReader:
         return None
 
     def strings(self, dotted: str) -> tuple[str, ...]:
-        """A list of strings; a bare string becomes a one-item list; non-strings are stringified."""
+        """A list of strings; a bare string becomes a one-item list; numbers are stringified (with a warning)."""
         value = self.get(dotted)
         if value is None:
             return ()
@@ -74,6 +74,7 @@ class FieldReader:
                 if isinstance(item, str) and item.strip():
                     out.append(item.strip())
                 elif isinstance(item, (int, float)) and not isinstance(item, bool):
+                    self.warn(f"field {dotted}", f"list item {item!r} is a number, not text; kept as {str(item)!r}")
                     out.append(str(item))
                 elif item is not None:
                     self.warn(f"field {dotted}", f"list item of type {type(item).__name__} ignored")

@@ -113,20 +113,25 @@ def load_file(path: Path, rel: str, max_file_bytes: int = MAX_FILE_BYTES) -> tup
     if not text.lstrip("\ufeff").startswith("---"):
         raise FileError("line 1", "no front matter: the file must start with a '---' line")
     text = text.lstrip("\ufeff")
+    opening = _YAML_HANDLER.FM_BOUNDARY.match(text)
+    if opening is None:
+        raise FileError("line 1", "no front matter: the file must start with a '---' line")
     try:
         fm_text, body = _YAML_HANDLER.split(text)
     except ValueError:
         raise FileError("line 1", "front matter is not closed by a second '---' line") from None
+    # fm_text starts right after the opening boundary, which may have swallowed blank lines after '---'
+    fm_first_line = text[: opening.end()].count("\n") + 1
     try:
         data = yaml.load(fm_text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1  # fm_text starts right after '---' on line 1
+        line = fm_first_line + mark.line if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         column = f" at column {mark.column + 1}" if mark is not None else ""
         context = getattr(exc, "context", None)
         context_mark = getattr(exc, "context_mark", None)
-        where = f" ({context} started at line {context_mark.line + 1})" if context and context_mark is not None else ""
+        where = f" ({context} started at line {fm_first_line + context_mark.line})" if context and context_mark is not None else ""
         raise FileError(f"line {line}", f"YAML error{column}: {problem}{where}") from None
     if not isinstance(data, dict):
         raise FileError("line 1", f"front matter must be a mapping, got {type(data).__name__}")

@@ -37,11 +37,17 @@ def clean_heading(heading: str) -> str:
     return text.strip().rstrip(":").strip() or heading.strip()
 
 
+# Each word must start a word of the heading: "Conflict Resolution" is not "solution", "Extensions" not "tension".
+_ROLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (role, re.compile("|".join(rf"\b{re.escape(word)}" for word in words))) for role, words in _ROLE_RULES
+)
+
+
 def role_of(title: str) -> str:
     """Map a cleaned heading to one of the section roles (`other` when nothing matches)."""
     lowered = title.lower()
-    for role, words in _ROLE_RULES:
-        if any(word in lowered for word in words):
+    for role, pattern in _ROLE_PATTERNS:
+        if pattern.search(lowered):
             return role
     return "other"
 

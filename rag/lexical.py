@@ -1,0 +1,79 @@
+"""BM25 indexes (bm25s) and the analyzer shared by documents and queries.
+
+bm25s was chosen over rank-bm25 by measurement (issue 3: 0.04 ms vs 10.8 ms per query over 3,614 keyword
+documents; 0.15 ms vs 178 ms over 33k section chunks); a test checks its ranking against rank-bm25.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9]+")
+# bm25s's English list plus common question words; short enough that names like "The Commons" survive.
+STOPWORDS = frozenset(
+    """a an and are as at be but by for if in into is it no not of on or such that the their then there these they this
+    to was will with how what why when where who which do does did can could should would i we our us you your my me
+    them its from about than so""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def analyze(text: str, stem: bool = True) -> list[str]:
+    """Lowercase word tokens, stopwords removed, Snowball-stemmed."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer().stemWords(words) if stem else words
+
+
+class LexicalIndex:
+    """BM25 (Lucene variant) over a fixed list of documents; scores every document for a query."""
+
+    def __init__(self, model, k1: float, b: float):
+        self._model = model
+        self.k1 = k1
+        self.b = b
+        self._vocab: dict[str, int] = model.vocab_dict
+
+    @classmethod
+    def build(cls, documents: Sequence[list[str]], k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
+        import bm25s
+
+        model = bm25s.BM25(method="lucene", k1=k1, b=b)
+        # an empty document would be dropped by bm25s' vocabulary; give it a token that never matches
+        model.index([doc if doc else ["\x00"] for doc in documents], show_progress=False)
+        return cls(model, k1, b)
+
+    @property
+    def size(self) -> int:
+        return int(self._model.scores["num_docs"])
+
+    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document (float32, length `size`); zeros when no query token is known."""
+        known = [t for t in query_tokens if t in self._vocab]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._model.get_scores(known), dtype=np.float32)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._model.save(str(directory), show_progress=False)
+        (directory / "settings.json").write_text(json.dumps({"k1": self.k1, "b": self.b, "method": "lucene"}))
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = False) -> LexicalIndex:
+        import bm25s
+
+        settings = json.loads((directory / "settings.json").read_text())
+        model = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False, verbosity=0)
+        return cls(model, settings["k1"], settings["b"])

@@ -1,0 +1,266 @@
+"""Hybrid retriever: dense sections + keyword BM25 + full-text BM25 + known names, fused into patterns.
+
+Each retriever ranks patterns (a pattern's score is its best chunk's score), restricted by the filter
+mask before its cut; the ranked lists are fused by `rag.fusion`; names that match the whole query are
+pinned first. Every hit carries each retriever's rank and raw score and the chunks that matched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from .embedding import Embedder
+from .filters import Facets, FilterMasks, Filters, normalize
+from .fusion import FusionMethod, convex_combination, ranked, reciprocal_rank_fusion
+from .lexical import analyze
+from .names import NameIndex, normalize_name, trigrams
+from .results import Evidence, Hit, Results, RetrieverScore
+from .searchindex import SearchIndex
+
+RetrieverName = Literal["dense", "keywords", "fulltext", "names"]
+RETRIEVERS: tuple[str, ...] = ("dense", "keywords", "fulltext", "names")
+
+
+class QueryError(ValueError):
+    """A request that cannot be answered as asked; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieverSettings:
+    fusion: FusionMethod = "rrf"
+    rrf_k: float = 60.0
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "keywords": 1.0, "fulltext": 1.0, "names": 1.0})
+    role_weights: dict[str, float] = field(default_factory=dict)  # multiplier on a chunk's dense score, by role
+    dense_candidates: int = 300  # chunks fetched from the vector index before aggregation to patterns
+    depth: int = 100  # patterns per retriever list entering fusion
+    evidence: int = 3
+    name_pin: float = 0.85  # a title/alias this similar to the whole query is pinned first
+    name_min: float = 0.6
+    max_query_chars: int = 2000
+    max_k: int = 100
+
+    def with_(self, **changes) -> RetrieverSettings:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One retriever's ranked patterns: rows best-first and their raw scores."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+
+
+class Retriever:
+    def __init__(self, index: SearchIndex, embedder: Embedder, settings: RetrieverSettings | None = None):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings or RetrieverSettings()
+        self.facets = Facets.of(index.patterns)
+        self.masks = FilterMasks(index.patterns)
+        self.names = NameIndex(index.patterns)
+        self._chunk_role_weight = np.array([self.settings.role_weights.get(c.role, 1.0) for c in index.chunks], dtype=np.float32)
+        cp = index.chunk_pattern
+        self._contiguous = bool(len(cp) == 0 or np.all(np.diff(cp) >= 0))
+        self._starts = np.flatnonzero(np.r_[True, cp[1:] != cp[:-1]]) if len(cp) else np.zeros(0, dtype=np.int64)
+
+    # -- public API -------------------------------------------------------------------------
+    def validate(self, query: str, k: int, filters: Filters) -> tuple[str, Filters]:
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError("query", "query is empty; describe a situation or name a pattern")
+        if len(query) > self.settings.max_query_chars:
+            raise QueryError("query", f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}")
+        if not 1 <= k <= self.settings.max_k:
+            raise QueryError("k", f"k must be between 1 and {self.settings.max_k}, got {k}")
+        return query.strip(), normalize(filters, self.facets)
+
+    def search(self, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False) -> Results:
+        started = time.perf_counter()
+        query, filters = self.validate(query, k, filters)
+        runs, evidence, timings = self.run(query, filters)
+        fused, pinned = self.fuse(runs)
+        pinned_set = set(pinned)
+        order = pinned + [row for row, _ in fused if row not in pinned_set]
+        fused_score = dict(fused)
+        hits: list[Hit] = []
+        leaders: list[int] = []
+        grouped: dict[int, list[int]] = {}
+        for row in order:
+            if group_duplicates:
+                leader = next((lead for lead in leaders if self._duplicates(lead, row)), None)
+                if leader is not None:
+                    grouped[leader].append(row)
+                    continue
+            if len(leaders) == k:
+                if group_duplicates:
+                    continue
+                break
+            leaders.append(row)
+            grouped[row] = []
+        for rank, row in enumerate(leaders[:k], start=1):
+            hits.append(self._hit(rank, row, fused_score.get(row, 0.0), runs, evidence, filters, tuple(self.index.patterns[r].slug for r in grouped[row])))
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Results(
+            query=query,
+            k=k,
+            filters=filters.to_dict(),
+            hits=tuple(hits),
+            index_version=self.index.version,
+            fusion={"method": self.settings.fusion, "rrf_k": self.settings.rrf_k, "rank_base": 1, "weights": dict(self.settings.weights)},
+            timings_ms={name: round(ms, 3) for name, ms in timings.items()},
+        )
+
+    # -- stages -----------------------------------------------------------------------------
+    def run(self, query: str, filters: Filters) -> tuple[dict[str, Ranked], dict[str, np.ndarray], dict[str, float]]:
+        """Every enabled retriever's ranked patterns (filters applied before each cut)."""
+        s = self.settings
+        pattern_mask = self.masks.mask(filters)
+        chunk_mask = None if pattern_mask is None else pattern_mask[self.index.chunk_pattern]
+        runs: dict[str, Ranked] = {}
+        evidence: dict[str, np.ndarray] = {}
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = (now - clock) * 1000
+            clock = now
+
+        if s.weights.get("dense", 0) > 0:
+            vector = self.embedder.encode_query(query)
+            lap("encode")
+            scores, rows = self.index.vectors.search(vector, s.dense_candidates, chunk_mask)
+            scores = scores * self._chunk_role_weight[rows]
+            evidence["dense_rows"], evidence["dense_scores"] = rows, scores
+            runs["dense"] = self._best_per_pattern(rows, scores)
+            lap("dense")
+        tokens = analyze(query)
+        if s.weights.get("keywords", 0) > 0:
+            scores = self.index.keywords.scores(tokens)
+            runs["keywords"] = self._top(scores, pattern_mask)
+            lap("keywords")
+        if s.weights.get("fulltext", 0) > 0:
+            chunk_scores = self.index.fulltext.scores(tokens)
+            if chunk_mask is not None:
+                chunk_scores = np.where(chunk_mask, chunk_scores, 0.0)
+            evidence["fulltext_scores"] = chunk_scores
+            runs["fulltext"] = self._top(self._pattern_max(chunk_scores), pattern_mask)
+            lap("fulltext")
+        if s.weights.get("names", 0) > 0:
+            matches = self.names.match(query, s.name_min, pattern_mask)
+            runs["names"] = Ranked(np.array([m.row for m in matches], dtype=np.int64), np.array([m.similarity for m in matches], dtype=np.float32))
+            evidence["name_of"] = {m.row: m.name for m in matches}  # type: ignore[assignment]
+            lap("names")
+        return runs, evidence, timings
+
+    def fuse(self, runs: dict[str, Ranked]) -> tuple[list[tuple[int, float]], list[int]]:
+        """Fused (row, score) best-first, and the rows pinned first because the query is their name."""
+        s = self.settings
+        if s.fusion == "rrf":
+            lists = {name: [str(r) for r in run.rows[: s.depth]] for name, run in runs.items()}
+            fused = reciprocal_rank_fusion(lists, k=s.rrf_k, weights=s.weights)
+        else:
+            lists = {name: {str(r): float(v) for r, v in zip(run.rows[: s.depth], run.scores[: s.depth])} for name, run in runs.items()}
+            fused = convex_combination(lists, s.weights)
+        names = runs.get("names")
+        pinned = [] if names is None else [int(r) for r, sim in zip(names.rows, names.scores) if sim >= s.name_pin]
+        return [(int(doc), score) for doc, score in ranked(fused)], pinned
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _best_per_pattern(self, chunk_rows: np.ndarray, chunk_scores: np.ndarray) -> Ranked:
+        best: dict[int, float] = {}
+        for row, score in zip(self.index.chunk_pattern[chunk_rows].tolist(), chunk_scores.tolist()):
+            if score > best.get(row, -np.inf):
+                best[row] = score
+        items = sorted(best.items(), key=lambda kv: -kv[1])
+        return Ranked(np.array([r for r, _ in items], dtype=np.int64), np.array([v for _, v in items], dtype=np.float32))
+
+    def _pattern_max(self, chunk_scores: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(self.index.patterns), dtype=np.float32)
+        if not len(chunk_scores):
+            return out
+        if self._contiguous:
+            out[self.index.chunk_pattern[self._starts]] = np.maximum.reduceat(chunk_scores, self._starts)
+        else:
+            np.maximum.at(out, self.index.chunk_pattern, chunk_scores)
+        return out
+
+    def _top(self, scores: np.ndarray, mask: np.ndarray | None) -> Ranked:
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        depth = min(self.settings.depth, int((scores > 0).sum()))
+        if depth == 0:
+            return Ranked(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        top = np.argpartition(-scores, depth - 1)[:depth]
+        top = top[np.lexsort((top, -scores[top]))]
+        return Ranked(top.astype(np.int64), scores[top].astype(np.float32))
+
+    def _hit(self, rank: int, row: int, score: float, runs, evidence, filters: Filters, duplicates: tuple[str, ...]) -> Hit:
+        pattern = self.index.patterns[row]
+        per: dict[str, RetrieverScore] = {}
+        for name, run in runs.items():
+            where = np.flatnonzero(run.rows == row)
+            if len(where):
+                per[name] = RetrieverScore(int(where[0]) + 1, round(float(run.scores[where[0]]), 6))
+        return Hit(
+            slug=pattern.slug,
+            title=pattern.title,
+            summary=pattern.summary,
+            domains=pattern.domains,
+            rank=rank,
+            score=round(float(score), 6),
+            retrievers=per,
+            evidence=self._evidence(row, evidence),
+            context=filters.context,
+            context_label=pattern.context_label(filters.context) if filters.context else None,
+            name_match=evidence.get("name_of", {}).get(row),
+            duplicates=duplicates,
+        )
+
+    def _evidence(self, row: int, evidence: dict) -> tuple[Evidence, ...]:
+        out: list[Evidence] = []
+        seen: set[int] = set()
+        rows, scores = evidence.get("dense_rows"), evidence.get("dense_scores")
+        if rows is not None:
+            mine = np.flatnonzero(self.index.chunk_pattern[rows] == row)
+            for i in mine[: self.settings.evidence]:
+                seen.add(int(rows[i]))
+                out.append(self._evidence_item(int(rows[i]), float(scores[i]), "dense"))
+        full = evidence.get("fulltext_scores")
+        if full is not None and len(out) < self.settings.evidence:
+            chunk_rows = np.flatnonzero(self.index.chunk_pattern == row) if not self._contiguous else self._chunk_range(row)
+            best = chunk_rows[np.argsort(-full[chunk_rows], kind="stable")]
+            for c in best:
+                if len(out) >= self.settings.evidence or full[c] <= 0:
+                    break
+                if int(c) not in seen:
+                    out.append(self._evidence_item(int(c), float(full[c]), "fulltext"))
+        return tuple(out)
+
+    def _chunk_range(self, row: int) -> np.ndarray:
+        cp = self.index.chunk_pattern
+        return np.arange(np.searchsorted(cp, row, "left"), np.searchsorted(cp, row, "right"))
+
+    def _evidence_item(self, chunk_row: int, score: float, retriever: str) -> Evidence:
+        chunk = self.index.chunks[chunk_row]
+        body = chunk.text.split("\n", 1)[-1]
+        snippet = body if len(body) <= 320 else body[:317].rsplit(" ", 1)[0] + "..."
+        return Evidence(chunk.id, chunk.section, chunk.role, snippet, round(score, 6), retriever)
+
+    def _duplicates(self, a: int, b: int) -> bool:
+        """Near-duplicates: one slug extends the other (kanban / kanban-production) or the titles nearly match."""
+        pa, pb = self.index.patterns[a], self.index.patterns[b]
+        sa, sb = pa.slug, pb.slug
+        if sb.startswith(sa + "-") or sa.startswith(sb + "-"):
+            return True
+        ta, tb = trigrams(normalize_name(pa.title)), trigrams(normalize_name(pb.title))
+        return 2 * len(ta & tb) / max(1, len(ta) + len(tb)) >= 0.7
