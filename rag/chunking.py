@@ -2,7 +2,8 @@
 
 One chunk per body section (split at paragraph, then sentence, then word boundaries when longer than
 the window, the pattern title and section title repeated on every part), plus one chunk for the
-summary, one for the primary tension and one per context label. Chunk ids are stable:
+summary, one for the primary tension and one per context label; a body without any section heading is
+chunked whole as one `body` section. Chunk ids are stable:
 `slug#section-key` for a one-part section, `slug#section-key-N` (N from 1) for the parts of a long one.
 """
 
@@ -111,14 +112,21 @@ def chunk_pattern(pattern: Pattern, count: TokenCounter, settings: ChunkerSettin
     summary = clean_markdown(pattern.summary)
     if summary:
         emit("summary", "summary", "Summary", f"{title}.", summary)
-    if pattern.tension:
-        emit("tension", "tension", "Primary tension", f"{title}: the core tension.", clean_markdown(pattern.tension))
+    hints = clean_markdown(pattern.tension)
+    if pattern.keywords:
+        hints = f"{hints}\nSearch keywords: {', '.join(pattern.keywords)}." if hints else f"Search keywords: {', '.join(pattern.keywords)}."
+    if hints:
+        emit("tension", "tension", "Primary tension and keywords", f"{title}: the core tension.", hints)
     for context, label in pattern.context_labels:
         emit(f"context-{context}", "context-label", f"In {context} terms", f"{title} in {context} terms:", clean_markdown(label), context)
     for section in pattern.sections:
         text = clean_markdown(section.text)
         if text:
             emit(section_key(section.title, section.role), section.role, section.title, f"{title}: {section.title}.", text)
+    if not pattern.sections:  # a body without headings is all preamble; without this its text would never be searchable
+        text = clean_markdown(pattern.epigraph)
+        if text:
+            emit("body", "other", "Body", f"{title}: Body.", text)
     return chunks
 
 

@@ -120,3 +120,5 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+from . import cli_serve  # noqa: E402,F401  (registers search/show/related/serve/mcp)
+from . import cli_eval  # noqa: E402,F401  (registers `rag eval`)

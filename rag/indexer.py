@@ -66,6 +66,18 @@ def keyword_document(pattern: Pattern) -> list[str]:
     return analyze(" ".join((pattern.title, *pattern.aliases, *pattern.keywords, pattern.tension)))
 
 
+def pattern_document(pattern: Pattern, chunks: list[Chunk]) -> list[str]:
+    """The whole pattern as one BM25 document: every chunk body plus the search hints.
+
+    Measured on the dev sets, one document per pattern ranks better than the best chunk's BM25
+    (bmn nDCG@10 0.831 vs 0.806): evidence spread over sections adds up instead of competing.
+    """
+    tokens = keyword_document(pattern)
+    for chunk in chunks:
+        tokens.extend(analyze(chunk.text.split("\n", 1)[-1]))
+    return tokens
+
+
 def build_index(settings: BuildSettings, embedder: Embedder, progress: Callable[[str, int, int], None] | None = None) -> BuildSummary:
     """Build or refresh. `progress(stage, done, total)` is called as work advances (for progress bars)."""
     summary = BuildSummary(str(settings.library), str(settings.index_dir))
@@ -123,7 +135,11 @@ def build_index(settings: BuildSettings, embedder: Embedder, progress: Callable[
 
     vector_index = VectorIndex.build(vectors, settings.vectors) if len(chunks) else VectorIndex.build(np.zeros((0, info.dimension), np.float32), VectorSettings())
     keywords = LexicalIndex.build([keyword_document(p) for p in report.patterns], settings.k1, settings.b)
-    fulltext = LexicalIndex.build([analyze(c.text) for c in chunks], settings.k1, settings.b)
+    by_slug: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        by_slug.setdefault(chunk.slug, []).append(chunk)
+    fulltext = LexicalIndex.build([pattern_document(p, by_slug.get(p.slug, [])) for p in report.patterns], settings.k1, settings.b)
+    passages = LexicalIndex.build([analyze(c.text) for c in chunks], settings.k1, settings.b)
     lap("index")
 
     def write_files(tmp: Path) -> dict:
@@ -132,7 +148,8 @@ def build_index(settings: BuildSettings, embedder: Embedder, progress: Callable[
         _write_jsonl(tmp / "problems.jsonl", (p.to_dict() for p in report.problems))
         vector_index.save(tmp / "vectors.faiss")
         keywords.save(tmp / "bm25-keywords")
-        fulltext.save(tmp / "bm25-chunks")
+        fulltext.save(tmp / "bm25-patterns")
+        passages.save(tmp / "bm25-chunks")
         return {
             "package_version": __version__,
             "library": str(Path(settings.library).resolve()),

@@ -26,8 +26,9 @@ class SearchIndex:
     chunks: tuple[Chunk, ...]
     chunk_pattern: np.ndarray  # int32: chunk row -> pattern row
     vectors: VectorIndex
-    keywords: LexicalIndex
-    fulltext: LexicalIndex
+    keywords: LexicalIndex  # per pattern: title, aliases, vector keywords, primary tension
+    fulltext: LexicalIndex  # per pattern: the whole text
+    passages: LexicalIndex  # per chunk (evidence for lexical matches)
     problems: tuple[Problem, ...]
 
     @property
@@ -57,7 +58,8 @@ class SearchIndex:
             problems = tuple(Problem(**row) for row in _read_jsonl(build / "problems.jsonl"))
             vectors = VectorIndex.load(build / "vectors.faiss", VectorSettings(**manifest["vectors"]))
             keywords = LexicalIndex.load(build / "bm25-keywords")
-            fulltext = LexicalIndex.load(build / "bm25-chunks")
+            fulltext = LexicalIndex.load(build / "bm25-patterns")
+            passages = LexicalIndex.load(build / "bm25-chunks")
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index in {build} cannot be read ({exc}); run `rag index LIBRARY --rebuild`") from exc
         rows = {p.slug: i for i, p in enumerate(patterns)}
@@ -66,9 +68,9 @@ class SearchIndex:
         except KeyError as exc:
             raise IndexCorrupt(f"chunk of unknown pattern {exc}; run `rag index LIBRARY --rebuild`") from None
         counts = manifest.get("counts", {})
-        if (len(patterns), len(chunks)) != (counts.get("patterns"), counts.get("chunks")) or vectors.size != len(chunks) or keywords.size != len(patterns) or fulltext.size != len(chunks):
+        if (len(patterns), len(chunks)) != (counts.get("patterns"), counts.get("chunks")) or vectors.size != len(chunks) or keywords.size != len(patterns) or fulltext.size != len(patterns) or passages.size != len(chunks):
             raise IndexCorrupt(f"index in {build} is inconsistent (counts differ between files); run `rag index LIBRARY --rebuild`")
-        return cls(build, manifest, patterns, chunks, chunk_pattern, vectors, keywords, fulltext, problems)
+        return cls(build, manifest, patterns, chunks, chunk_pattern, vectors, keywords, fulltext, passages, problems)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

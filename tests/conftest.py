@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+pytest_plugins = ["index_fixtures"]
+
 from rag.records import CANONICAL_SECTIONS
 
 # The newest-generation body: eight `### Section N: Name` headings, each with one line of text.
@@ -56,6 +58,10 @@ def window_tokens() -> Callable[[Sequence[str]], list[int]]:
     tokenizer.no_padding()
 
     def count(texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in tokenizer.encode_batch_fast(list(texts), add_special_tokens=True)]
+        texts = list(texts)
+        sizes: list[int] = []
+        for start in range(0, len(texts), 1000):  # bounded batches: 80k encodings at once cost memory and time
+            sizes.extend(len(e) for e in tokenizer.encode_batch_fast(texts[start : start + 1000], add_special_tokens=True))
+        return sizes
 
     return count

@@ -101,7 +101,7 @@ def test_split_sections_every_style():
             30,
         ),
         Section("Overview", "context", 2, "Numbered with a word budget.", 39),
-        Section("Resources & References", "other", 3, "- a link", 45),
+        Section("Resources & References", "context", 3, "- a link", 45),  # no role of its own: under "## 1. Overview"
     )
 
 

@@ -1,0 +1,24 @@
+"""One router per resource: search, patterns, meta (facets, health, stats), context."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from ...service import State
+from ..schemas import ErrorResponse
+
+ERRORS = {
+    400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
+    404: {"model": ErrorResponse, "description": "Unknown slug (the close ones are suggested)."},
+    413: {"model": ErrorResponse, "description": "Request body too large."},
+    422: {"model": ErrorResponse, "description": "Invalid input; `field` names it, `valid` lists valid filter values."},
+}
+
+
+def get_state(request: Request) -> State:
+    """The state serving this request, read once, so the whole request sees one index version."""
+    return request.app.state.rag
+
+
+def errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}

@@ -1,0 +1,426 @@
+"""Evaluation harness: queries with judgments -> runs of retriever variants -> ranx metrics -> a report.
+
+Queries are JSONL, one object a line: `{"qid", "query", "filters": {"domain", "context"}, "relevant": {slug: grade}}`;
+`filters` and `relevant` are optional and other keys are kept (`kind` gives per-kind means). Judgments may
+instead come from TREC qrels (`rag.trec`). A bad line is reported with its line number and skipped; every
+valid line is still evaluated. Only queries with at least one grade > 0 are scored (recall is undefined without one).
+
+Metrics come from ranx (Bassani, ECIR 2022), never from code here: nDCG@10, Recall@10, Recall@100, MRR@10, P@1.
+ranx's `ndcg` uses linear gains (Järvelin & Kekäläinen 2002), as trec_eval's `ndcg_cut` does:
+    nDCG@k = sum_{i<=k} rel_i / log2(i + 1)  /  the same sum over the ideal ranking;
+the exponential gain 2^rel - 1 (Burges et al. 2005) is ranx's `ndcg_burges`, which is not reported.
+ranx sees each run with the score 1/rank, so the ranking scored is exactly the one the retriever returned
+(pinned names and ties included). Retrievers are compared with ranx's two-sided paired Student's t-test;
+ranx 0.3.21's Fisher randomization test is not reproducible (its seeded numba RNG runs in parallel threads).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+from .filters import Filters, UnknownFilterValue
+from .retriever import QueryError, Retriever
+from .trec import ScoredDoc, out_of_order, read_qrels
+
+log = logging.getLogger(__name__)
+
+METRICS: tuple[str, ...] = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "precision@1")
+LABELS = {"ndcg@10": "nDCG@10", "recall@10": "R@10", "recall@100": "R@100", "mrr@10": "MRR@10", "precision@1": "P@1"}
+StatTest = Literal["student", "fisher"]
+# Retriever variants as fusion weights; None keeps the retriever's own settings.
+VARIANTS: dict[str, dict[str, float] | None] = {
+    "hybrid": None,
+    "dense": {"dense": 1.0},
+    "lexical": {"keywords": 1.0, "fulltext": 1.0},
+}
+FILTER_FIELDS = {f.name for f in fields(Filters)}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    qid: str
+    text: str
+    line: int
+    filters: Filters = Filters()
+    relevant: dict[str, int] = field(default_factory=dict)  # judgments written on the line itself
+    kind: str | None = None
+    extra: dict = field(default_factory=dict)  # every other key of the line
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    source: str
+    line: int
+    severity: Literal["error", "warning"]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class EvalInput:
+    queries: tuple[Query, ...]  # the valid ones, filters normalized
+    judgments: dict[str, dict[str, int]]  # qid -> slug -> grade, only for valid queries
+    problems: tuple[InputProblem, ...]
+    lines: int  # non-blank lines in the queries file
+
+    @property
+    def scored(self) -> list[str]:
+        """Queries that can be scored: valid and with at least one relevant judgment."""
+        return [q.qid for q in self.queries if any(g > 0 for g in self.judgments.get(q.qid, {}).values())]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    name: str
+    tag: str
+    docs: dict[str, tuple[ScoredDoc, ...]]  # qid -> hits by rank
+    ms_per_query: float  # median search time (the first query also loads the model)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    a: str
+    b: str
+    metric: str
+    delta: float  # mean(a) - mean(b)
+    p_value: float | None  # None when the per-query values are identical
+    significant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    qids: tuple[str, ...]
+    means: dict[str, dict[str, float]]  # run -> metric -> mean
+    per_query: dict[str, dict[str, dict[str, float]]]  # run -> qid -> metric -> value
+    comparisons: tuple[Comparison, ...]
+    stat_test: str
+    max_p: float
+
+
+# -- input ----------------------------------------------------------------------------------
+def parse_queries(path: Path) -> tuple[list[Query], list[InputProblem], int]:
+    """Queries whose fields have the right types, one error per other line, and the count of non-blank lines."""
+    source, queries, problems, seen, lines = str(path), [], [], {}, 0
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            lines += 1
+            try:
+                query = _parse_line(text, number)
+            except ValueError as exc:
+                problems.append(InputProblem(source, number, "error", str(exc)))
+                continue
+            if query.qid in seen:
+                problems.append(InputProblem(source, number, "error", f"qid {query.qid!r} is already used on line {seen[query.qid]}"))
+                continue
+            seen[query.qid] = number
+            queries.append(query)
+    return queries, problems, lines
+
+
+def _parse_line(text: str, number: int) -> Query:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    for key in ("qid", "query"):
+        if key not in data:
+            raise ValueError(f"missing field {key!r}")
+    qid = data["qid"]
+    if isinstance(qid, int) and not isinstance(qid, bool):
+        qid = str(qid)
+    if not isinstance(qid, str) or not qid or any(c.isspace() for c in qid):
+        raise ValueError(f"field 'qid' must be a non-empty string without spaces, got {data['qid']!r}")
+    if not isinstance(data["query"], str):
+        raise ValueError(f"field 'query' must be a string, got {type(data['query']).__name__}")
+    kind = data.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise ValueError(f"field 'kind' must be a string, got {type(kind).__name__}")
+    extra = {k: v for k, v in data.items() if k not in ("qid", "query", "filters", "relevant", "kind")}
+    return Query(qid, data["query"], number, _parse_filters(data.get("filters")), _parse_relevant(data.get("relevant")), kind, extra)
+
+
+def _parse_filters(raw: object) -> Filters:
+    if raw is None:
+        return Filters()
+    if not isinstance(raw, dict):
+        raise ValueError(f"field 'filters' must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - FILTER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown filter {unknown[0]!r}; filters are {', '.join(sorted(FILTER_FIELDS))}")
+    for key, value in raw.items():
+        number = key == "min_confidence"
+        ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) if number else isinstance(value, str))
+        if not ok:
+            raise ValueError(f"filter {key!r} must be {'a number' if number else 'a string'} or null, got {value!r}")
+    return Filters(**raw)
+
+
+def _parse_relevant(raw: object) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"field 'relevant' must be an object of slug: grade, got {type(raw).__name__}")
+    for slug, grade in raw.items():
+        if not isinstance(grade, int) or isinstance(grade, bool):
+            raise ValueError(f"grade of {slug!r} in 'relevant' must be an integer, got {grade!r}")
+    return dict(raw)
+
+
+def load_input(queries_path: Path, retriever: Retriever, k: int, qrels_path: Path | None = None) -> EvalInput:
+    """Parse, validate with the retriever's own rules, and gather judgments; problems carry line numbers."""
+    source = str(queries_path)
+    parsed, problems, lines = parse_queries(queries_path)
+    valid: list[Query] = []
+    for q in parsed:
+        try:
+            text, filters = retriever.validate(q.text, k, q.filters)
+        except (UnknownFilterValue, QueryError) as exc:
+            problems.append(InputProblem(source, q.line, "error", str(exc)))
+            continue
+        valid.append(Query(q.qid, text, q.line, filters, q.relevant, q.kind, q.extra))
+    known = retriever.index.slug_row
+    judgments: dict[str, dict[str, int]] = {}
+    if qrels_path is None:
+        for q in valid:
+            judgments[q.qid] = dict(q.relevant)
+            problems += [InputProblem(source, q.line, "warning", _absent(s)) for s in q.relevant if s not in known]
+    else:
+        judgments, more = _qrels_judgments(qrels_path, {q.qid for q in valid}, {q.qid for q in parsed}, known)
+        problems += more
+        inline = next((q for q in valid if q.relevant), None)
+        if inline is not None:
+            problems.append(InputProblem(source, inline.line, "warning", f"'relevant' on the query lines is ignored because --qrels {qrels_path} is given"))
+    if any(judgments.values()):
+        for q in valid:
+            if not any(g > 0 for g in judgments.get(q.qid, {}).values()):
+                problems.append(InputProblem(source, q.line, "warning", f"query {q.qid!r} has no relevant judgment; its run is written but it is not scored"))
+    problems.sort(key=lambda p: (p.source != source, p.source, p.line))
+    return EvalInput(tuple(valid), judgments, tuple(problems), lines)
+
+
+def _absent(slug: str) -> str:
+    return f"judged slug {slug!r} is not in the index; it counts as relevant but can never be retrieved"
+
+
+def _qrels_judgments(path: Path, valid: set[str], parsed: set[str], known: Mapping[str, int]):
+    qrels, errors = read_qrels(path)
+    source = str(path)
+    problems = [InputProblem(source, e.line, "error", e.message) for e in errors]
+    judgments: dict[str, dict[str, int]] = {}
+    where: dict[tuple[str, str], int] = {}
+    for r in qrels:
+        if r.qid not in parsed:
+            problems.append(InputProblem(source, r.line, "warning", f"qid {r.qid!r} is not in the queries file; ignored"))
+            continue
+        if r.qid not in valid:
+            continue  # the query's own line already has an error
+        if (r.qid, r.doc) in where:
+            problems.append(InputProblem(source, r.line, "warning", f"{r.qid} {r.doc} is judged again (first on line {where[r.qid, r.doc]}); the last grade counts"))
+        where[r.qid, r.doc] = r.line
+        judgments.setdefault(r.qid, {})[r.doc] = r.grade
+        if r.doc not in known:
+            problems.append(InputProblem(source, r.line, "warning", _absent(r.doc)))
+    return judgments, problems
+
+
+# -- runs -----------------------------------------------------------------------------------
+def variant(base: Retriever, name: str) -> Retriever:
+    """The base retriever with a variant's fusion weights (the index and the embedder are shared)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown retriever variant {name!r}; choose from {', '.join(VARIANTS)}")
+    weights = VARIANTS[name]
+    return base if weights is None else Retriever(base.index, base.embedder, base.settings.with_(weights=dict(weights)))
+
+
+def run_queries(retriever: Retriever, queries: Sequence[Query], k: int, name: str) -> RunResult:
+    docs: dict[str, tuple[ScoredDoc, ...]] = {}
+    times: list[float] = []
+    for q in queries:
+        started = time.perf_counter()
+        hits = retriever.search(q.text, k, q.filters).hits
+        times.append((time.perf_counter() - started) * 1000)
+        docs[q.qid] = tuple(ScoredDoc(q.qid, h.slug, h.rank, h.score) for h in hits)
+    ms = statistics.median(times) if times else 0.0
+    log.info("%s: %d queries, median %.1f ms per query", name, len(queries), ms)
+    return RunResult(name, f"rag-{name}", docs, ms)
+
+
+# -- metrics --------------------------------------------------------------------------------
+def evaluate(
+    runs: Sequence[RunResult],
+    judgments: Mapping[str, Mapping[str, int]],
+    metrics: Sequence[str] = METRICS,
+    stat_test: StatTest = "student",
+    max_p: float = 0.05,
+) -> Evaluation:
+    """ranx metrics of every run over the queries with a relevant judgment, and every pair compared."""
+    from ranx import Qrels, Run, compare  # heavy (numba); its first call compiles, then it is cached on disk
+
+    qids = sorted(q for q, docs in judgments.items() if any(g > 0 for g in docs.values()))
+    if not qids:
+        raise ValueError("no query has a relevant judgment (grade > 0); nothing to score")
+    qrels = Qrels({q: dict(judgments[q]) for q in qids})
+    ranx_runs = []
+    for run in runs:
+        scored = {q: {d.doc: 1.0 / d.rank for d in run.docs.get(q, ())} for q in qids}
+        ranx_run = Run({q: d for q, d in scored.items() if d} or None, name=run.name)
+        ranx_runs.append(ranx_run if all(scored.values()) else ranx_run.make_comparable(qrels))  # adds empty lists
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's NumbaTypeSafetyWarning inside ranx's ndcg
+        report = compare(qrels, ranx_runs, list(metrics), stat_test=stat_test, max_p=max_p)
+    per_query = {r.name: {q: {m: float(r.scores[m][q]) for m in metrics} for q in qids} for r in ranx_runs}
+    means = {name: {m: float(v) for m, v in values.items()} for name, values in report.results.items()}
+    comparisons = []
+    for i, a in enumerate(runs):
+        for b in runs[i + 1 :]:
+            for m in metrics:
+                test = report.comparisons[frozenset([a.name, b.name])][m]
+                p = float(test["p_value"])
+                p = None if math.isnan(p) else p
+                comparisons.append(Comparison(a.name, b.name, m, means[a.name][m] - means[b.name][m], p, bool(p is not None and test["significant"])))
+    return Evaluation(tuple(qids), means, per_query, tuple(comparisons), stat_test, max_p)
+
+
+def per_kind(evaluation: Evaluation, queries: Sequence[Query]) -> dict[str, dict[str, dict[str, float]]]:
+    """run -> kind -> {"queries": n, metric: mean}; empty when no query has a kind."""
+    kinds: dict[str, list[str]] = {}
+    scored = set(evaluation.qids)
+    for q in queries:
+        if q.kind is not None and q.qid in scored:
+            kinds.setdefault(q.kind, []).append(q.qid)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for run, values in evaluation.per_query.items():
+        for kind, qids in kinds.items():
+            row: dict[str, float] = {"queries": len(qids)}
+            for m in next(iter(values.values())):
+                row[m] = sum(values[q][m] for q in qids) / len(qids)
+            out.setdefault(run, {})[kind] = row
+    return out
+
+
+# -- report ---------------------------------------------------------------------------------
+def build_report(data: EvalInput, runs: Sequence[RunResult], evaluation: Evaluation | None, meta: Mapping, run_files: Mapping[str, str], worst: int = 10) -> dict:
+    """Everything measured, as plain JSON-ready data; `markdown` renders it."""
+    errors = sum(p.severity == "error" for p in data.problems)
+    report: dict = {
+        **meta,
+        "counts": {"lines": data.lines, "valid": len(data.queries), "scored": len(evaluation.qids) if evaluation else 0, "errors": errors, "warnings": len(data.problems) - errors},
+        "problems": [{"source": p.source, "line": p.line, "severity": p.severity, "message": p.message} for p in data.problems],
+        "runs": {r.name: {"tag": r.tag, "file": run_files.get(r.name), "ms_per_query": round(r.ms_per_query, 2), "out_of_order": out_of_order(r.docs)} for r in runs},
+    }
+    if evaluation is None:
+        return report
+    report.update(
+        metrics=list(next(iter(evaluation.means.values()))),
+        stat_test={"name": evaluation.stat_test, "max_p": evaluation.max_p},
+        means=evaluation.means,
+        per_kind=per_kind(evaluation, data.queries),
+        comparisons=[{"a": c.a, "b": c.b, "metric": c.metric, "delta": c.delta, "p_value": c.p_value, "significant": c.significant} for c in evaluation.comparisons],
+        per_query=evaluation.per_query,
+    )
+    first = runs[0]
+    values = evaluation.per_query[first.name]
+    primary = report["metrics"][0]  # nDCG@10 by default
+    order = sorted(evaluation.qids, key=lambda q: (values[q][primary], sum(values[q].values()), q))
+    by_qid = {q.qid: q for q in data.queries}
+    report["worst"] = {"run": first.name, "by": primary, "queries": []}
+    for qid in order[:worst]:
+        q, judged = by_qid[qid], data.judgments.get(qid, {})
+        hits = [{"rank": d.rank, "slug": d.doc, "score": d.score, "grade": judged.get(d.doc)} for d in first.docs[qid][:5]]
+        ranks = {d.doc: d.rank for d in first.docs[qid]}
+        relevant = [{"slug": s, "grade": g, "rank": ranks.get(s)} for s, g in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0]))]
+        report["worst"]["queries"].append(
+            {"qid": qid, "kind": q.kind, "query": q.text, "filters": {k: v for k, v in q.filters.to_dict().items() if v is not None}, "metrics": values[qid], "hits": hits, "relevant": relevant}
+        )
+    return report
+
+
+def markdown(report: Mapping) -> str:
+    """The report for people: summary per retriever, significance of each pair, per-kind means, worst queries."""
+    c = report["counts"]
+    out = [
+        "# Retrieval evaluation",
+        "",
+        f"- queries: `{report.get('queries')}` ({c['lines']} lines, {c['valid']} valid, {c['scored']} scored; {c['errors']} errors, {c['warnings']} warnings)",
+        f"- judgments: `{report.get('qrels') or report.get('queries')}`",
+        f"- index: `{report.get('index_dir')}` (build {report.get('build_id')}), k = {report.get('k')}",
+    ]
+    if "means" not in report:
+        out += ["", "No query has a relevant judgment: runs were written, nothing was scored."]
+        return "\n".join(out + _problems(report)) + "\n"
+    metrics, runs = report["metrics"], report["runs"]
+    test = report["stat_test"]
+    out += [
+        "- metrics: ranx; nDCG uses linear gains (as trec_eval's ndcg_cut); queries without a relevant judgment are not scored"
+        + (f"; runs hold {report['k']} hits, so R@100 counts only those" if report.get("k", 100) < 100 else ""),
+        "",
+        "## Summary",
+        "",
+        "| retriever | queries | " + " | ".join(LABELS.get(m, m) for m in metrics) + " | median ms | run file |",
+        "|---|---:|" + "---:|" * len(metrics) + "---:|---|",
+    ]
+    for name, means in report["means"].items():
+        run_file = f"`{runs[name]['file']}`" if runs[name]["file"] else "-"
+        out.append(f"| {name} | {c['scored']} | " + " | ".join(f"{means[m]:.3f}" for m in metrics) + f" | {runs[name]['ms_per_query']:.1f} | {run_file} |")
+    if report["comparisons"]:
+        label = {"student": "two-sided paired Student's t-test", "fisher": "Fisher's randomization test"}.get(test["name"], test["name"])
+        out += ["", "## Significance", "", f"Difference of means (first minus second) and p-value, {label}; **bold** when p < {test['max_p']} (no correction for multiple comparisons).", ""]
+        out += ["| pair | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |", "|---|" + "---:|" * len(metrics)]
+        pairs: dict[tuple[str, str], dict[str, dict]] = {}
+        for cmp in report["comparisons"]:
+            pairs.setdefault((cmp["a"], cmp["b"]), {})[cmp["metric"]] = cmp
+        for (a, b), cells in pairs.items():
+            out.append(f"| {a} vs {b} | " + " | ".join(_significance(cells[m]) for m in metrics) + " |")
+    if any(report["per_kind"].values()):
+        out += ["", "## Per kind", "", "| kind | queries | retriever | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |", "|---|---:|---|" + "---:|" * len(metrics)]
+        kinds = sorted({kind for per in report["per_kind"].values() for kind in per})
+        for kind in kinds:
+            for name, per in report["per_kind"].items():
+                row = per[kind]
+                out.append(f"| {kind} | {row['queries']} | {name} | " + " | ".join(f"{row[m]:.3f}" for m in metrics) + " |")
+    worst = report["worst"]
+    out += ["", f"## Worst {len(worst['queries'])} queries ({worst['run']}, by {LABELS.get(worst['by'], worst['by'])})", ""]
+    for w in worst["queries"]:
+        scores = ", ".join(f"{LABELS.get(m, m)} {v:.3f}" for m, v in w["metrics"].items())
+        filters = "".join(f" {k}={v}" for k, v in w["filters"].items())
+        kind = f" ({w['kind']})" if w["kind"] else ""
+        out += [f"### {w['qid']}{kind}: {scores}", "", f"> {w['query']}", ""]
+        if filters:
+            out += [f"filters:{filters}", ""]
+        judged = ", ".join(f"`{r['slug']}` ({r['grade']}, " + (f"rank {r['rank']})" if r["rank"] else "not retrieved)") for r in w["relevant"])
+        out += [f"judged: {judged}", "", "| rank | slug | score | grade |", "|---:|---|---:|---:|"]
+        out += [f"| {h['rank']} | {h['slug']} | {h['score']:.4f} | {'' if h['grade'] is None else h['grade']} |" for h in w["hits"]]
+        out.append("")
+    ties = {name: len(r["out_of_order"]) for name, r in runs.items() if r["out_of_order"]}
+    if ties:
+        listed = ", ".join(f"{name} {n}" for name, n in ties.items())
+        out += [f"Note: queries whose scores tie or rise along the ranking (ties, or names pinned first): {listed}. The metrics score the ranking as returned; trec_eval re-sorts such lines by score (ties by docno)."]
+    return "\n".join(out + _problems(report)) + "\n"
+
+
+def _significance(cmp: Mapping) -> str:
+    if cmp["p_value"] is None:
+        return f"{cmp['delta']:+.3f} (identical)"
+    cell = f"{cmp['delta']:+.3f} (p={cmp['p_value']:.3f})"
+    return f"**{cell}**" if cmp["significant"] else cell
+
+
+def _problems(report: Mapping) -> list[str]:
+    if not report["problems"]:
+        return []
+    return ["", "## Input problems", ""] + [f"- `{p['source']}:{p['line']}` {p['severity']}: {p['message']}" for p in report["problems"]]

@@ -1,0 +1,161 @@
+"""What every face serves (HTTP API, MCP tools, CLI): one loaded index and the operations over it.
+
+`State` bundles an opened index with its retriever and graph. It is immutable: a reload builds a new
+State and swaps the reference, so a request that took the old one finishes on the old one, and every
+response comes from exactly one index version. The operations validate user input first (slugs,
+text) and raise `QueryError` (bad input, the field named), `UnknownFilterValue` (the valid values
+listed) or `PatternNotFound`; no input ever becomes a filesystem path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .context import ContextPack, build_context
+from .embedding import Embedder
+from .filters import Facets, Filters, normalize
+from .graph import Graph, RelatedPattern, SimilarPattern, similar
+from .patterns import SLUG_RE
+from .records import Pattern
+from .results import Results
+from .retriever import QueryError, Retriever, RetrieverSettings
+from .searchindex import SearchIndex
+
+log = logging.getLogger(__name__)
+
+MAX_SIMILAR = 50
+SLUG_RULE = "a slug is 1-200 lowercase letters, digits, '-', '.' or '_', starting with a letter or digit (not a path)"
+
+
+class PatternNotFound(LookupError):
+    def __init__(self, slug: str, suggestions: list[str]):
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else "; search first to find slugs"
+        super().__init__(f"no pattern with slug {slug!r}{hint}")
+        self.field = "slug"
+        self.slug = slug
+        self.suggestions = suggestions
+
+
+@dataclass(frozen=True)
+class State:
+    """One served index version: index, retriever and graph, never mutated after load."""
+
+    index: SearchIndex
+    retriever: Retriever
+    graph: Graph
+    loaded_at: float
+    sorted_slugs: tuple[str, ...] = ()  # for cheap "did you mean" suggestions
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+    @classmethod
+    def load(cls, index_dir: Path, embedder: Embedder, settings: RetrieverSettings | None = None) -> State:
+        """Open and verify the index, check it was built by this model, and warm the model and tokenizer."""
+        from .chunking import model_token_counter
+        from .store import current_build
+
+        current_build(Path(index_dir))  # a missing index fails before the model loads
+        info = embedder.info
+        index = SearchIndex.open(Path(index_dir), expected_model={"name": info.name, "dimension": info.dimension, "max_seq_length": info.max_seq_length})
+        retriever = Retriever(index, embedder, settings)
+        embedder.encode_query("warm up")
+        model_token_counter()
+        state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)))
+        log.info("serving index %s (%d patterns, %d chunks) from %s", state.version, len(index.patterns), len(index.chunks), index.build_dir)
+        return state
+
+
+# -- input checks ---------------------------------------------------------------------------------
+def check_text(field: str, value: str | None) -> str | None:
+    """Reject text that cannot be encoded (lone surrogates) before it reaches the tokenizers."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError(field, f"{field} contains invalid Unicode (a lone surrogate); send UTF-8 text") from None
+    return value
+
+
+def check_slug(state: State, slug: str) -> Pattern:
+    """The pattern named by `slug`; a malformed slug (a path, say) is refused before any lookup."""
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        shown = slug if isinstance(slug, str) and len(slug) <= 80 else f"{str(slug)[:77]}..."
+        raise QueryError("slug", f"invalid slug {shown!r}: {SLUG_RULE}")
+    pattern = state.index.pattern(slug)
+    if pattern is None:
+        raise PatternNotFound(slug, _suggest(state.sorted_slugs, slug))
+    return pattern
+
+
+def _suggest(slugs: tuple[str, ...], slug: str, prefix: int = 3, pool: int = 500) -> list[str]:
+    """Close slugs sharing the first `prefix` characters (bounded work, whatever the library size)."""
+    start = bisect.bisect_left(slugs, slug[:prefix])
+    end = bisect.bisect_left(slugs, slug[:prefix] + "\uffff", start, min(len(slugs), start + pool))
+    return difflib.get_close_matches(slug, slugs[start:end], n=3, cutoff=0.6)
+
+
+def check_filters(state: State, filters: Filters) -> Filters:
+    for field in ("domain", "context", "status"):
+        check_text(field, getattr(filters, field))
+    return normalize(filters, state.retriever.facets)
+
+
+# -- operations -----------------------------------------------------------------------------------
+def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False) -> Results:
+    check_text("query", query)
+    return state.retriever.search(query, k, check_filters(state, filters), group_duplicates)
+
+
+def pattern(state: State, slug: str, context: str | None = None) -> tuple[Pattern, str | None, str | None]:
+    """The pattern, and (when `context` is given) that context's name and label (None if it has none)."""
+    found = check_slug(state, slug)
+    context = check_filters(state, Filters(context=context)).context
+    return found, context, (found.context_label(context) if context else None)
+
+
+def related(state: State, slug: str) -> tuple[Pattern, tuple[RelatedPattern, ...]]:
+    found = check_slug(state, slug)
+    return found, state.graph.related(found.slug)
+
+
+def more_like(state: State, slug: str, k: int = 10, filters: Filters = Filters()) -> tuple[Pattern, tuple[SimilarPattern, ...]]:
+    found = check_slug(state, slug)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SIMILAR:
+        raise QueryError("k", f"k must be between 1 and {MAX_SIMILAR}, got {k}")
+    mask = state.retriever.masks.mask(check_filters(state, filters))
+    return found, similar(state.index, found.slug, k, mask, state.retriever.settings.dense_candidates)
+
+
+def facets(state: State) -> Facets:
+    return state.retriever.facets
+
+
+def context_pack(state: State, query: str, budget_tokens: int = 2000, filters: Filters = Filters(), patterns: int = 5) -> ContextPack:
+    check_text("query", query)
+    return build_context(state.retriever, query, budget_tokens, check_filters(state, filters), patterns)
+
+
+def stats(state: State) -> dict:
+    m = state.index.manifest
+    counts = dict(m.get("counts", {}))
+    counts["edges"] = state.graph.edges
+    return {
+        "index_version": state.version,
+        "built_at": m.get("built_at"),
+        "format_version": m.get("format_version"),
+        "package_version": m.get("package_version"),
+        "model": m.get("model", {}),
+        "counts": counts,
+        "vectors": m.get("vectors", {}),
+        "chunker": m.get("chunker", {}),
+        "fusion": state.retriever.settings.fusion,
+        "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.loaded_at)),
+    }

@@ -1,0 +1,51 @@
+"""Session fixtures with the real parts: the real model, a real index of the project's own patterns/.
+
+Loaded from conftest.py via `pytest_plugins`. Built once per test session into a temporary folder
+(encoding the ~400 chunks of patterns/ takes about 10-20 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PATTERNS = REPO / "patterns"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.embedding import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def embedding_cache_dir(tmp_path_factory) -> Path:
+    """One embedding cache for the whole session, so every index built by tests reuses vectors."""
+    return tmp_path_factory.mktemp("embedding-cache")
+
+
+@pytest.fixture(scope="session")
+def patterns_index_dir(tmp_path_factory, embedder, embedding_cache_dir) -> Path:
+    """A built index of the project's patterns/ (read-only for tests: copy it before changing it)."""
+    from rag.indexer import BuildSettings, build_index
+
+    index_dir = tmp_path_factory.mktemp("patterns-index")
+    build_index(BuildSettings(PATTERNS, index_dir, cache_dir=embedding_cache_dir), embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def search_index(patterns_index_dir):
+    from rag.searchindex import SearchIndex
+
+    return SearchIndex.open(patterns_index_dir)
+
+
+@pytest.fixture(scope="session")
+def retriever(search_index, embedder):
+    from rag.retriever import Retriever
+
+    return Retriever(search_index, embedder)
