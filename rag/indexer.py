@@ -129,6 +129,8 @@ def build_index(settings: BuildSettings, embedder: Embedder, progress: Callable[
         if progress:
             progress("encode", done, len(chunks))
 
+    if progress:
+        progress("encode", 0, len(chunks))
     vectors, encoded = encode_with_cache([c.text for c in chunks], embedder.encode, cache, on_progress=on_encoded)
     summary.chunks_encoded, summary.chunks_reused = encoded, len(chunks) - encoded
     lap("encode")
