@@ -16,6 +16,7 @@ from .retriever import RetrieverSettings
 class Settings:
     index_dir: Path = Path("index")
     library: Path | None = None  # the library a reload rebuilds from (defaults to the manifest's)
+    cache_dir: Path | None = None  # the embedding cache a reindex uses (defaults to <index_dir>/cache)
     host: str = "127.0.0.1"
     port: int = 8000
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are given
@@ -28,13 +29,15 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        """RAG_INDEX_DIR, RAG_LIBRARY, RAG_CORS_ORIGINS (comma-separated), RAG_ADMIN_TOKEN, RAG_MAX_BODY_BYTES."""
+        """RAG_INDEX_DIR, RAG_LIBRARY, RAG_CACHE_DIR, RAG_CORS_ORIGINS (comma-separated), RAG_ADMIN_TOKEN, RAG_MAX_BODY_BYTES."""
         env = os.environ
         values: dict = {}
         if env.get("RAG_INDEX_DIR"):
             values["index_dir"] = Path(env["RAG_INDEX_DIR"])
         if env.get("RAG_LIBRARY"):
             values["library"] = Path(env["RAG_LIBRARY"])
+        if env.get("RAG_CACHE_DIR"):
+            values["cache_dir"] = Path(env["RAG_CACHE_DIR"])
         if env.get("RAG_CORS_ORIGINS"):
             values["cors_origins"] = tuple(o.strip() for o in env["RAG_CORS_ORIGINS"].split(",") if o.strip())
         if env.get("RAG_ADMIN_TOKEN"):

@@ -8,6 +8,7 @@ dates as dates, strings or null. Each accessor returns the normalized value and 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from .records import RELATIONSHIP_KINDS, Community, Entity, Lifecycle, Provenance, Relationship
@@ -49,17 +50,27 @@ class FieldReader:
         return self._to_number(self.get(dotted), dotted)
 
     def _to_number(self, value: Any, dotted: str) -> float | None:
+        """A finite float; NaN, infinities and integers beyond float range are refused (JSON cannot carry them)."""
         if value is None or isinstance(value, bool):
             return None
+        number: float | None = None
         if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
             try:
-                return float(value.strip().split("/")[0])
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip().split("/")[0])
             except ValueError:
                 pass
-        self.warn(f"field {dotted}", f"expected a number, got {value!r}; ignored")
-        return None
+        if number is None:
+            self.warn(f"field {dotted}", f"expected a number, got {_short(value)}; ignored")
+            return None
+        if not math.isfinite(number):
+            self.warn(f"field {dotted}", f"expected a finite number, got {_short(value)}; ignored")
+            return None
+        return number
 
     def strings(self, dotted: str) -> tuple[str, ...]:
         """A list of strings; a bare string becomes a one-item list; numbers are stringified (with a warning)."""
@@ -223,3 +234,8 @@ class FieldReader:
             return [value]
         self.warn(f"field {dotted}", f"expected a list, got {type(value).__name__}; ignored")
         return []
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

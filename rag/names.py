@@ -40,12 +40,12 @@ class NameMatch:
 
 
 class NameIndex:
-    def __init__(self, patterns: Sequence[Pattern]):
+    def __init__(self, patterns: Sequence[Pattern], aliases: bool = True):
         self.names: list[str] = []
         self.rows: list[int] = []
         self.exact: dict[str, list[int]] = {}
         for row, pattern in enumerate(patterns):
-            for name in dict.fromkeys((pattern.title, *pattern.aliases, pattern.slug.replace("-", " "))):
+            for name in dict.fromkeys((pattern.title, *(pattern.aliases if aliases else ()), pattern.slug.replace("-", " "))):
                 key = normalize_name(name)
                 if not key:
                     continue

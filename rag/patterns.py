@@ -7,6 +7,7 @@ One bad file never stops the others: it becomes an error-level `Problem` and the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -133,6 +134,10 @@ def load_file(path: Path, rel: str, max_file_bytes: int = MAX_FILE_BYTES) -> tup
         context_mark = getattr(exc, "context_mark", None)
         where = f" ({context} started at line {fm_first_line + context_mark.line})" if context and context_mark is not None else ""
         raise FileError(f"line {line}", f"YAML error{column}: {problem}{where}") from None
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # PyYAML's constructors raise these for values that parse but cannot be built: 2020-13-45, !!int abc, a 5000-digit int
+        reason = str(exc).split(";")[0] or type(exc).__name__
+        raise FileError("front matter", f"YAML value cannot be read ({reason}); quote it to keep it as text") from None
     if not isinstance(data, dict):
         raise FileError("line 1", f"front matter must be a mapping, got {type(data).__name__}")
     body_line = text[: len(text) - len(body)].count("\n") + 1
@@ -171,14 +176,10 @@ def _decode(raw: bytes) -> str:
 
 
 def _build(r: FieldReader, rel: str, body: str, body_line: int, digest: str) -> Pattern:
-    slug = r.text("slug")
-    title = r.text("title")
-    if not slug:
-        raise FileError("field slug", "missing slug")
-    if not SLUG_RE.match(slug):
+    slug = _required(r, "slug")
+    title = _required(r, "title")
+    if not SLUG_RE.fullmatch(slug):
         raise FileError("field slug", f"invalid slug {slug!r}: use lowercase letters, digits, '-', '.', '_'")
-    if not title:
-        raise FileError("field title", "missing title")
     stem = Path(rel).stem
     if stem != slug:
         r.warn("field slug", f"slug {slug!r} differs from the file name {stem!r}")
@@ -211,6 +212,17 @@ def _build(r: FieldReader, rel: str, body: str, body_line: int, digest: str) -> 
         sections=sections,
         content_hash=digest,
     )
+
+
+def _required(r: FieldReader, name: str) -> str:
+    """A required text field; a missing one and one of the wrong type (a list, a mapping) are told apart."""
+    raw = r.get(name)
+    if isinstance(raw, bool) or (raw is not None and not isinstance(raw, (str, int, float, dt.date))):
+        raise FileError(f"field {name}", f"{name} must be text, got {type(raw).__name__}")
+    value = r.text(name)
+    if not value:
+        raise FileError(f"field {name}", f"missing {name}")
+    return value
 
 
 def _check_sections(r: FieldReader, schema: str, sections) -> None:

@@ -46,6 +46,7 @@ class RetrieverSettings:
     evidence: int = 3
     name_pin: float = 0.8  # a title/alias this similar to the whole query is pinned first
     name_min: float = 0.6
+    name_aliases: bool = True  # match aliases as names, not only titles
     max_query_chars: int = 2000
     max_k: int = 100
 
@@ -68,7 +69,7 @@ class Retriever:
         self.settings = settings or RetrieverSettings()
         self.facets = Facets.of(index.patterns)
         self.masks = FilterMasks(index.patterns)
-        self.names = NameIndex(index.patterns)
+        self.names = NameIndex(index.patterns, aliases=self.settings.name_aliases)
         self._chunk_role_weight = np.array([self.settings.role_weights.get(c.role, 1.0) for c in index.chunks], dtype=np.float32)
         cp = index.chunk_pattern
         self._contiguous = bool(len(cp) == 0 or np.all(np.diff(cp) >= 0))

@@ -86,7 +86,7 @@ def check_text(field: str, value: str | None) -> str | None:
 
 def check_slug(state: State, slug: str) -> Pattern:
     """The pattern named by `slug`; a malformed slug (a path, say) is refused before any lookup."""
-    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         shown = slug if isinstance(slug, str) and len(slug) <= 80 else f"{str(slug)[:77]}..."
         raise QueryError("slug", f"invalid slug {shown!r}: {SLUG_RULE}")
     pattern = state.index.pattern(slug)
@@ -141,6 +141,50 @@ def facets(state: State) -> Facets:
 def context_pack(state: State, query: str, budget_tokens: int = 2000, filters: Filters = Filters(), patterns: int = 5) -> ContextPack:
     check_text("query", query)
     return build_context(state.retriever, query, budget_tokens, check_filters(state, filters), patterns)
+
+
+# -- reload and reindex (the admin operations) ---------------------------------------------------
+class RebuildError(RuntimeError):
+    """A reindex cannot start (no library to build from); the served state is untouched."""
+
+
+def reload(state: State, index_dir: Path) -> State:
+    """The state of `index_dir`'s `current` build: `state` itself when that is already served, else freshly loaded."""
+    from .store import current_build
+
+    if current_build(Path(index_dir)).name == state.version:
+        return state
+    return State.load(index_dir, state.retriever.embedder, state.retriever.settings)
+
+
+def rebuild(state: State, index_dir: Path, library: Path | None = None, cache_dir: Path | None = None):
+    """Rebuild `index_dir` from `library` (default: the library the served build was made from), with the
+    served build's chunker, vector index kind and BM25 parameters, then open the result.
+
+    Returns (BuildSummary, State); the caller swaps the state in. Nothing served changes here: on any
+    error (RebuildError, an IndexError_ such as BuildLocked) the previous state stays the one to serve.
+    """
+    from .chunking import ChunkerSettings
+    from .indexer import BuildSettings, build_index
+    from .vectors import VectorSettings
+
+    manifest = state.index.manifest
+    source = library or manifest.get("library")
+    if not source or not Path(source).is_dir():
+        raise RebuildError(f"pattern library folder not found: {source or '(none configured)'}; set RAG_LIBRARY to the folder to index")
+    lexical = manifest.get("lexical", {})
+    vectors = {**manifest.get("vectors", {}), "nlist": 0}  # ivf: size the lists for the new chunk count
+    settings = BuildSettings(
+        library=Path(source),
+        index_dir=Path(index_dir),
+        cache_dir=cache_dir,
+        chunker=ChunkerSettings(**manifest.get("chunker", {})),
+        vectors=VectorSettings(**vectors),
+        k1=lexical.get("k1", 1.2),
+        b=lexical.get("b", 0.75),
+    )
+    summary = build_index(settings, state.retriever.embedder)
+    return summary, reload(state, index_dir)
 
 
 def stats(state: State) -> dict:

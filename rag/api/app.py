@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..embedding import Embedder
 from ..filters import UnknownFilterValue
 from ..retriever import QueryError
 from ..service import SLUG_RULE, PatternNotFound, State
-from .routes import context, meta, patterns, search
+from .routes import admin, context, meta, patterns, search
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None, state: S
     app.state.rag = state
     app.state.mcp_http = None
     app.state.settings = settings
+    app.state.admin_lock = threading.Lock()  # one reindex or reload at a time
     for module in (search, patterns, meta, context):
         app.include_router(module.router)
+    app.include_router(admin.router, include_in_schema=bool(settings.admin_token))  # listed only when enabled
     _add_error_handlers(app)
     app.add_route("/mcp", _McpEndpoint(app), methods=["GET", "POST", "DELETE"], include_in_schema=False)
     if settings.cors_origins:

@@ -1,0 +1,152 @@
+"""Build figures: a cold build against the pure-encoding floor, a warm full build, a one-file rebuild.
+
+The floor of a build is `Embedder.encode` of exactly the texts the build encodes (its distinct chunk
+texts), timed alone in the same process with the model already loaded. Encoding a whole large library
+takes most of an hour on two cores, so the cold build runs on a deterministic subset (the first N
+files in sorted order) and the full library is built warm, from the persistent embedding cache; the
+full cold build is then extrapolated from the subset's measured encoding rate (and labelled so).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from ..chunking import chunk_library
+from ..embedding import Embedder
+from ..indexer import BuildSettings, build_index
+from ..patterns import iter_markdown_files, load_library
+from ..store import current_build
+
+log = logging.getLogger(__name__)
+
+EDIT = "\n\nA sentence added by the rebuild benchmark, so that exactly this section changes.\n"
+
+
+def copy_library(source: Path, dest: Path, files: int | None = None) -> tuple[Path, int]:
+    """Copy the first `files` Markdown files of `source` (sorted, all when None) to `dest`; returns (dest, copied)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for path in iter_markdown_files(source):
+        if files is not None and copied >= files:
+            break
+        target = dest / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        copied += 1
+    return dest, copied
+
+
+def distinct_chunk_texts(library: Path) -> list[str]:
+    """The distinct chunk texts of a library, in first-seen order (what a cold build encodes)."""
+    return list(dict.fromkeys(c.text for c in chunk_library(load_library(library).patterns)))
+
+
+def warm_up(embedder: Embedder, texts: list[str]) -> None:
+    """Load the model and run a few batches, so neither side of a comparison pays for first calls."""
+    embedder.encode(texts[:64] or ["warm up"])
+
+
+def encoding_floor(embedder: Embedder, texts: list[str]) -> dict:
+    started = time.perf_counter()
+    embedder.encode(texts)
+    seconds = time.perf_counter() - started
+    return {"texts": len(texts), "seconds": round(seconds, 3), "texts_per_second": round(len(texts) / seconds, 2) if seconds else None}
+
+
+def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: Embedder, rebuild: bool = False) -> dict:
+    """`build_index` with its summary; `seconds.total` is the sum of its stages (the model is already loaded)."""
+    started = time.perf_counter()
+    summary = build_index(BuildSettings(library, index_dir, cache_dir=cache_dir, rebuild=rebuild), embedder).to_dict()
+    wall = time.perf_counter() - started
+    stages = dict(summary["seconds"])
+    summary["seconds"] = {**stages, "total": round(wall, 3)}
+    summary["chunks_per_second"] = round(summary["chunks"] / wall, 2) if wall else None
+    return summary
+
+
+def cold_build(library: Path, workdir: Path, embedder: Embedder) -> dict:
+    """Floor, then a build with an empty cache and no previous index, of the same library."""
+    texts = distinct_chunk_texts(library)
+    warm_up(embedder, texts)
+    floor = encoding_floor(embedder, texts)
+    build = timed_build(library, workdir / "index", workdir / "cache", embedder)
+    if build["chunks_encoded"] != len(texts):
+        log.warning("cold build encoded %d texts, the floor %d", build["chunks_encoded"], len(texts))
+    encode_s = build["seconds"].get("encode", 0.0)
+    return {
+        "library": str(library),
+        "build": build,
+        "floor": floor,
+        "encode_texts_per_second": round(build["chunks_encoded"] / encode_s, 2) if encode_s else None,
+        "ratio_build_to_floor": round(build["seconds"]["total"] / floor["seconds"], 3) if floor["seconds"] else None,
+        "ratio_encode_stage_to_floor": round(encode_s / floor["seconds"], 3) if floor["seconds"] else None,
+    }
+
+
+def extrapolate_cold(cold: dict, warm: dict, full_texts: int) -> dict:
+    """The full library's cold build: its measured non-encoding stages (warm build) plus encoding all
+    its distinct texts at the subset's measured rate. An extrapolation, not a measurement."""
+    rate = cold["encode_texts_per_second"]
+    floor_rate = cold["floor"]["texts_per_second"]
+    other = sum(v for k, v in warm["seconds"].items() if k not in ("encode", "total"))
+    encode = full_texts / rate if rate else None
+    floor = full_texts / floor_rate if floor_rate else None
+    total = other + encode if encode is not None else None
+    return {
+        "extrapolated": True,
+        "method": "warm full build's load/chunk/index/write seconds + distinct texts / the cold subset's encode rate",
+        "distinct_texts": full_texts,
+        "seconds": round(total, 1) if total is not None else None,
+        "encode_seconds": round(encode, 1) if encode is not None else None,
+        "floor_seconds": round(floor, 1) if floor is not None else None,
+        "ratio_build_to_floor": round(total / floor, 3) if total and floor else None,
+        "chunks_per_second": round(warm["chunks"] / total, 2) if total else None,
+    }
+
+
+def one_file_rebuild(library: Path, index_dir: Path, cache_dir: Path, workdir: Path, embedder: Embedder) -> dict:
+    """Copy library, index and cache; add a sentence to one file's last section; rebuild incrementally.
+
+    Working on copies keeps the real cache free of the edited text, so every run re-encodes it.
+    """
+    lib, _ = copy_library(library, workdir / "library")
+    shutil.copytree(index_dir, workdir / "index", symlinks=True, ignore=shutil.ignore_patterns("cache", ".lock"))
+    shutil.copytree(cache_dir, workdir / "cache")
+    files = list(iter_markdown_files(lib))
+    target = files[len(files) // 2]
+    before = current_build(workdir / "index")
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(EDIT)
+    summary = timed_build(lib, workdir / "index", workdir / "cache", embedder)
+    after = current_build(workdir / "index")
+    rel = target.relative_to(lib).as_posix()
+    old, new = _chunk_texts(before, rel), _chunk_texts(after, rel)
+    return {
+        "file": rel,
+        "file_chunks": len(new),
+        "changed_chunks": len(set(new) - set(old)),
+        "summary": summary,
+        "seconds": summary["seconds"]["total"],
+        "chunks_encoded": summary["chunks_encoded"],
+        "patterns_rechunked": summary["patterns_rechunked"],
+    }
+
+
+def _chunk_texts(build: Path, rel_path: str) -> list[str]:
+    slugs = set()
+    with open(build / "patterns.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["path"] == rel_path:
+                slugs.add(row["slug"])
+    texts = []
+    with open(build / "chunks.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["slug"] in slugs:
+                texts.append(row["text"])
+    return texts

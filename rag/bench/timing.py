@@ -1,0 +1,50 @@
+"""Latency summaries: percentiles over samples in milliseconds, and the query list every timing uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from itertools import cycle, islice
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    """n, p50, p95, p99 and mean of `samples_ms`, rounded to microseconds.
+
+    Percentiles interpolate linearly between the two nearest samples (numpy's default, as
+    `statistics.quantiles(method="inclusive")`): p50 of [1, 2, 3, 4] is 2.5.
+    """
+    if not len(samples_ms):
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "mean": None}
+    values = np.asarray(samples_ms, dtype=np.float64)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"n": int(len(values)), "p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3), "mean": round(float(values.mean()), 3)}
+
+
+def time_ms(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def cycled(items: Sequence[T], n: int) -> list[T]:
+    """The first `n` items of `items` repeated in order (`n` may exceed `len(items)`)."""
+    if not items:
+        raise ValueError("no items to cycle through")
+    return list(islice(cycle(items), n))
+
+
+def dev_queries(paths: Sequence[Path]) -> list[str]:
+    """Query texts of the dev sets, in file order, files in the given order (invalid lines skipped)."""
+    from ..evaluation import parse_queries
+
+    texts: list[str] = []
+    for path in paths:
+        queries, _, _ = parse_queries(path)
+        texts.extend(q.text for q in queries if q.text.strip())
+    return texts
