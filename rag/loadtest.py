@@ -40,7 +40,7 @@ def run_load(base_url: str, queries: Sequence[str], clients: int = 8, seconds: f
     latencies: list[float] = []
     versions: Counter[str] = Counter()
     errors: list[str] = []
-    start_gate = threading.Barrier(clients + 1)
+    start_gate = threading.Barrier(clients + 1, timeout=60)  # all clients connected-ready, then the clock starts
     deadline = 0.0
 
     def client(n: int) -> None:

@@ -64,7 +64,11 @@ class NameIndex:
         self.row_array = np.asarray(self.rows, dtype=np.int64)
 
     def match(self, query: str, min_similarity: float = 0.6, mask: np.ndarray | None = None, limit: int = 20) -> list[NameMatch]:
-        """Patterns whose title/alias matches the whole query, best first, one entry per pattern."""
+        """Patterns whose title/alias matches the query, best first, one entry per pattern.
+
+        Similarity 1.0: the whole query is the name (normalized); trigram Dice for near matches (typos,
+        spelling variants); 0.6-0.75 when a name of two or more words appears inside a longer query.
+        """
         key = normalize_name(query)
         if not key or len(key) > 120:
             return []
@@ -84,4 +88,12 @@ class NameIndex:
                 row = self.rows[i]
                 if row not in found and (mask is None or mask[row]):
                     found[row] = NameMatch(row, self.names[i], float(dice[i]))
+        words = key.split()
+        if 2 < len(words) <= 30:  # a known name of 2+ words said inside a longer query: a weaker signal, never pinned
+            for n in range(min(len(words) - 1, 8), 1, -1):
+                for start in range(len(words) - n + 1):
+                    for i in self.exact.get(" ".join(words[start : start + n]), ()):
+                        row = self.rows[i]
+                        if row not in found and (mask is None or mask[row]):
+                            found[row] = NameMatch(row, self.names[i], round(0.6 + 0.15 * n / len(words), 6))
         return sorted(found.values(), key=lambda m: -m.similarity)[:limit]

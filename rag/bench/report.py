@@ -1,0 +1,244 @@
+"""The benchmark report: every figure against its goal, as `<date>.json` (all data) and `<date>.md` (for people)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    item: str  # the issue's numbered deliverable
+    figure: str
+    value: str
+    goal: str
+    met: bool | None  # None: a figure without a goal, or not measured
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _get(data: Mapping | None, *keys, default=None):
+    for key in keys:
+        if not isinstance(data, Mapping) or key not in data:
+            return default
+        data = data[key]
+    return data
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def goals(results: Mapping) -> list[Goal]:
+    """The issue's goals, each with the measured value and whether it is met."""
+    out: list[Goal] = []
+    build = results.get("build") or {}
+    cold, warm, extra = build.get("cold_subset"), build.get("warm_full"), build.get("extrapolated_cold_full")
+    ratio = _get(cold, "ratio_build_to_floor")
+    out.append(Goal("1", f"build / encoding floor, cold, {_get(cold, 'build', 'chunks', default='?')} chunks of the subset", _fmt(ratio), "<= 1.10", None if ratio is None else ratio <= 1.10))
+    ratio = _get(extra, "ratio_build_to_floor")
+    out.append(Goal("1", "build / encoding floor, full library cold (extrapolated)", _fmt(ratio), "<= 1.10", None if ratio is None else ratio <= 1.10))
+    encoded = _get(warm, "chunks_encoded")
+    out.append(Goal("1", "chunks encoded by the warm full build (a repeated bench reuses the cache)", _fmt(encoded), "0", None if encoded is None else encoded == 0))
+    rebuild = results.get("rebuild") or {}
+    if "chunks_encoded" in rebuild:
+        only = rebuild["chunks_encoded"] == rebuild["changed_chunks"] and rebuild["patterns_rechunked"] == 1
+        out.append(Goal("2", "one-file rebuild: chunks re-encoded (changed chunks of that file)", f"{rebuild['chunks_encoded']} ({rebuild['changed_chunks']} changed of {rebuild['file_chunks']})", "only that file's changed chunks", only))
+        share = _get(rebuild, "share_of_full_cold_build")
+        out.append(Goal("2", "one-file rebuild / full cold build (extrapolated)", _fmt(share, 4), "<= 0.02", None if share is None else share <= 0.02))
+    else:
+        out.append(Goal("2", "one-file rebuild", "not measured", "only that file's chunks; <= 2% of the full build", None))
+    ratio = _get(results, "query_latency", "ratio_hybrid_p50_to_floor")
+    out.append(Goal("3", "hybrid p50 / query-encoding p50 (in process)", _fmt(ratio), "<= 1.5", None if ratio is None else ratio <= 1.5))
+    for name, lib in (_get(results, "txtai", "libraries") or {}).items():
+        if "error" in lib:
+            out.append(Goal("4", f"txtai on {name}", "error", "", None))
+            continue
+        speed = lib.get("speedup_p50_txtai_over_ours")
+        out.append(Goal("4", f"{name}: txtai hybrid p50 / ours", _fmt(speed, 2), ">= 5", None if speed is None else speed >= 5))
+        build_ratio = lib.get("ratio_build_ours_to_txtai")
+        label = "warm, cached vectors" if lib.get("warm") else "cold, both encode"
+        out.append(Goal("4", f"{name}: our build / txtai build ({label})", _fmt(build_ratio, 2), "<= 1.0", None if build_ratio is None else build_ratio <= 1.0))
+        ndcg = _get(lib, "quality", "ndcg@10")
+        if ndcg:
+            out.append(Goal("4", f"{name}: nDCG@10 ours vs txtai", f"{ndcg['ours']:.3f} vs {ndcg['txtai']:.3f}", "ours higher", ndcg["ours"] > ndcg["txtai"]))
+    for clients, level in (_get(results, "http", "levels") or {}).items():
+        out.append(Goal("5", f"HTTP, {clients} concurrent clients: p50 / p99 ms, requests/s", f"{level['p50']:.1f} / {level['p99']:.1f}, {level['rps']:.1f}", "(no goal)", None))
+    scale = results.get("scale") or {}
+    picked = _get(scale, "kinds", scale.get("picked"))
+    if picked:
+        met = picked["ms"]["p50"] <= 20 and picked["recall@10"] >= 0.95
+        out.append(Goal("6", f"scale, {scale['vectors']:,} vectors, {picked['kind']} ({_param(picked)}): p50 ms, recall@10", f"{picked['ms']['p50']:.2f}, {picked['recall@10']:.3f}", "p50 <= 20 ms at recall@10 >= 0.95", met))
+        out.append(Goal("6", "scale: index bytes per million vectors", f"{picked['bytes_per_million_vectors'] / 2**30:.2f} GiB", "(no goal)", None))
+    else:
+        out.append(Goal("6", "scale", "not measured", "p50 <= 20 ms at recall@10 >= 0.95", None))
+    ratio = _get(results, "memory", "ratio")
+    out.append(Goal("7", "serving RSS / (index bytes + model bytes)", _fmt(ratio, 2), "<= 1.3", None if ratio is None else ratio <= 1.3))
+    return out
+
+
+def _param(kind: Mapping) -> str:
+    s = kind["settings"]
+    return f"nlist {s['nlist']}, nprobe {s['nprobe']}" if kind["kind"] == "ivf" else f"M {s['m']}, efSearch {s['ef_search']}"
+
+
+def _mark(met: bool | None) -> str:
+    return "n/a" if met is None else "met" if met else "**not met**"
+
+
+def markdown(results: Mapping) -> str:
+    r = results
+    machine = r.get("machine", {})
+    out = [
+        f"# Benchmark {r.get('date')}",
+        "",
+        f"One run of `python -m rag.bench` on {machine.get('cpus')} CPUs ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
+        f"Python {machine.get('python')}, torch {machine.get('torch')} ({machine.get('torch_threads')} threads), faiss {machine.get('faiss')}, txtai {machine.get('txtai')}; "
+        f"{r.get('seconds', 0) / 60:.1f} minutes{' (--quick)' if _get(r, 'settings', 'quick') else ''}.",
+        "",
+        "## Goals",
+        "",
+        "| item | figure | value | goal | status |",
+        "|---|---|---|---|---|",
+    ]
+    out += [f"| {g['item']} | {g['figure']} | {g['value']} | {g['goal']} | {_mark(g['met'])} |" for g in r.get("goals", [])]
+    out += _build_md(r) + _rebuild_md(r) + _latency_md(r) + _txtai_md(r) + _http_md(r) + _scale_md(r) + _memory_md(r)
+    problems = [(name, section["error"]) for name, section in r.items() if isinstance(section, Mapping) and "error" in section]
+    if problems:
+        out += ["", "## Sections that failed", ""] + [f"- {name}: {message}" for name, message in problems]
+    return "\n".join(out) + "\n"
+
+
+def _section(r: Mapping, name: str, title: str) -> tuple[Mapping | None, list[str]]:
+    section = r.get(name)
+    head = ["", f"## {title}", ""]
+    if not isinstance(section, Mapping):
+        return None, head + ["Not measured (skipped)."]
+    if "error" in section:
+        return None, head + [f"Failed: {section['error']}"]
+    return section, head
+
+
+def _stages(summary: Mapping) -> str:
+    s = summary["seconds"]
+    return " | ".join(_fmt(s.get(k), 1) for k in ("load", "chunk", "encode", "index", "write", "total"))
+
+
+def _build_md(r: Mapping) -> list[str]:
+    b, out = _section(r, "build", "1. Build")
+    if b is None:
+        return out
+    out += ["Seconds by stage (the model is loaded beforehand and counted in no stage).", "", "| build | chunks | encoded | load | chunk | encode | index | write | total | chunks/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, label in (("cold_subset", "cold, subset, empty cache"), ("warm_full", "warm, full library, cached vectors")):
+        run = b.get(key)
+        if run:
+            summary = run.get("build", run)
+            out.append(f"| {label} | {summary['chunks']} | {summary['chunks_encoded']} | {_stages(summary)} | {_fmt(summary['chunks_per_second'], 1)} |")
+    cold, extra = b.get("cold_subset"), b.get("extrapolated_cold_full")
+    if cold:
+        f = cold["floor"]
+        out += ["", f"Cold subset: {cold['library']}. Encoding floor: `Embedder.encode` of the same {f['texts']} distinct texts alone: {f['seconds']:.1f} s ({f['texts_per_second']:.1f} texts/s). "
+                f"Build / floor = **{_fmt(cold['ratio_build_to_floor'])}**; encode stage / floor = {_fmt(cold['ratio_encode_stage_to_floor'])}."]
+    if extra:
+        out += ["", f"Full library cold build, **extrapolated** ({extra['method']}): {extra['distinct_texts']} distinct texts, "
+                f"{_fmt(extra['seconds'], 0)} s (floor {_fmt(extra['floor_seconds'], 0)} s), build / floor {_fmt(extra['ratio_build_to_floor'])}, {_fmt(extra['chunks_per_second'], 1)} chunks/s."]
+    return out
+
+
+def _rebuild_md(r: Mapping) -> list[str]:
+    rb, out = _section(r, "rebuild", "2. Rebuild after one file changes")
+    if rb is None:
+        return out
+    s = rb["summary"]
+    out += [f"`{rb['file']}` gained one sentence in its last section. Rebuild: {rb['seconds']:.1f} s "
+            f"(load {_fmt(s['seconds'].get('load'), 1)}, chunk {_fmt(s['seconds'].get('chunk'), 1)}, encode {_fmt(s['seconds'].get('encode'), 1)}, index {_fmt(s['seconds'].get('index'), 1)}, write {_fmt(s['seconds'].get('write'), 1)}); "
+            f"{rb['chunks_encoded']} chunks re-encoded ({rb['changed_chunks']} of the file's {rb['file_chunks']} chunks changed), {rb['patterns_rechunked']} pattern re-chunked; "
+            f"{_fmt(rb.get('share_of_full_cold_build'), 4)} of the extrapolated full cold build, {_fmt(rb.get('share_of_warm_build'), 3)} of the warm full build."]
+    return out
+
+
+def _latency_md(r: Mapping) -> list[str]:
+    q, out = _section(r, "query_latency", "3. Query latency, in process")
+    if q is None:
+        return out
+    f = q["floor_ms"]
+    out += [f"{q['queries']} queries (the dev sets cycled), k = {q['k']}, on {q.get('index', 'the index')}. Filters: domain cycles through {', '.join(q['filters'].get('domain', [])) or '-'}; context through {', '.join(q['filters'].get('context', [])) or '-'}.", "",
+            "| retriever | filter | p50 ms | p95 ms | p99 ms |", "|---|---|---:|---:|---:|",
+            f"| floor: encode the query alone | - | {f['p50']:.2f} | {f['p95']:.2f} | {f['p99']:.2f} |"]
+    for name, modes in q["ms"].items():
+        for mode, p in modes.items():
+            out.append(f"| {name} | {mode} | {p['p50']:.2f} | {p['p95']:.2f} | {p['p99']:.2f} |")
+    out += ["", f"Hybrid p50 / floor p50 = **{_fmt(q.get('ratio_hybrid_p50_to_floor'))}**."]
+    return out
+
+
+def _txtai_md(r: Mapping) -> list[str]:
+    t, out = _section(r, "txtai", "4. txtai on the same chunks and model")
+    if t is None:
+        return out
+    out += [f"txtai {t.get('version')} with `{t.get('config')}`; {t.get('note', '')}", "",
+            "| library | chunks | build s ours / txtai | hybrid p50 ms ours / txtai | txtai p50 / ours | nDCG@10 ours / txtai (queries, p) |", "|---|---:|---:|---:|---:|---|"]
+    for name, lib in t.get("libraries", {}).items():
+        if "error" in lib:
+            out.append(f"| {name} | failed: {lib['error']} | | | | |")
+            continue
+        b, h, qd = lib["build_seconds"], lib["hybrid_ms"], lib.get("quality")
+        ndcg = f"{qd['ndcg@10']['ours']:.3f} / {qd['ndcg@10']['txtai']:.3f} ({qd['queries']}, p={_fmt(qd['ndcg@10_p_value'])})" if qd else "- (no judged dev set for this subset)"
+        out.append(f"| {name}{' (warm)' if lib.get('warm') else ''} | {lib['chunks']} | {b['ours']:.1f} / {b['txtai']:.1f} | {h['ours']['p50']:.2f} / {h['txtai']['p50']:.2f} | {_fmt(lib['speedup_p50_txtai_over_ours'], 2)} | {ndcg} |")
+    return out
+
+
+def _http_md(r: Mapping) -> list[str]:
+    h, out = _section(r, "http", "5. HTTP on loopback")
+    if h is None:
+        return out
+    out += [f"`rag serve` in a subprocess (up in {h.get('startup_seconds')} s), `POST /search` k=10 with the dev queries, closed loop, {h.get('seconds_per_level')} s per level; latency percentiles by nearest rank (rag.loadtest).", "",
+            "| clients | requests | errors | p50 ms | p99 ms | requests/s |", "|---:|---:|---:|---:|---:|---:|"]
+    for clients, level in h.get("levels", {}).items():
+        out.append(f"| {clients} | {level['requests']} | {level['errors']} | {level['p50']:.1f} | {level['p99']:.1f} | {level['rps']:.1f} |")
+    return out
+
+
+def _scale_md(r: Mapping) -> list[str]:
+    s, out = _section(r, "scale", "6. Scale: synthetic library")
+    if s is None:
+        return out
+    out += [f"{s['patterns']:,} patterns, {s['vectors']:,} unit vectors of {s['dimension']} dimensions, generated (no text encoded; see rag/bench/synthetic.py), in {s['generate_seconds']:.0f} s. "
+            f"Query neighbour similarities (top1/top10/top100): synthetic {s['query_similarity_profile']}" + (f", real commons-os {s['real_similarity_profile']}" if s.get("real_similarity_profile") else "") + ". "
+            f"Exact search (numpy, one query): p50 {s['exact_search_ms']['p50']:.0f} ms. Picked: **{s['picked']}** ({s['pick_rule']}).", "",
+            "| kind | parameters | build s | p50 ms | p99 ms | recall@10 | p50 ms k=300 | filtered p50 ms / recall@10 | GiB per million vectors (disk / RSS growth) |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for kind, k in s["kinds"].items():
+        f = k["filtered"]
+        out.append(f"| {kind} | {_param(k)} | {k['build_seconds']:.0f} | {k['ms']['p50']:.2f} | {k['ms']['p99']:.2f} | {k['recall@10']:.3f} | {k['ms_k300']['p50']:.2f} | "
+                   f"{f['ms']['p50']:.2f} / {f['recall@10']:.3f} ({f['share_of_vectors']:.0%} of vectors) | {k['bytes_per_million_vectors'] / 2**30:.2f} / {k['rss_growth_per_million_vectors'] / 2**30:.2f} |")
+    for kind, k in s["kinds"].items():
+        out.append("")
+        out.append(f"{kind} tuning (smallest {'nprobe' if kind == 'ivf' else 'efSearch'} reaching recall@10 0.95 on separate tuning queries): " + ", ".join(f"{list(t.values())[0]} -> {t['recall@10']:.3f} ({t['p50_ms']:.2f} ms)" for t in k["tuning"]))
+    return out
+
+
+def _memory_md(r: Mapping) -> list[str]:
+    m, out = _section(r, "memory", "7. Serving memory")
+    if m is None:
+        return out
+    gib = 2**30
+    out += [f"RSS of the `rag serve` process serving {m['index']}: {m['rss_idle'] / gib:.2f} GiB after start-up and warm-up, peak {m['rss_peak'] / gib:.2f} GiB under the HTTP load. "
+            f"Index on disk {m['index_bytes'] / gib:.3f} GiB + model files {m['model_bytes'] / gib:.3f} GiB = {(m['index_bytes'] + m['model_bytes']) / gib:.3f} GiB. "
+            f"Ratio (peak RSS / (index + model)) = **{_fmt(m['ratio'], 2)}**. A process that only loads the model and encodes one query: {m['model_only_rss'] / gib:.2f} GiB."]
+    return out
+
+
+def write(results: Mapping, out_dir: Path) -> tuple[Path, Path]:
+    """Write `<date>.json` and `<date>.md` into `out_dir`; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{results['date']}.json", out_dir / f"{results['date']}.md"
+    json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(results), encoding="utf-8")
+    return json_path, md_path

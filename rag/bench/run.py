@@ -1,0 +1,298 @@
+"""One benchmark run: every figure of the benchmark issue, measured in this process (and its servers).
+
+Order: cold subset build and its floor; warm full build (the index every later section uses); one-file
+rebuild on copies; in-process query latency; txtai beside ours; HTTP load and serving memory on one
+`rag serve` subprocess; the synthetic scale test last (it needs the most memory). A section that
+fails is recorded with its error and the run goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ..embedding import Embedder, default_model_path
+from ..retriever import Retriever
+from ..searchindex import SearchIndex
+from ..store import current_build
+from . import builds, latency, report, serving, txtai_baseline
+from .scale import ScaleSettings
+from .synthetic import SyntheticSpec, similarity_profile
+from .timing import cycled, dev_queries
+
+log = logging.getLogger(__name__)
+
+SECTIONS: tuple[str, ...] = ("cold", "rebuild", "latency", "txtai", "http", "memory", "scale")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchSettings:
+    out: Path = Path("eval/bench")
+    corpora: Path = Path("../shared/corpora")
+    library: str = "commons-os"  # the large library under corpora/
+    small_library: str = "bmn"  # compared with txtai in full
+    patterns_dir: Path = Path("patterns")
+    dev_dir: Path = Path("eval/dev")
+    cache_dir: Path = Path("index/cache")
+    subset_files: int = 150
+    queries: int = 300
+    http_seconds: float = 20.0
+    http_levels: tuple[int, ...] = (1, 8, 32)
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
+    skip: frozenset[str] = frozenset()
+    quick: bool = False
+    workdir: Path | None = None  # default: a temporary directory, removed at the end
+
+    def quick_version(self) -> BenchSettings:
+        """A smoke run of minutes: a 10-file subset stands in for the full library, short timings."""
+        spec = replace(self.scale.spec, patterns=5_000, topics=100)
+        return replace(self, quick=True, subset_files=min(self.subset_files, 10), queries=min(self.queries, 30), http_seconds=min(self.http_seconds, 3.0), scale=replace(self.scale, spec=spec, nlist=64, tune_queries=30, eval_queries=50))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["skip"] = sorted(self.skip)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+
+    import psutil
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    versions = {}
+    for package in ("faiss-cpu", "txtai", "sentence-transformers", "bm25s"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "faiss": versions["faiss-cpu"],
+        "txtai": versions["txtai"],
+        "sentence_transformers": versions["sentence-transformers"],
+        "bm25s": versions["bm25s"],
+    }
+
+
+class Run:
+    """The state shared by the sections of one run."""
+
+    def __init__(self, settings: BenchSettings, workdir: Path):
+        self.settings = settings
+        self.work = workdir
+        self.embedder = Embedder()
+        self.results: dict = {"date": dt.date.today().isoformat(), "settings": settings.to_dict()}
+        self.source = settings.corpora / settings.library
+        self.full_library: Path = self.source
+        self.full_index = workdir / "full" / "index"
+        self.queries: list[str] = []
+        self._index: SearchIndex | None = None
+
+    @property
+    def warm_cache(self) -> Path:
+        """The persistent cache for the full library; in a quick run, the cold subset's own cache."""
+        return self.work / "subset" / "cache" if self.settings.quick else self.settings.cache_dir
+
+    def index(self) -> SearchIndex:
+        """The full library's index, opened once."""
+        if self._index is None:
+            self._index = SearchIndex.open(self.full_index)
+        return self._index
+
+    def section(self, name: str, call: Callable[[], dict], label: str | None = None) -> None:
+        if name in self.settings.skip:
+            log.info("skipping %s", name)
+            return
+        log.info("== %s", label or name)
+        started = time.perf_counter()
+        try:
+            value = call()
+        except Exception as exc:  # one failed section must not lose the others' figures; the error is reported
+            log.exception("section %s failed", name)
+            value = {"error": f"{type(exc).__name__}: {exc}"}
+        value["section_seconds"] = round(time.perf_counter() - started, 1)
+        self.results[name] = value
+
+    # -- sections ---------------------------------------------------------------------------
+    def build(self) -> dict:
+        s = self.settings
+        out: dict = {}
+        subset, copied = builds.copy_library(self.source, self.work / "subset" / "library", s.subset_files)
+        if s.quick:
+            self.full_library = subset
+        if "cold" not in s.skip:
+            out["cold_subset"] = {"files": copied, **builds.cold_build(subset, self.work / "subset", self.embedder)}
+        warm = builds.timed_build(self.full_library, self.full_index, self.warm_cache, self.embedder)
+        out["warm_full"] = {"library": str(self.full_library), "cache_dir": str(self.warm_cache), **warm}
+        distinct = len({c.text for c in self.index().chunks})
+        if "cold_subset" in out:
+            out["extrapolated_cold_full"] = builds.extrapolate_cold(out["cold_subset"], warm, distinct)
+        return out
+
+    def rebuild(self) -> dict:
+        result = builds.one_file_rebuild(self.full_library, self.full_index, self.warm_cache, self.work / "rebuild", self.embedder)
+        full = self.results.get("build", {}).get("extrapolated_cold_full", {}).get("seconds")
+        warm = self.results.get("build", {}).get("warm_full", {}).get("seconds", {}).get("total")
+        result["share_of_full_cold_build"] = round(result["seconds"] / full, 5) if full else None
+        result["share_of_warm_build"] = round(result["seconds"] / warm, 4) if warm else None
+        shutil.rmtree(self.work / "rebuild", ignore_errors=True)
+        return result
+
+    def latency(self) -> dict:
+        retriever = Retriever(self.index(), self.embedder)
+        result = latency.measure(retriever, self.queries)
+        result["index"] = f"{self.full_library.name} ({len(retriever.index.patterns)} patterns, {len(retriever.index.chunks)} chunks)"
+        return result
+
+    def txtai(self) -> dict:
+        import importlib.metadata as md
+
+        s = self.settings
+        libraries: dict = {}
+        small = [("patterns", s.patterns_dir, s.dev_dir / "patterns.jsonl")]
+        if not s.quick:
+            small.append((s.small_library, s.corpora / s.small_library, s.dev_dir / f"{s.small_library}.jsonl"))
+        for name, library, dev in small:
+            libraries[name] = self._txtai_cold(library, self.work / "txtai" / name, dev if dev.is_file() else None)
+        cold = self.results.get("build", {}).get("cold_subset")
+        if cold:
+            subset_index = self.work / "subset" / "index"
+            libraries[f"{s.library} subset ({cold['files']} files)"] = self._txtai_against(subset_index, cold["build"]["seconds"]["total"], None)
+        warm = self.results.get("build", {}).get("warm_full")
+        if warm and not s.quick:
+            dev = s.dev_dir / f"{s.library}.jsonl"
+            libraries[s.library] = self._txtai_against(self.full_index, warm["seconds"]["total"], dev if dev.is_file() else None, warm=True)
+        return {
+            "version": md.version("txtai"),
+            "config": {k: v for k, v in txtai_baseline.config().items()},
+            "candidates": txtai_baseline.CANDIDATES,
+            "note": "cold rows: both build from text with empty caches; the warm row gives txtai our cached vectors through its `external` method, as our warm build reuses them. "
+            f"Chunk hits -> patterns by best chunk, {txtai_baseline.CANDIDATES} chunks per query; nDCG@10 by the same ranx harness as `rag eval`.",
+            "libraries": libraries,
+        }
+
+    def _txtai_cold(self, library: Path, work: Path, dev: Path | None) -> dict:
+        ours = builds.timed_build(library, work / "index", work / "cache", self.embedder)
+        return self._txtai_against(work / "index", ours["seconds"]["total"], dev)
+
+    def _txtai_against(self, index_dir: Path, our_seconds: float, dev: Path | None, warm: bool = False) -> dict:
+        retriever = Retriever(self.index() if index_dir == self.full_index else SearchIndex.open(index_dir), self.embedder)
+        texts = [c.text for c in retriever.index.chunks]
+        transform = None
+        if warm:
+            from ..cache import EmbeddingCache
+
+            info = self.embedder.info
+            transform = txtai_baseline.cached_transform(EmbeddingCache(self.warm_cache, info.key, info.dimension), self.embedder)
+        embeddings, seconds = txtai_baseline.build(texts, transform)
+        try:
+            result = txtai_baseline.compare(retriever, embeddings, seconds, our_seconds, self.queries, dev)
+        finally:
+            embeddings.close()
+        result["warm"] = warm
+        return result
+
+    def serve(self) -> None:
+        """HTTP levels and serving memory on one `rag serve` subprocess of the full index."""
+        s = self.settings
+        measure_http, measure_memory = "http" not in s.skip, "memory" not in s.skip
+        if not (measure_http or measure_memory):
+            return
+        try:
+            with serving.Server(self.full_index, self.work / "serve.log") as server:
+                from ..loadtest import run_load
+
+                run_load(server.base_url, self.queries[:20], clients=1, seconds=3.0)
+                idle = server.rss()
+                with serving.RssSampler(server) as sampler:
+                    if measure_http:
+                        started = time.perf_counter()
+                        levels = serving.http_levels(server, self.queries, s.http_levels, s.http_seconds)
+                        self.results["http"] = {"startup_seconds": server.startup_seconds, "seconds_per_level": s.http_seconds, "levels": levels, "section_seconds": round(time.perf_counter() - started, 1)}
+                peak = max(sampler.peak, idle)
+        except Exception as exc:  # recorded in the report like any failed section
+            log.exception("serving failed")
+            for name, wanted in (("http", measure_http), ("memory", measure_memory)):
+                if wanted and name not in self.results:
+                    self.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            return
+        if measure_memory:
+            self.section("memory", lambda: self._memory(idle, peak))
+
+    def _memory(self, idle: int, peak: int) -> dict:
+        build = current_build(self.full_index)
+        index_bytes, model_bytes = serving.tree_bytes(build), serving.tree_bytes(default_model_path())
+        return {
+            "index": str(self.full_library),
+            "rss_idle": idle,
+            "rss_peak": peak,
+            "index_bytes": index_bytes,
+            "model_bytes": model_bytes,
+            "ratio": round(peak / (index_bytes + model_bytes), 3),
+            "ratio_idle": round(idle / (index_bytes + model_bytes), 3),
+            "model_only_rss": serving.model_only_rss(),
+        }
+
+    def scale(self) -> dict:
+        from . import scale
+
+        result = scale.measure(self.settings.scale, self.work / "scale")
+        result["real_similarity_profile"] = self._real_profile()
+        return result
+
+    def _real_profile(self) -> dict | None:
+        """The same neighbour profile on the real full index, for the dev queries (to judge the generator)."""
+        if not (self.full_index / "current").exists():
+            return None
+        import numpy as np
+
+        index = self.index()
+        texts = list(dict.fromkeys(self.queries))
+        vectors = self.embedder.encode(texts)
+        k = min(100, index.vectors.size)
+        scores = np.stack([index.vectors.search(v, k)[0] for v in vectors])
+        return similarity_profile(scores)
+
+
+def run_bench(settings: BenchSettings) -> tuple[dict, Path, Path]:
+    """Run every section not skipped and write the report; returns (results, json path, md path)."""
+    started = time.perf_counter()
+    workdir = settings.workdir or Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = Run(settings, workdir)
+    try:
+        run.results["machine"] = machine()
+        run.embedder.info  # load the model before anything is timed
+        run.queries = cycled(dev_queries(sorted(settings.dev_dir.glob("*.jsonl"))), settings.queries)
+        run.section("build", run.build, "build: cold subset + floor, warm full library")
+        if (run.full_index / "current").exists():
+            run.section("rebuild", run.rebuild, "rebuild after one file changes")
+            run.section("latency", run.latency, "in-process query latency")
+            run.section("txtai", run.txtai, "txtai beside ours")
+            run.serve()
+        run.section("scale", run.scale, "synthetic scale test")
+    finally:
+        if settings.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    run.results["seconds"] = round(time.perf_counter() - started, 1)
+    run.results["goals"] = [g.to_dict() for g in report.goals(run.results)]
+    json_path, md_path = report.write(run.results, settings.out)
+    return run.results, json_path, md_path
+
+
+__all__ = ["BenchSettings", "SECTIONS", "SyntheticSpec", "run_bench"]

@@ -1,0 +1,107 @@
+"""The benchmark's smallest pieces, on patterns/: percentiles, the exact-search oracle, a latency run,
+a one-file rebuild and the report writer. The full run is `make bench`; these keep it from rotting."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from index_fixtures import PATTERNS
+from rag.bench import builds, latency, report
+from rag.bench.scale import recall_at
+from rag.bench.synthetic import SyntheticSpec, exact_top, generate
+from rag.bench.timing import cycled, percentiles
+
+
+def test_percentiles_interpolate_between_samples():
+    p = percentiles([4.0, 1.0, 3.0, 2.0])
+    assert p == {"n": 4, "p50": 2.5, "p95": round(1 + 0.95 * 3, 3), "p99": round(1 + 0.99 * 3, 3), "mean": 2.5}
+    assert percentiles([])["p50"] is None
+
+
+def test_cycled_repeats_in_order():
+    assert cycled(["a", "b"], 5) == ["a", "b", "a", "b", "a"]
+    with pytest.raises(ValueError, match="no items"):
+        cycled([], 3)
+
+
+def test_exact_top_by_blocks_equals_a_plain_sort():
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((1003, 16)).astype(np.float32)
+    queries = rng.standard_normal((7, 16)).astype(np.float32)
+    scores, rows = exact_top(vectors, queries, 10, block=97)  # blocks that do not divide the rows
+    expected = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :10]
+    assert np.array_equal(rows, expected)
+    assert np.allclose(scores, np.take_along_axis(queries @ vectors.T, expected, axis=1))
+
+
+def test_recall_counts_true_neighbours_found():
+    truth = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    found = np.array([[4, 3, 9, -1], [5, 6, 7, 8]])
+    assert recall_at(found, truth) == (2 / 4 + 4 / 4) / 2
+
+
+def test_synthetic_library_has_unit_vectors_and_its_own_pattern_nearest():
+    data = generate(SyntheticSpec(patterns=200, topics=20, domains=5))
+    assert data.vectors.shape == (len(data.chunk_pattern), 384)
+    assert np.allclose(np.linalg.norm(data.vectors, axis=1), 1.0, atol=1e-5)
+    assert 6 * 200 <= len(data.vectors) <= 14 * 200
+    _, rows = exact_top(data.vectors, data.vectors[:50], 2)
+    same = data.chunk_pattern[rows[:, 1]] == data.chunk_pattern[:50]  # the nearest other chunk
+    assert same.mean() > 0.9
+
+
+def test_copy_library_takes_the_first_files_in_sorted_order(tmp_path):
+    dest, copied = builds.copy_library(PATTERNS, tmp_path / "lib", files=3)
+    assert copied == 3
+    assert sorted(p.name for p in dest.glob("*.md")) == sorted(p.name for p in PATTERNS.glob("*.md"))[:3]
+
+
+def test_latency_and_report_on_patterns(retriever, tmp_path):
+    texts = ["our shelves are full of stock nobody ordered", "nobody else can run the payroll"] * 2
+    result = latency.measure(retriever, texts, warmup=1)
+    assert result["queries"] == 4 and result["floor_ms"]["n"] == 4
+    assert set(result["ms"]) == {"dense", "lexical", "hybrid"}
+    assert all(p["n"] == 4 for modes in result["ms"].values() for p in modes.values())
+    assert result["filters"]["domain"]  # the patterns have domains to filter by
+    ratio = result["ratio_hybrid_p50_to_floor"]
+    assert ratio == round(result["ms"]["hybrid"]["none"]["p50"] / result["floor_ms"]["p50"], 3)
+
+    results = {"date": "2000-01-02", "machine": {"cpus": 2}, "query_latency": result, "seconds": 1.0}
+    results["goals"] = [g.to_dict() for g in report.goals(results)]
+    json_path, md_path = report.write(results, tmp_path / "bench")
+    assert (json_path.name, md_path.name) == ("2000-01-02.json", "2000-01-02.md")
+    assert json.loads(json_path.read_text())["query_latency"]["queries"] == 4
+    text = md_path.read_text()
+    status = "met" if ratio <= 1.5 else "**not met**"
+    assert f"| 3 | hybrid p50 / query-encoding p50 (in process) | {ratio:.3f} | <= 1.5 | {status} |" in text
+    assert "## 6. Scale: synthetic library\n\nNot measured (skipped)." in text
+
+
+def test_one_file_rebuild_encodes_only_the_changed_chunks(patterns_index_dir, embedding_cache_dir, embedder, tmp_path):
+    result = builds.one_file_rebuild(PATTERNS, patterns_index_dir, embedding_cache_dir, tmp_path, embedder)
+    assert result["patterns_rechunked"] == 1
+    assert result["chunks_encoded"] == result["changed_chunks"] >= 1
+    assert result["changed_chunks"] <= result["file_chunks"]
+
+
+def test_goals_say_met_and_not_met_from_the_figures():
+    results = {
+        "build": {
+            "cold_subset": {"ratio_build_to_floor": 1.05, "build": {"chunks": 3000}},
+            "warm_full": {"chunks_encoded": 0},
+            "extrapolated_cold_full": {"ratio_build_to_floor": 1.2},
+        },
+        "rebuild": {"chunks_encoded": 2, "changed_chunks": 2, "file_chunks": 20, "patterns_rechunked": 1, "share_of_full_cold_build": 0.03},
+        "memory": {"ratio": 1.25},
+    }
+    met = {g.figure: g.met for g in report.goals(results)}
+    assert met["build / encoding floor, cold, 3000 chunks of the subset"] is True
+    assert met["build / encoding floor, full library cold (extrapolated)"] is False
+    assert met["chunks encoded by the warm full build (a repeated bench reuses the cache)"] is True
+    assert met["one-file rebuild: chunks re-encoded (changed chunks of that file)"] is True
+    assert met["one-file rebuild / full cold build (extrapolated)"] is False
+    assert met["serving RSS / (index bytes + model bytes)"] is True
+    assert met["hybrid p50 / query-encoding p50 (in process)"] is None
