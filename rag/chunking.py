@@ -29,6 +29,7 @@ _KEY = re.compile(r"[^a-z0-9]+")
 class ChunkerSettings:
     max_tokens: int = 256  # the model's window, special tokens included
     special_tokens: int = 2  # [CLS] and [SEP]
+    version: int = 2  # bump whenever chunk text or ids change: the manifest records it, so old builds count as stale
 
     @property
     def budget(self) -> int:

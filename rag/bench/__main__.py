@@ -32,6 +32,8 @@ def main(
 ) -> None:
     """Measure build, rebuild, query latency, txtai, HTTP, scale and memory; write the report."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import bm25s  # noqa: F401  (sets its own logger to DEBUG on import; quieted below)
+
     for noisy in ("httpx", "faiss", "sentence_transformers", "bm25s", "txtai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from .run import SECTIONS, BenchSettings, run_bench

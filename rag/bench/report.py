@@ -55,7 +55,7 @@ def goals(results: Mapping) -> list[Goal]:
         out.append(Goal("2", "one-file rebuild / full cold build (extrapolated)", _fmt(share, 4), "<= 0.02", None if share is None else share <= 0.02))
     else:
         out.append(Goal("2", "one-file rebuild", "not measured", "only that file's chunks; <= 2% of the full build", None))
-    ratio = _get(results, "query_latency", "ratio_hybrid_p50_to_floor")
+    ratio = _get(results, "latency", "ratio_hybrid_p50_to_floor")
     out.append(Goal("3", "hybrid p50 / query-encoding p50 (in process)", _fmt(ratio), "<= 1.5", None if ratio is None else ratio <= 1.5))
     for name, lib in (_get(results, "txtai", "libraries") or {}).items():
         if "error" in lib:
@@ -110,6 +110,10 @@ def markdown(results: Mapping) -> str:
     ]
     out += [f"| {g['item']} | {g['figure']} | {g['value']} | {g['goal']} | {_mark(g['met'])} |" for g in r.get("goals", [])]
     out += _build_md(r) + _rebuild_md(r) + _latency_md(r) + _txtai_md(r) + _http_md(r) + _scale_md(r) + _memory_md(r)
+    busy = [(name, section["other_cores"]) for name, section in r.items() if isinstance(section, Mapping) and section.get("other_cores", 0) >= 0.2]
+    if busy:
+        out += ["", "## Other load on the machine", "", "Processes other than the bench kept cores busy during these sections (average cores); their figures may be slower than on an idle machine:", ""]
+        out += [f"- {name}: {cores:.2f}" for name, cores in busy]
     problems = [(name, section["error"]) for name, section in r.items() if isinstance(section, Mapping) and "error" in section]
     if problems:
         out += ["", "## Sections that failed", ""] + [f"- {name}: {message}" for name, message in problems]
@@ -144,11 +148,13 @@ def _build_md(r: Mapping) -> list[str]:
     cold, extra = b.get("cold_subset"), b.get("extrapolated_cold_full")
     if cold:
         f = cold["floor"]
-        out += ["", f"Cold subset: {cold['library']}. Encoding floor: `Embedder.encode` of the same {f['texts']} distinct texts alone: {f['seconds']:.1f} s ({f['texts_per_second']:.1f} texts/s). "
+        out += ["", f"Cold subset: {cold.get('files')} files of {r.get('settings', {}).get('library')}, evenly spaced in sorted order. Encoding floor: `Embedder.encode` of the same {f['texts']} distinct texts ({f['tokens']:,} tokens) alone, timed before and after the build: "
+                f"{' and '.join(f'{x:.1f}' for x in f.get('runs_seconds', [f['seconds']]))} s, mean {f['seconds']:.1f} s ({f['texts_per_second']:.1f} texts/s). "
                 f"Build / floor = **{_fmt(cold['ratio_build_to_floor'])}**; encode stage / floor = {_fmt(cold['ratio_encode_stage_to_floor'])}."]
     if extra:
-        out += ["", f"Full library cold build, **extrapolated** ({extra['method']}): {extra['distinct_texts']} distinct texts, "
-                f"{_fmt(extra['seconds'], 0)} s (floor {_fmt(extra['floor_seconds'], 0)} s), build / floor {_fmt(extra['ratio_build_to_floor'])}, {_fmt(extra['chunks_per_second'], 1)} chunks/s."]
+        out += ["", f"Full library cold build, **extrapolated** ({extra['method']}): {extra['distinct_texts']} distinct texts, {extra['tokens']:,} tokens "
+                f"({extra['tokens'] / extra['subset_tokens']:.1f} x the subset's): {_fmt(extra['seconds'], 0)} s, of which encoding {_fmt(extra['encode_seconds'], 0)} s "
+                f"(at the subset's chunks/s instead: {_fmt(extra['encode_seconds_by_chunk_rate'], 0)} s); floor {_fmt(extra['floor_seconds'], 0)} s; build / floor {_fmt(extra['ratio_build_to_floor'])}; {_fmt(extra['chunks_per_second'], 1)} chunks/s."]
     return out
 
 
@@ -165,7 +171,7 @@ def _rebuild_md(r: Mapping) -> list[str]:
 
 
 def _latency_md(r: Mapping) -> list[str]:
-    q, out = _section(r, "query_latency", "3. Query latency, in process")
+    q, out = _section(r, "latency", "3. Query latency, in process")
     if q is None:
         return out
     f = q["floor_ms"]
@@ -191,7 +197,8 @@ def _txtai_md(r: Mapping) -> list[str]:
             continue
         b, h, qd = lib["build_seconds"], lib["hybrid_ms"], lib.get("quality")
         ndcg = f"{qd['ndcg@10']['ours']:.3f} / {qd['ndcg@10']['txtai']:.3f} ({qd['queries']}, p={_fmt(qd['ndcg@10_p_value'])})" if qd else "- (no judged dev set for this subset)"
-        out.append(f"| {name}{' (warm)' if lib.get('warm') else ''} | {lib['chunks']} | {b['ours']:.1f} / {b['txtai']:.1f} | {h['ours']['p50']:.2f} / {h['txtai']['p50']:.2f} | {_fmt(lib['speedup_p50_txtai_over_ours'], 2)} | {ndcg} |")
+        ann = (lib.get("txtai_ann") or {}).get("components", "?")
+        out.append(f"| {name}{' (warm)' if lib.get('warm') else ''} | {lib['chunks']} (txtai ANN {ann}) | {b['ours']:.1f} / {b['txtai']:.1f} | {h['ours']['p50']:.2f} / {h['txtai']['p50']:.2f} | {_fmt(lib['speedup_p50_txtai_over_ours'], 2)} | {ndcg} |")
     return out
 
 
@@ -211,13 +218,15 @@ def _scale_md(r: Mapping) -> list[str]:
     if s is None:
         return out
     out += [f"{s['patterns']:,} patterns, {s['vectors']:,} unit vectors of {s['dimension']} dimensions, generated (no text encoded; see rag/bench/synthetic.py), in {s['generate_seconds']:.0f} s. "
-            f"Query neighbour similarities (top1/top10/top100): synthetic {s['query_similarity_profile']}" + (f", real commons-os {s['real_similarity_profile']}" if s.get("real_similarity_profile") else "") + ". "
+            f"Query neighbour similarities (top1/top10/top100): synthetic {s['query_similarity_profile']}" + (f", real {s.get('real_library')} with the dev queries {s['real_similarity_profile']}" if s.get("real_similarity_profile") else "") + ". "
             f"Exact search (numpy, one query): p50 {s['exact_search_ms']['p50']:.0f} ms. Picked: **{s['picked']}** ({s['pick_rule']}).", "",
-            "| kind | parameters | build s | p50 ms | p99 ms | recall@10 | p50 ms k=300 | filtered p50 ms / recall@10 | GiB per million vectors (disk / RSS growth) |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
+            "| kind | parameters | build s | p50 ms | p99 ms | recall@10 | p50 ms k=300 | filtered p50 ms / recall@10: query inside; anywhere | GiB per million vectors (disk / RSS growth) |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for kind, k in s["kinds"].items():
         f = k["filtered"]
+        fi, fa = f["queries_inside_filter"], f["queries_anywhere"]
         out.append(f"| {kind} | {_param(k)} | {k['build_seconds']:.0f} | {k['ms']['p50']:.2f} | {k['ms']['p99']:.2f} | {k['recall@10']:.3f} | {k['ms_k300']['p50']:.2f} | "
-                   f"{f['ms']['p50']:.2f} / {f['recall@10']:.3f} ({f['share_of_vectors']:.0%} of vectors) | {k['bytes_per_million_vectors'] / 2**30:.2f} / {k['rss_growth_per_million_vectors'] / 2**30:.2f} |")
+                   f"{fi['ms']['p50']:.2f} / {fi['recall@10']:.3f}; {fa['ms']['p50']:.2f} / {fa['recall@10']:.3f} | {k['bytes_per_million_vectors'] / 2**30:.2f} / {k['rss_growth_per_million_vectors'] / 2**30:.2f} |")
+    out += ["", f"Filtered: {s['filter']} ({next(iter(s['kinds'].values()))['filtered']['queries_anywhere']['share_of_vectors']:.0%} of the vectors), at the parameters tuned without a filter; the goal is for unfiltered search."]
     for kind, k in s["kinds"].items():
         out.append("")
         out.append(f"{kind} tuning (smallest {'nprobe' if kind == 'ivf' else 'efSearch'} reaching recall@10 0.95 on separate tuning queries): " + ", ".join(f"{list(t.values())[0]} -> {t['recall@10']:.3f} ({t['p50_ms']:.2f} ms)" for t in k["tuning"]))

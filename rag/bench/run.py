@@ -26,7 +26,7 @@ from ..store import current_build
 from . import builds, latency, report, serving, txtai_baseline
 from .scale import ScaleSettings
 from .synthetic import SyntheticSpec, similarity_profile
-from .timing import cycled, dev_queries
+from .timing import cpu_seconds, cycled, dev_queries, other_cores
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,11 @@ class Run:
             log.info("skipping %s", name)
             return
         log.info("== %s", label or name)
-        started = time.perf_counter()
-        try:
-            value = call()
-        except Exception as exc:  # one failed section must not lose the others' figures; the error is reported
-            log.exception("section %s failed", name)
-            value = {"error": f"{type(exc).__name__}: {exc}"}
-        value["section_seconds"] = round(time.perf_counter() - started, 1)
+        started, cpu = time.perf_counter(), cpu_seconds()
+        value = _guarded(call)  # one failed section must not lose the others' figures
+        seconds = time.perf_counter() - started
+        value["section_seconds"] = round(seconds, 1)
+        value["other_cores"] = other_cores(cpu, cpu_seconds(), seconds)
         self.results[name] = value
 
     # -- sections ---------------------------------------------------------------------------
@@ -139,7 +137,7 @@ class Run:
             out["cold_subset"] = {"files": copied, **builds.cold_build(subset, self.work / "subset", self.embedder)}
         warm = builds.timed_build(self.full_library, self.full_index, self.warm_cache, self.embedder)
         out["warm_full"] = {"library": str(self.full_library), "cache_dir": str(self.warm_cache), **warm}
-        distinct = len({c.text for c in self.index().chunks})
+        distinct = list(dict.fromkeys(c.text for c in self.index().chunks))
         if "cold_subset" in out:
             out["extrapolated_cold_full"] = builds.extrapolate_cold(out["cold_subset"], warm, distinct)
         return out
@@ -168,15 +166,15 @@ class Run:
         if not s.quick:
             small.append((s.small_library, s.corpora / s.small_library, s.dev_dir / f"{s.small_library}.jsonl"))
         for name, library, dev in small:
-            libraries[name] = self._txtai_cold(library, self.work / "txtai" / name, dev if dev.is_file() else None)
+            libraries[name] = _guarded(lambda: self._txtai_cold(library, self.work / "txtai" / name, dev if dev.is_file() else None))
         cold = self.results.get("build", {}).get("cold_subset")
         if cold:
             subset_index = self.work / "subset" / "index"
-            libraries[f"{s.library} subset ({cold['files']} files)"] = self._txtai_against(subset_index, cold["build"]["seconds"]["total"], None)
+            libraries[f"{s.library} subset ({cold['files']} files)"] = _guarded(lambda: self._txtai_against(subset_index, cold["build"]["seconds"]["total"], None))
         warm = self.results.get("build", {}).get("warm_full")
         if warm and not s.quick:
             dev = s.dev_dir / f"{s.library}.jsonl"
-            libraries[s.library] = self._txtai_against(self.full_index, warm["seconds"]["total"], dev if dev.is_file() else None, warm=True)
+            libraries[s.library] = _guarded(lambda: self._txtai_against(self.full_index, warm["seconds"]["total"], dev if dev.is_file() else None, warm=True))
         return {
             "version": md.version("txtai"),
             "config": {k: v for k, v in txtai_baseline.config().items()},
@@ -202,6 +200,7 @@ class Run:
         embeddings, seconds = txtai_baseline.build(texts, transform)
         try:
             result = txtai_baseline.compare(retriever, embeddings, seconds, our_seconds, self.queries, dev)
+            result["txtai_ann"] = (embeddings.config.get("build") or {}).get("settings")  # e.g. {"components": "IVF..."}
         finally:
             embeddings.close()
         result["warm"] = warm
@@ -217,13 +216,20 @@ class Run:
             with serving.Server(self.full_index, self.work / "serve.log") as server:
                 from ..loadtest import run_load
 
-                run_load(server.base_url, self.queries[:20], clients=1, seconds=3.0)
+                run_load(server.base_url, self.queries[:20], clients=1, seconds=5.0)  # warm: model, tokenizer, pages
                 idle = server.rss()
                 with serving.RssSampler(server) as sampler:
                     if measure_http:
-                        started = time.perf_counter()
+                        started, cpu = time.perf_counter(), cpu_seconds()
                         levels = serving.http_levels(server, self.queries, s.http_levels, s.http_seconds)
-                        self.results["http"] = {"startup_seconds": server.startup_seconds, "seconds_per_level": s.http_seconds, "levels": levels, "section_seconds": round(time.perf_counter() - started, 1)}
+                        seconds = time.perf_counter() - started
+                        self.results["http"] = {
+                            "startup_seconds": server.startup_seconds,
+                            "seconds_per_level": s.http_seconds,
+                            "levels": levels,
+                            "section_seconds": round(seconds, 1),
+                            "other_cores": other_cores(cpu, cpu_seconds(), seconds),
+                        }
                 peak = max(sampler.peak, idle)
         except Exception as exc:  # recorded in the report like any failed section
             log.exception("serving failed")
@@ -253,6 +259,7 @@ class Run:
 
         result = scale.measure(self.settings.scale, self.work / "scale")
         result["real_similarity_profile"] = self._real_profile()
+        result["real_library"] = self.settings.library + (" subset" if self.settings.quick else "")
         return result
 
     def _real_profile(self) -> dict | None:
@@ -267,6 +274,15 @@ class Run:
         k = min(100, index.vectors.size)
         scores = np.stack([index.vectors.search(v, k)[0] for v in vectors])
         return similarity_profile(scores)
+
+
+def _guarded(call: Callable[[], dict]) -> dict:
+    """`call()`, or its error as `{"error": ...}` (logged with the traceback) so the rest of a section goes on."""
+    try:
+        return call()
+    except Exception as exc:  # reported in the results; the other measurements of the section still count
+        log.exception("measurement failed")
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def run_bench(settings: BenchSettings) -> tuple[dict, Path, Path]:

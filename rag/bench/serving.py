@@ -130,11 +130,12 @@ def model_only_rss(timeout: float = 300.0) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def http_levels(server: Server, queries: list[str], levels: tuple[int, ...], seconds: float, warmup: int = 20) -> dict:
-    """p50, p99 and requests per second at each concurrency level, on loopback (rag.loadtest.run_load)."""
+def http_levels(server: Server, queries: list[str], levels: tuple[int, ...], seconds: float) -> dict:
+    """p50, p99 and requests per second at each concurrency level, on loopback (rag.loadtest.run_load).
+
+    The caller warms the server first."""
     from ..loadtest import run_load
 
-    run_load(server.base_url, queries[:warmup], clients=1, seconds=min(5.0, seconds))  # warm the server
     out = {}
     for clients in levels:
         result = run_load(server.base_url, queries, clients=clients, seconds=seconds)

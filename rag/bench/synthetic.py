@@ -45,9 +45,9 @@ class Synthetic:
     pattern_domain: np.ndarray  # int32: pattern -> domain
     spec: SyntheticSpec
 
-    def queries(self, n: int, seed: int) -> np.ndarray:
-        """`n` query vectors, each near a random pattern (not a stored chunk)."""
-        return _queries(self.spec, n, seed)
+    def queries(self, n: int, seed: int, among: np.ndarray | None = None) -> np.ndarray:
+        """`n` query vectors, each near a random pattern (of `among`, pattern rows, when given)."""
+        return _queries(self.spec, n, seed, among)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -92,10 +92,10 @@ def generate(spec: SyntheticSpec = SyntheticSpec()) -> Synthetic:
     return Synthetic(vectors, chunk_pattern, pattern_domain.astype(np.int32), spec)
 
 
-def _queries(spec: SyntheticSpec, n: int, seed: int) -> np.ndarray:
+def _queries(spec: SyntheticSpec, n: int, seed: int, among: np.ndarray | None = None) -> np.ndarray:
     shared, _, _, _ = _shared(spec)
     rng = np.random.default_rng(seed)
-    picked = rng.integers(0, spec.patterns, n)
+    picked = rng.integers(0, spec.patterns, n) if among is None else rng.choice(among, n)
     return _unit(shared[picked] + np.sqrt(spec.query_noise) * _directions(rng, n, spec.dimension))
 
 

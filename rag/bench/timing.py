@@ -48,3 +48,28 @@ def dev_queries(paths: Sequence[Path]) -> list[str]:
         queries, _, _ = parse_queries(path)
         texts.extend(q.text for q in queries if q.text.strip())
     return texts
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its children)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    me = psutil.Process()
+    c = me.cpu_times()
+    own = c.user + c.system + c.children_user + c.children_system
+    for child in me.children(recursive=True):
+        try:
+            cc = child.cpu_times()
+            own += cc.user + cc.system
+        except psutil.Error:  # exited between listing and reading: its time is in children_* once reaped
+            pass
+    return busy, own
+
+
+def other_cores(before: tuple[float, float], after: tuple[float, float], seconds: float) -> float:
+    """Average number of cores that processes other than this bench kept busy between two `cpu_seconds()`."""
+    if seconds <= 0:
+        return 0.0
+    return round(max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / seconds, 2)
