@@ -20,6 +20,7 @@ from .searchindex import SearchIndex
 
 DEFAULT = RetrieverSettings()
 W = dict(DEFAULT.weights)
+R = dict(DEFAULT.role_weights)
 
 
 def _without(name: str) -> dict[str, float]:
@@ -33,10 +34,12 @@ VARIANTS: dict[str, tuple[str, RetrieverSettings]] = {
     "- keyword BM25 (search hints)": ("no BM25 over title, aliases, vector_keywords, tension", DEFAULT.with_(weights=_without("keywords"))),
     "- names": ("no known-name matching or pinning", DEFAULT.with_(weights=_without("names"), name_pin=2.0)),
     "- aliases as names": ("names match titles only", DEFAULT.with_(name_aliases=False)),
-    "- tension+keywords chunk": ("dense ignores the primary tension / vector keywords chunk", DEFAULT.with_(role_weights={"tension": 0.0})),
-    "- context-label chunks": ("dense ignores the context-label chunks", DEFAULT.with_(role_weights={"context-label": 0.0})),
-    "- summary chunk": ("dense ignores the summary chunk", DEFAULT.with_(role_weights={"summary": 0.0})),
-    "+ problem/context roles x1.1": ("dense favours Problem and Context sections", DEFAULT.with_(role_weights={"problem": 1.1, "context": 1.1})),
+    "- tension+keywords chunk": ("dense ignores the primary tension / vector keywords chunk", DEFAULT.with_(role_weights={**R, "tension": 0.0})),
+    "- context-label chunks": ("dense ignores the context-label chunks", DEFAULT.with_(role_weights={**R, "context-label": 0.0})),
+    "- summary chunk": ("dense ignores the summary chunk", DEFAULT.with_(role_weights={**R, "summary": 0.0})),
+    "- section-role weights": ("no down-weighting of Known Uses, Vitality, Cognitive Era chunks", DEFAULT.with_(role_weights={})),
+    "+ problem/context roles x1.1": ("dense also favours Problem and Context sections", DEFAULT.with_(role_weights={**R, "problem": 1.1, "context": 1.1})),
+    "- dense support": ("a pattern's dense score is its best chunk only", DEFAULT.with_(dense_support=0.0)),
     "rrf k=60 (equal weights)": ("reciprocal rank fusion instead of convex", DEFAULT.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W})),
     "dense only": ("dense retriever alone", DEFAULT.with_(weights={"dense": 1.0})),
     "BM25 only (keywords+full text)": ("lexical retrievers alone", DEFAULT.with_(weights={"keywords": 1.0, "fulltext": 1.0})),
