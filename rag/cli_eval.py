@@ -54,7 +54,8 @@ def eval_(
         if path is not None and not path.is_file():
             _fail(f"{label} not found: {path}")
     from .embedding import Embedder
-    from .evaluation import VARIANTS, build_report, evaluate, load_input, markdown, run_queries, variant
+    from .eval_report import build_report, markdown
+    from .evaluation import VARIANTS, evaluate, load_input, run_queries, variant
     from .retriever import Retriever
     from .searchindex import SearchIndex
     from .store import IndexError_
