@@ -8,6 +8,7 @@ them alike and the ratio of hybrid p50 to floor p50 stays fair.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from ..evaluation import variant
@@ -46,17 +47,24 @@ def measure(retriever: Retriever, texts: Sequence[str], k: int = 10, variants: S
             r.search(text, k)
     floor: list[float] = []
     samples: dict[str, dict[str, list[float]]] = {name: {mode: [] for mode in plans} for name in retrievers}
+    stages: dict[str, list[float]] = {}  # the retriever's own timings of each stage, unfiltered hybrid
     for i, text in enumerate(texts):
         floor.append(time_ms(lambda: retriever.embedder.encode_query(text)))
         for name, r in retrievers.items():
             for mode, plan in plans.items():
-                samples[name][mode].append(time_ms(lambda: r.search(text, k, plan[i])))
+                started = time.perf_counter()
+                results = r.search(text, k, plan[i])
+                samples[name][mode].append((time.perf_counter() - started) * 1000)
+                if name == "hybrid" and mode == "none":
+                    for stage, ms in results.timings_ms.items():
+                        stages.setdefault(stage, []).append(ms)
     result = {
         "queries": len(texts),
         "k": k,
         "filters": {mode: sorted({f.domain or f.context for f in plan if f.active}) for mode, plan in plans.items()},
         "floor_ms": percentiles(floor),
         "ms": {name: {mode: percentiles(values) for mode, values in by_mode.items()} for name, by_mode in samples.items()},
+        "hybrid_stage_p50_ms": {stage: percentiles(values)["p50"] for stage, values in stages.items()},
     }
     if "hybrid" in samples and "none" in plans and floor:
         result["ratio_hybrid_p50_to_floor"] = round(result["ms"]["hybrid"]["none"]["p50"] / result["floor_ms"]["p50"], 3)

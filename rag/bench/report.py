@@ -43,6 +43,9 @@ def goals(results: Mapping) -> list[Goal]:
     cold, warm, extra = build.get("cold_subset"), build.get("warm_full"), build.get("extrapolated_cold_full")
     ratio = _get(cold, "ratio_build_to_floor")
     out.append(Goal("1", f"build / encoding floor, cold, {_get(cold, 'build', 'chunks', default='?')} chunks of the subset", _fmt(ratio), "<= 1.10", None if ratio is None else ratio <= 1.10))
+    ratio = _get(cold, "ratio_build_to_floor_cpu")
+    if ratio is not None:
+        out.append(Goal("1", "the same in CPU seconds of the bench process (cross-check when other processes share the machine)", _fmt(ratio), "<= 1.10", ratio <= 1.10))
     ratio = _get(extra, "ratio_build_to_floor")
     out.append(Goal("1", "build / encoding floor, full library cold (extrapolated)", _fmt(ratio), "<= 1.10", None if ratio is None else ratio <= 1.10))
     encoded = _get(warm, "chunks_encoded")
@@ -65,7 +68,7 @@ def goals(results: Mapping) -> list[Goal]:
         out.append(Goal("4", f"{name}: txtai hybrid p50 / ours", _fmt(speed, 2), ">= 5", None if speed is None else speed >= 5))
         build_ratio = lib.get("ratio_build_ours_to_txtai")
         label = "warm, cached vectors" if lib.get("warm") else "cold, both encode"
-        out.append(Goal("4", f"{name}: our build / txtai build ({label})", _fmt(build_ratio, 2), "<= 1.0", None if build_ratio is None else build_ratio <= 1.0))
+        out.append(Goal("4", f"{name}: our build from chunks / txtai build ({label})", _fmt(build_ratio, 2), "<= 1.0", None if build_ratio is None else build_ratio <= 1.0))
         ndcg = _get(lib, "quality", "ndcg@10")
         if ndcg:
             out.append(Goal("4", f"{name}: nDCG@10 ours vs txtai", f"{ndcg['ours']:.3f} vs {ndcg['txtai']:.3f}", "ours higher", ndcg["ours"] > ndcg["txtai"]))
@@ -148,9 +151,11 @@ def _build_md(r: Mapping) -> list[str]:
     cold, extra = b.get("cold_subset"), b.get("extrapolated_cold_full")
     if cold:
         f = cold["floor"]
-        out += ["", f"Cold subset: {cold.get('files')} files of {r.get('settings', {}).get('library')}, evenly spaced in sorted order. Encoding floor: `Embedder.encode` of the same {f['texts']} distinct texts ({f['tokens']:,} tokens) alone, timed before and after the build: "
-                f"{' and '.join(f'{x:.1f}' for x in f.get('runs_seconds', [f['seconds']]))} s, mean {f['seconds']:.1f} s ({f['texts_per_second']:.1f} texts/s). "
-                f"Build / floor = **{_fmt(cold['ratio_build_to_floor'])}**; encode stage / floor = {_fmt(cold['ratio_encode_stage_to_floor'])}."]
+        runs = "; ".join(f"{x['seconds']:.1f} s wall, {x['cpu_seconds']:.1f} s CPU, other processes {x['other_cores']:.2f} cores" for x in f.get("runs", []))
+        build = cold["build"]
+        out += ["", f"Cold subset: {cold.get('files')} files of {r.get('settings', {}).get('library')}, evenly spaced in sorted order. Encoding floor: `Embedder.encode` of the same {f['texts']} distinct texts ({f['tokens']:,} tokens) alone, timed before and after the build "
+                f"({runs}): mean {f['seconds']:.1f} s ({f['texts_per_second']:.1f} texts/s). The build: {build['seconds']['total']:.1f} s wall, {_fmt(build.get('cpu_seconds'), 1)} s CPU, other processes {_fmt(build.get('other_cores'), 2)} cores. "
+                f"Build / floor = **{_fmt(cold['ratio_build_to_floor'])}** (wall); {_fmt(cold.get('ratio_build_to_floor_cpu'))} in CPU seconds; encode stage / floor = {_fmt(cold['ratio_encode_stage_to_floor'])}."]
     if extra:
         out += ["", f"Full library cold build, **extrapolated** ({extra['method']}): {extra['distinct_texts']} distinct texts, {extra['tokens']:,} tokens "
                 f"({extra['tokens'] / extra['subset_tokens']:.1f} x the subset's): {_fmt(extra['seconds'], 0)} s, of which encoding {_fmt(extra['encode_seconds'], 0)} s "
@@ -181,7 +186,12 @@ def _latency_md(r: Mapping) -> list[str]:
     for name, modes in q["ms"].items():
         for mode, p in modes.items():
             out.append(f"| {name} | {mode} | {p['p50']:.2f} | {p['p95']:.2f} | {p['p99']:.2f} |")
-    out += ["", f"Hybrid p50 / floor p50 = **{_fmt(q.get('ratio_hybrid_p50_to_floor'))}**."]
+    out += ["", f"Hybrid p50 / floor p50 = **{_fmt(q.get('ratio_hybrid_p50_to_floor'))}**. Timed on a worker thread, as the HTTP service runs searches."]
+    if q.get("hybrid_stage_p50_ms"):
+        out += ["Where an unfiltered hybrid search spends its time (the retriever's own stage timings, p50 ms): " + ", ".join(f"{stage} {ms:.2f}" for stage, ms in q["hybrid_stage_p50_ms"].items()) + "."]
+    main = q.get("floor_ms_main_thread")
+    if main:
+        out += [f"The same floor on the main thread (as `rag search` runs it), {main['n']} queries: p50 {main['p50']:.2f} ms, p99 {main['p99']:.2f} ms."]
     return out
 
 
@@ -190,7 +200,7 @@ def _txtai_md(r: Mapping) -> list[str]:
     if t is None:
         return out
     out += [f"txtai {t.get('version')} with `{t.get('config')}`; {t.get('note', '')}", "",
-            "| library | chunks | build s ours / txtai | hybrid p50 ms ours / txtai | txtai p50 / ours | nDCG@10 ours / txtai (queries, p) |", "|---|---:|---:|---:|---:|---|"]
+            "| library | chunks | build s: ours from chunks (with load + chunk) / txtai | hybrid p50 ms ours / txtai | txtai p50 / ours | nDCG@10 ours / txtai (queries, p) |", "|---|---:|---:|---:|---:|---|"]
     for name, lib in t.get("libraries", {}).items():
         if "error" in lib:
             out.append(f"| {name} | failed: {lib['error']} | | | | |")
@@ -198,7 +208,7 @@ def _txtai_md(r: Mapping) -> list[str]:
         b, h, qd = lib["build_seconds"], lib["hybrid_ms"], lib.get("quality")
         ndcg = f"{qd['ndcg@10']['ours']:.3f} / {qd['ndcg@10']['txtai']:.3f} ({qd['queries']}, p={_fmt(qd['ndcg@10_p_value'])})" if qd else "- (no judged dev set for this subset)"
         ann = (lib.get("txtai_ann") or {}).get("components", "?")
-        out.append(f"| {name}{' (warm)' if lib.get('warm') else ''} | {lib['chunks']} (txtai ANN {ann}) | {b['ours']:.1f} / {b['txtai']:.1f} | {h['ours']['p50']:.2f} / {h['txtai']['p50']:.2f} | {_fmt(lib['speedup_p50_txtai_over_ours'], 2)} | {ndcg} |")
+        out.append(f"| {name}{' (warm)' if lib.get('warm') else ''} | {lib['chunks']} (txtai ANN {ann}) | {b['ours']:.1f} ({b.get('ours_with_load_and_chunk', b['ours']):.1f}) / {b['txtai']:.1f} | {h['ours']['p50']:.2f} / {h['txtai']['p50']:.2f} | {_fmt(lib['speedup_p50_txtai_over_ours'], 2)} | {ndcg} |")
     return out
 
 

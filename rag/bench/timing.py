@@ -73,3 +73,30 @@ def other_cores(before: tuple[float, float], after: tuple[float, float], seconds
     if seconds <= 0:
         return 0.0
     return round(max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / seconds, 2)
+
+
+def in_worker_thread(call: Callable[[], T]) -> T:
+    """`call()` run on a fresh thread, as the HTTP service runs a search (FastAPI runs sync routes in
+    worker threads). Measured on this machine: while another process keeps a core busy, torch's
+    OpenMP team makes one query's encoding ~30x slower on the main thread than on a worker thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench") as pool:
+        return pool.submit(call).result()
+
+
+def clocked(call: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """`call()` and its cost: wall seconds, CPU seconds of this process (all threads), and the cores
+    other processes kept busy meanwhile. CPU seconds hardly change when other work shares the
+    machine, wall seconds do; a ratio of CPU seconds is the cross-check of a ratio of wall seconds."""
+    import resource
+
+    def own_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    before, cpu = cpu_seconds(), own_cpu()
+    started = time.perf_counter()
+    value = call()
+    wall = time.perf_counter() - started
+    return value, {"seconds": round(wall, 3), "cpu_seconds": round(own_cpu() - cpu, 3), "other_cores": other_cores(before, cpu_seconds(), wall)}
