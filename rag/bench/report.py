@@ -77,8 +77,11 @@ def goals(results: Mapping) -> list[Goal]:
     scale = results.get("scale") or {}
     picked = _get(scale, "kinds", scale.get("picked"))
     if picked:
-        met = picked["ms"]["p50"] <= 20 and picked["recall@10"] >= 0.95
-        out.append(Goal("6", f"scale, {scale['vectors']:,} vectors, {picked['kind']} ({_param(picked)}): p50 ms, recall@10", f"{picked['ms']['p50']:.2f}, {picked['recall@10']:.3f}", "p50 <= 20 ms at recall@10 >= 0.95", met))
+        held = picked.get("at_real_setting")
+        param = f"{_param(picked)}" if held is None else f"{_param(picked, held)}, the share of cells real vectors needed" if picked["kind"] == "ivf" else f"{_param(picked, held)}, as real vectors needed"
+        held = held or picked
+        met = held["ms"]["p50"] <= 20 and held["recall@10"] >= 0.95
+        out.append(Goal("6", f"scale, {scale['vectors']:,} vectors, {picked['kind']} ({param}): p50 ms, recall@10", f"{held['ms']['p50']:.2f}, {held['recall@10']:.3f}", "p50 <= 20 ms at recall@10 >= 0.95", met))
         out.append(Goal("6", "scale: index bytes per million vectors", f"{picked['bytes_per_million_vectors'] / 2**30:.2f} GiB", "(no goal)", None))
     else:
         out.append(Goal("6", "scale", "not measured", "p50 <= 20 ms at recall@10 >= 0.95", None))
@@ -87,8 +90,8 @@ def goals(results: Mapping) -> list[Goal]:
     return out
 
 
-def _param(kind: Mapping) -> str:
-    s = kind["settings"]
+def _param(kind: Mapping, override: Mapping | None = None) -> str:
+    s = {**kind["settings"], **{k: v for k, v in (override or {}).items() if k in ("nprobe", "ef_search")}}
     return f"nlist {s['nlist']}, nprobe {s['nprobe']}" if kind["kind"] == "ivf" else f"M {s['m']}, efSearch {s['ef_search']}"
 
 
@@ -229,7 +232,7 @@ def _scale_md(r: Mapping) -> list[str]:
         return out
     out += [f"{s['patterns']:,} patterns, {s['vectors']:,} unit vectors of {s['dimension']} dimensions, generated (no text encoded; see rag/bench/synthetic.py), in {s['generate_seconds']:.0f} s. "
             f"Query neighbour similarities (top1/top10/top100): synthetic {s['query_similarity_profile']}" + (f", real {s.get('real_library')} with the dev queries {s['real_similarity_profile']}" if s.get("real_similarity_profile") else "") + ". "
-            f"Exact search (numpy, one query): p50 {s['exact_search_ms']['p50']:.0f} ms. Picked: **{s['picked']}** ({s['pick_rule']}).", "",
+            f"Exact search (the flat index, k=10): p50 {s['flat_search_ms']['p50']:.1f} ms. Picked: **{s['picked']}** ({s['pick_rule']}).", "",
             "| kind | parameters | build s | p50 ms | p99 ms | recall@10 | p50 ms k=300 | filtered p50 ms / recall@10: query inside; anywhere | GiB per million vectors (disk / RSS growth) |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for kind, k in s["kinds"].items():
         f = k["filtered"]
@@ -237,6 +240,17 @@ def _scale_md(r: Mapping) -> list[str]:
         out.append(f"| {kind} | {_param(k)} | {k['build_seconds']:.0f} | {k['ms']['p50']:.2f} | {k['ms']['p99']:.2f} | {k['recall@10']:.3f} | {k['ms_k300']['p50']:.2f} | "
                    f"{fi['ms']['p50']:.2f} / {fi['recall@10']:.3f}; {fa['ms']['p50']:.2f} / {fa['recall@10']:.3f} | {k['bytes_per_million_vectors'] / 2**30:.2f} / {k['rss_growth_per_million_vectors'] / 2**30:.2f} |")
     out += ["", f"Filtered: {s['filter']} ({next(iter(s['kinds'].values()))['filtered']['queries_anywhere']['share_of_vectors']:.0%} of the vectors), at the parameters tuned without a filter; the goal is for unfiltered search."]
+    real = s.get("real_check")
+    for kind, k in s["kinds"].items():
+        if "at_real_setting" in k:
+            a = k["at_real_setting"]
+            out += ["", f"{kind} at the parameter real vectors needed ({_param(k, a)}): p50 {a['ms']['p50']:.2f} ms, p99 {a['ms']['p99']:.2f} ms, recall@10 {a['recall@10']:.3f}."]
+    if real:
+        out += ["", f"Real-data check: {real['vectors']:,} real chunk vectors of {s.get('real_library')}, {real['queries']} distinct dev queries, exact top-10 as truth:"]
+        for kind, row in real["kinds"].items():
+            sweep = ", ".join(f"{list(t.values())[0]} -> {t['recall@10']:.3f}" for t in row["tuning"])
+            need = "never reached on the ladder" if row["needed"] is None else f"needs {'nprobe' if kind == 'ivf' else 'efSearch'} {row['needed']}" + (f" of {row['settings']['nlist']} cells ({row['share_of_cells']:.1%})" if kind == "ivf" else "")
+            out.append(f"- {kind}: recall@10 >= 0.95 {need}; sweep {sweep}.")
     for kind, k in s["kinds"].items():
         out.append("")
         out.append(f"{kind} tuning (smallest {'nprobe' if kind == 'ivf' else 'efSearch'} reaching recall@10 0.95 on separate tuning queries): " + ", ".join(f"{list(t.values())[0]} -> {t['recall@10']:.3f} ({t['p50_ms']:.2f} ms)" for t in k["tuning"]))

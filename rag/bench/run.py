@@ -26,7 +26,7 @@ from ..searchindex import SearchIndex
 from ..store import current_build
 from . import builds, latency, report, serving, txtai_baseline
 from .scale import ScaleSettings
-from .synthetic import SyntheticSpec, similarity_profile
+from .synthetic import SyntheticSpec, exact_top, similarity_profile
 from .timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
 
 log = logging.getLogger(__name__)
@@ -270,25 +270,27 @@ class Run:
         }
 
     def scale(self) -> dict:
+        """On a worker thread, as the service searches: the real-data check, then the synthetic library."""
         from . import scale
 
-        result = scale.measure(self.settings.scale, self.work / "scale")
-        result["real_similarity_profile"] = self._real_profile()
-        result["real_library"] = self.settings.library + (" subset" if self.settings.quick else "")
-        return result
+        def measure() -> dict:
+            real = self._real_vectors()
+            check = scale.real_check(*real, self.settings.scale) if real else None
+            result = scale.measure(self.settings.scale, self.work / "scale", check)
+            if real:
+                result["real_similarity_profile"] = similarity_profile(exact_top(real[0], real[1], 100)[0])
+                result["real_library"] = self.settings.library + (" subset" if self.settings.quick else "")
+            return result
 
-    def _real_profile(self) -> dict | None:
-        """The same neighbour profile on the real full index, for the dev queries (to judge the generator)."""
+        return in_worker_thread(measure)
+
+    def _real_vectors(self):
+        """(the full library's chunk vectors, its distinct dev queries encoded), or None without an index."""
         if not (self.full_index / "current").exists():
             return None
-        import numpy as np
-
-        index = self.index()
-        texts = list(dict.fromkeys(self.queries))
-        vectors = self.embedder.encode(texts)
-        k = min(100, index.vectors.size)
-        scores = np.stack([index.vectors.search(v, k)[0] for v in vectors])
-        return similarity_profile(scores)
+        index = self.index().vectors.index
+        vectors = index.reconstruct_n(0, index.ntotal)
+        return vectors, self.embedder.encode(list(dict.fromkeys(self.queries)))
 
 
 def _guarded(call: Callable[[], dict]) -> dict:

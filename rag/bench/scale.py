@@ -6,6 +6,11 @@ tuned on one set of queries to the smallest value reaching the recall target, an
 are then measured on other queries, through `VectorIndex.search` as the retriever calls it. Memory is
 the index's bytes on disk and the growth of this process's RSS while it is built, both per million
 vectors. The kind picked is the one that meets the goals with the shortest build.
+
+Synthetic topics are cleaner clusters than real embeddings, which flatters IVF. So the same kinds are
+also tuned on the real library's vectors with the dev queries (`real_check`), with IVF cells holding
+as many vectors as at scale; each kind is then measured again at scale with the parameter real data
+needed (IVF: the same share of cells probed), and that conservative figure is the one held to the goal.
 """
 
 from __future__ import annotations
@@ -73,7 +78,47 @@ def _with(index: VectorIndex, kind: str, value: int) -> VectorIndex:
     return VectorIndex(index.index, VectorSettings(**{**index.settings.to_dict(), PARAM[kind]: value}))
 
 
-def measure_kind(kind: str, vectors: np.ndarray, tune: tuple[np.ndarray, np.ndarray], evaluation: tuple[np.ndarray, np.ndarray], filtered: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], settings: ScaleSettings, workdir: Path) -> dict:
+def tune(index: VectorIndex, kind: str, queries: np.ndarray, truth: np.ndarray, goal: float) -> tuple[int, list[dict]]:
+    """The smallest search parameter on the ladder whose recall@10 reaches `goal` (else the largest), and the sweep."""
+    sweep = []
+    for value in LADDER[kind]:
+        found, times = _search_all(_with(index, kind, value), queries, 10)
+        sweep.append({PARAM[kind]: value, "recall@10": round(recall_at(found, truth), 4), "p50_ms": percentiles(times)["p50"]})
+        if sweep[-1]["recall@10"] >= goal:
+            return value, sweep
+    return LADDER[kind][-1], sweep
+
+
+def real_check(vectors: np.ndarray, queries: np.ndarray, settings: ScaleSettings) -> dict:
+    """Each kind tuned on real chunk vectors and real queries; IVF cells as full as at scale."""
+    at_scale = settings.spec.patterns * (settings.spec.min_chunks + settings.spec.max_chunks) / 2
+    nlist = max(1, round(settings.nlist * len(vectors) / at_scale))
+    _, truth = exact_top(vectors, queries, 10)
+    out: dict = {"vectors": int(len(vectors)), "queries": int(len(queries)), "kinds": {}}
+    for kind in settings.kinds:
+        index = VectorIndex.build(vectors, VectorSettings(kind=kind, nlist=nlist, m=settings.m, ef_construction=settings.ef_construction))
+        needed, sweep = tune(index, kind, queries, truth, settings.recall_goal)
+        reached = sweep[-1]["recall@10"] >= settings.recall_goal
+        row = {"settings": index.settings.to_dict(), "tuning": sweep, "needed": needed if reached else None}
+        if kind == "ivf":
+            row["share_of_cells"] = round(needed / index.settings.nlist, 4) if reached else None
+        out["kinds"][kind] = row
+    return out
+
+
+def _real_setting(kind: str, tuned: int, nlist: int, real: dict | None) -> int | None:
+    """The parameter at scale that matches what real data needed, when it is larger than the tuned one."""
+    row = (real or {}).get("kinds", {}).get(kind)
+    if not row:
+        return None
+    if kind == "ivf":
+        value = LADDER[kind][-1] if row["share_of_cells"] is None else int(np.ceil(row["share_of_cells"] * nlist))
+    else:
+        value = row["needed"] if row["needed"] is not None else LADDER[kind][-1]
+    return value if value > tuned else None
+
+
+def measure_kind(kind: str, vectors: np.ndarray, tuning: tuple[np.ndarray, np.ndarray], evaluation: tuple[np.ndarray, np.ndarray], filtered: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], settings: ScaleSettings, workdir: Path, real: dict | None = None) -> dict:
     before = _rss()
     started = time.perf_counter()
     index = VectorIndex.build(vectors, VectorSettings(kind=kind, nlist=settings.nlist, m=settings.m, ef_construction=settings.ef_construction))
@@ -83,17 +128,7 @@ def measure_kind(kind: str, vectors: np.ndarray, tune: tuple[np.ndarray, np.ndar
     index.save(path)
     disk = path.stat().st_size
     path.unlink()
-    tune_q, tune_truth = tune
-    sweep = []
-    chosen = None
-    for value in LADDER[kind]:
-        found, times = _search_all(_with(index, kind, value), tune_q, 10)
-        sweep.append({PARAM[kind]: value, "recall@10": round(recall_at(found, tune_truth), 4), "p50_ms": percentiles(times)["p50"]})
-        if chosen is None and sweep[-1]["recall@10"] >= settings.recall_goal:
-            chosen = value
-            break
-    if chosen is None:  # the target is out of reach on this ladder: report the largest value tried
-        chosen = LADDER[kind][-1]
+    chosen, sweep = tune(index, kind, *tuning, settings.recall_goal)
     tuned = _with(index, kind, chosen)
     eval_q, eval_truth = evaluation
     _search_all(tuned, eval_q[:20], 10)  # warm
@@ -118,14 +153,20 @@ def measure_kind(kind: str, vectors: np.ndarray, tune: tuple[np.ndarray, np.ndar
         "rss_growth_bytes": grown,
         "rss_growth_per_million_vectors": round(grown / n * 1e6),
     }
-    result["meets_goals"] = bool(result["ms"]["p50"] <= settings.p50_goal_ms and result["recall@10"] >= settings.recall_goal)
+    value = _real_setting(kind, chosen, settings.nlist, real)
+    if value is not None:
+        at_real = _with(index, kind, value)
+        found, times = _search_all(at_real, eval_q, 10)
+        result["at_real_setting"] = {PARAM[kind]: value, "ms": percentiles(times), "recall@10": round(recall_at(found, eval_truth), 4)}
+    held = result.get("at_real_setting", result)  # the conservative figure is the one held to the goal
+    result["meets_goals"] = bool(held["ms"]["p50"] <= settings.p50_goal_ms and held["recall@10"] >= settings.recall_goal)
     del index, tuned
     gc.collect()
     log.info("scale %s: build %.0f s, p50 %.2f ms, recall@10 %.3f", kind, build_seconds, result["ms"]["p50"], result["recall@10"])
     return result
 
 
-def measure(settings: ScaleSettings, workdir: Path) -> dict:
+def measure(settings: ScaleSettings, workdir: Path, real: dict | None = None) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = generate(settings.spec)
@@ -145,10 +186,13 @@ def measure(settings: ScaleSettings, workdir: Path) -> dict:
         _, local = exact_top(vectors[allowed], queries, 10)
         filtered[name] = (mask, queries, allowed[local])
     exact_seconds = time.perf_counter() - started
-    exact_ms = percentiles([time_ms(lambda: exact_top(vectors, eval_q[i : i + 1], 10)) for i in range(5)])
+    flat = VectorIndex.build(vectors, VectorSettings(kind="flat"))
+    flat_ms = percentiles([time_ms(lambda: flat.search(q, 10)) for q in eval_q[:30]])
+    del flat
+    gc.collect()
     kinds = {}
     for kind in settings.kinds:
-        kinds[kind] = measure_kind(kind, vectors, (tune_q, tune_truth), (eval_q, eval_truth[:, :10]), filtered, settings, workdir)
+        kinds[kind] = measure_kind(kind, vectors, (tune_q, tune_truth), (eval_q, eval_truth[:, :10]), filtered, settings, workdir, real)
     meeting = [k for k, r in kinds.items() if r["meets_goals"]]
     picked = min(meeting, key=lambda k: kinds[k]["build_seconds"]) if meeting else max(kinds, key=lambda k: kinds[k]["recall@10"]) if kinds else None
     return {
@@ -158,7 +202,8 @@ def measure(settings: ScaleSettings, workdir: Path) -> dict:
         "spec": settings.spec.to_dict(),
         "generate_seconds": round(generated, 2),
         "exact_seconds_for_truth": round(exact_seconds, 2),
-        "exact_search_ms": exact_ms,
+        "flat_search_ms": flat_ms,
+        "real_check": real,
         "query_similarity_profile": similarity_profile(eval_scores),
         "kinds": kinds,
         "picked": picked,
