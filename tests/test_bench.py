@@ -89,6 +89,16 @@ def test_one_file_rebuild_encodes_only_the_changed_chunks(patterns_index_dir, em
     assert result["changed_chunks"] <= result["file_chunks"]
 
 
+def test_cold_build_pairs_each_slice_with_its_floor(tmp_path, embedder):
+    library, _ = builds.copy_library(PATTERNS, tmp_path / "lib", files=3)
+    seen: list[int] = []
+    cold = builds.cold_build(library, tmp_path / "work", embedder, slices=2, other=lambda texts: seen.append(len(texts)) or 1.5)
+    assert [s["files"] for s in cold["slices"]] == [1, 2]
+    assert cold["build"]["chunks_encoded"] == cold["floor"]["texts"] == sum(s["texts"] for s in cold["slices"])
+    assert sum(seen) == cold["build"]["chunks"] and cold["other_seconds"] == 3.0
+    assert cold["ratio_build_to_floor"] == round(cold["build"]["seconds"]["total"] / cold["floor"]["seconds"], 3)
+
+
 def test_goals_say_met_and_not_met_from_the_figures():
     results = {
         "build": {

@@ -22,6 +22,7 @@ def main(
     cache_dir: Annotated[Path, typer.Option("--cache-dir", help="Persistent embedding cache for the full library (reused by the next run).")] = Path("index/cache"),
     library: Annotated[str, typer.Option("--library", help="The large library under --corpora.")] = "commons-os",
     subset_files: Annotated[int, typer.Option("--subset-files", min=1, help="Files (first in sorted order) of the cold-build subset.")] = 150,
+    cold_slices: Annotated[int, typer.Option("--cold-slices", min=1, help="Slices of the cold subset, each built right after its own floor.")] = 5,
     queries: Annotated[int, typer.Option("--queries", min=1, help="Queries per latency figure (the dev sets, cycled).")] = 300,
     http_seconds: Annotated[float, typer.Option("--http-seconds", min=0.5, help="Seconds of load per HTTP concurrency level.")] = 20.0,
     scale_patterns: Annotated[int, typer.Option("--scale-patterns", min=100, help="Synthetic patterns of the scale test (about 10 vectors each).")] = 100_000,
@@ -49,7 +50,7 @@ def main(
         typer.echo(f"error: library folder not found: {corpora / library} (give --corpora and --library)", err=True)
         raise typer.Exit(2)
     spec = SyntheticSpec(patterns=scale_patterns, topics=max(1, scale_patterns // 50))
-    settings = BenchSettings(out=out, corpora=corpora, library=library, cache_dir=cache_dir, subset_files=subset_files, queries=queries, http_seconds=http_seconds, scale=ScaleSettings(spec=spec), skip=skipped, workdir=workdir)
+    settings = BenchSettings(out=out, corpora=corpora, library=library, cache_dir=cache_dir, subset_files=subset_files, cold_slices=cold_slices, queries=queries, http_seconds=http_seconds, scale=ScaleSettings(spec=spec), skip=skipped, workdir=workdir)
     if quick:
         settings = settings.quick_version()
     results, json_path, md_path = run_bench(settings)

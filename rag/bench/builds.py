@@ -3,7 +3,7 @@
 The floor of a build is `Embedder.encode` of exactly the texts the build encodes (its distinct chunk
 texts), timed alone in the same process with the model already loaded. Encoding a whole large library
 takes most of an hour on two cores, so the cold build runs on a deterministic subset (N files evenly
-spaced in sorted order) and the full library is built warm, from the persistent embedding cache; the
+spaced in sorted order, built in slices each paired with its own floor) and the full library is built warm, from the persistent embedding cache; the
 full cold build is then extrapolated from the subset's measured encoding time per word-piece token
 (encoding cost follows tokens, not chunks: chunk lengths vary across the library), labelled so.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from ..chunking import chunk_library, model_token_counter
@@ -72,38 +73,69 @@ def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: Embed
     return summary
 
 
-def cold_build(library: Path, workdir: Path, embedder: Embedder) -> dict:
-    """A build with an empty cache and no previous index, between two timings of its floor.
+def cold_build(library: Path, workdir: Path, embedder: Embedder, slices: int = 5, other: Callable[[list[str]], float] | None = None) -> dict:
+    """Cold builds (empty cache, no previous index) of `library` in `slices` parts, each right after
+    the floor of its own texts, and, given `other(chunk_texts) -> seconds`, another system's build.
 
-    The floor is the mean of the two timings (before and after), so a drift of the machine's speed
-    over the measurement weighs on both sides of the ratio alike.
+    Pairing floor and build slice by slice, a few tens of seconds apart, makes whatever else runs on
+    the machine weigh on both sides of the ratio alike; one floor and one build several minutes
+    apart do not (measured: the same floor took 115 s and 281 s as other work came and went).
     """
-    texts = distinct_chunk_texts(library)
-    warm_up(embedder, texts)
-    before = encoding_floor(embedder, texts)
-    build = timed_build(library, workdir / "index", workdir / "cache", embedder)
-    after = encoding_floor(embedder, texts)
-    if build["chunks_encoded"] != len(texts):
-        log.warning("cold build encoded %d texts, the floor %d", build["chunks_encoded"], len(texts))
-    seconds = (before["seconds"] + after["seconds"]) / 2
-    cpu = (before["cpu_seconds"] + after["cpu_seconds"]) / 2
-    floor = {
-        **before,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu, 3),
-        "texts_per_second": round(len(texts) / seconds, 2),
-        "runs": [{k: run[k] for k in ("seconds", "cpu_seconds", "other_cores")} for run in (before, after)],
-    }
-    encode_s = build["seconds"].get("encode", 0.0)
-    return {
+    files = list(iter_markdown_files(library))
+    runs = []
+    for n in range(slices):
+        part = files[n * len(files) // slices : (n + 1) * len(files) // slices]
+        if not part:
+            continue
+        lib = workdir / f"slice-{n + 1}" / "library"
+        for path in part:
+            target = lib / path.relative_to(library)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        texts = distinct_chunk_texts(lib)
+        warm_up(embedder, texts)
+        floor = encoding_floor(embedder, texts)
+        build = timed_build(lib, lib.parent / "index", lib.parent / "cache", embedder)
+        if build["chunks_encoded"] != len(texts):
+            log.warning("slice %d: the build encoded %d texts, the floor %d", n + 1, build["chunks_encoded"], len(texts))
+        run = {"files": len(part), "floor": floor, "build": build}
+        if other is not None:
+            run["other_seconds"] = round(other(_all_chunk_texts(current_build(lib.parent / "index"))), 3)
+        runs.append(run)
+    floor = {key: sum(r["floor"][key] for r in runs) for key in ("texts", "tokens", "seconds", "cpu_seconds")}
+    floor["texts_per_second"] = round(floor["texts"] / floor["seconds"], 2)
+    stages: dict[str, float] = {}
+    for r in runs:
+        for stage, seconds in r["build"]["seconds"].items():
+            stages[stage] = round(stages.get(stage, 0.0) + seconds, 3)
+    build = {key: sum(r["build"][key] for r in runs) for key in ("files", "patterns", "chunks", "chunks_encoded", "problems")}
+    build["seconds"] = stages
+    build["cpu_seconds"] = round(sum(r["build"]["cpu_seconds"] for r in runs), 3)
+    build["other_cores"] = round(sum(r["build"]["other_cores"] * r["build"]["seconds"]["total"] for r in runs) / stages["total"], 2)
+    build["chunks_per_second"] = round(build["chunks"] / stages["total"], 2)
+    encode_s = stages.get("encode", 0.0)
+    out = {
         "library": str(library),
+        "slices": [
+            {"files": r["files"], "texts": r["floor"]["texts"], "floor_seconds": r["floor"]["seconds"], "build_seconds": r["build"]["seconds"]["total"],
+             "floor_other_cores": r["floor"]["other_cores"], "build_other_cores": r["build"]["other_cores"], **({"other_seconds": r["other_seconds"]} if "other_seconds" in r else {})}
+            for r in runs
+        ],
         "build": build,
         "floor": floor,
         "encode_texts_per_second": round(build["chunks_encoded"] / encode_s, 2) if encode_s else None,
-        "ratio_build_to_floor": round(build["seconds"]["total"] / seconds, 3),
-        "ratio_encode_stage_to_floor": round(encode_s / seconds, 3),
-        "ratio_build_to_floor_cpu": round(build["cpu_seconds"] / cpu, 3) if cpu else None,
+        "ratio_build_to_floor": round(stages["total"] / floor["seconds"], 3),
+        "ratio_encode_stage_to_floor": round(encode_s / floor["seconds"], 3),
+        "ratio_build_to_floor_cpu": round(build["cpu_seconds"] / floor["cpu_seconds"], 3) if floor["cpu_seconds"] else None,
     }
+    if other is not None:
+        out["other_seconds"] = round(sum(r["other_seconds"] for r in runs), 3)
+    return out
+
+
+def _all_chunk_texts(build: Path) -> list[str]:
+    with open(build / "chunks.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line)["text"] for line in handle if line.strip()]
 
 
 def extrapolate_cold(cold: dict, warm: dict, full_texts: list[str]) -> dict:
