@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install run index test bench clean
+.PHONY: help install run index test test-fast lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,8 +30,14 @@ run: index ## install, index patterns/ when missing or stale, and serve on $(HOS
 	@echo "try: curl -s -X POST http://$(HOST):$(PORT)/search -H 'content-type: application/json' -d '{\"query\": \"our shelves are full of stock nobody ordered\", \"k\": 3}'"
 	$(BIN)/rag serve --index-dir $(INDEX) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## run the test suite
-	$(BIN)/python -m pytest -q
+test: $(STAMP) lint ## run the whole test suite (unit + integration: real model, FAISS, HTTP)
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP) ## run the unit tests only (fake encoder; seconds)
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP) ## check the layer contracts between the stages (import-linter)
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .records import Pattern
+from rag.config import ChunkerSettings
+from rag.records.chunk import Chunk
+from rag.records.pattern import Pattern
 
 TokenCounter = Callable[[Sequence[str]], list[int]]  # word pieces per text, special tokens excluded
 
@@ -23,33 +25,6 @@ _EMPHASIS = re.compile(r"(\*\*|__|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w))")
 _CALLOUT = re.compile(r"\[!(NOTE|TIP|WARNING|IMPORTANT|CAUTION)\]\s*", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _KEY = re.compile(r"[^a-z0-9]+")
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkerSettings:
-    max_tokens: int = 256  # the model's window, special tokens included
-    special_tokens: int = 2  # [CLS] and [SEP]
-    version: int = 2  # bump whenever chunk text or ids change: the manifest records it, so old builds count as stale
-
-    @property
-    def budget(self) -> int:
-        return self.max_tokens - self.special_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """A searchable passage with its pattern's filterable metadata."""
-
-    id: str
-    slug: str
-    role: str
-    section: str
-    text: str
-    part: int = 1
-    context: str | None = None  # set on context-label chunks
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "slug": self.slug, "role": self.role, "section": self.section, "text": self.text, "part": self.part, "context": self.context}
 
 
 @lru_cache(maxsize=1)

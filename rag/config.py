@@ -1,19 +1,116 @@
-"""One typed configuration, built at the edge (CLI options or API start-up) and passed down.
+"""Every frozen settings class, built at the edge (CLI options, environment, API start-up) and passed down.
 
-Nothing below the edge reads environment variables; `Settings.from_env` is the one place that does.
+This module imports nothing from `rag` and reads no environment itself: `Settings.from_env(environ)` parses
+a mapping the edge hands it. Each ranking default names the measurement that chose it (eval/tuning.md,
+eval/ablation.md).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
-from .retriever import RetrieverSettings
+FusionMethod = Literal["rrf", "convex"]
+VectorKind = Literal["flat", "ivf", "hnsw"]
+EngineKind = Literal["embedded"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkerSettings:
+    max_tokens: int = 256  # the model's window, special tokens included
+    special_tokens: int = 2  # [CLS] and [SEP]
+    version: int = 2  # bump whenever chunk text or ids change: the manifest records it, so old builds count as stale
+
+    @property
+    def budget(self) -> int:
+        return self.max_tokens - self.special_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSettings:
+    """FAISS index kind and parameters (recorded in the manifest)."""
+
+    kind: VectorKind = "flat"
+    nlist: int = 0  # ivf: 0 means about 4 * sqrt(n)
+    nprobe: int = 16
+    m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 64
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalSettings:
+    """BM25 (Lucene variant) parameters of every lexical index of a build; bm25s' and Lucene's defaults."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    method: str = "lucene"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSettings:
+    library: Path
+    index_dir: Path
+    cache_dir: Path | None = None  # default: <index_dir>/cache
+    rebuild: bool = False
+    chunker: ChunkerSettings = ChunkerSettings()
+    vectors: VectorSettings = VectorSettings()
+    lexical: LexicalSettings = LexicalSettings()
+    max_file_bytes: int = 2 * 1024 * 1024  # a pattern file above this is reported as unusable
+
+
+def _default_weights() -> dict[str, float]:
+    # eval/tuning.md, "convex combination (min-max), dense 1, keywords 0.1, full text 0.5, names 0.5":
+    # bmn 0.792 -> 0.866, patterns 0.870 -> 0.915 against RRF k=60 with equal weights.
+    return {"dense": 1.0, "keywords": 0.1, "fulltext": 0.5, "names": 0.5}
+
+
+def _default_role_weights() -> dict[str, float]:
+    # eval/tuning.md (commons-os table), "role weights Known Uses, Vitality, Cognitive Era x0.95":
+    # commons-os 0.595 -> 0.610; bmn and patterns/ within 0.003. These sections match many queries loosely.
+    return {"vitality": 0.95, "cognitive-era": 0.95, "known-uses": 0.95}
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieverSettings:
+    fusion: FusionMethod = "convex"
+    rrf_k: float = 60.0
+    weights: dict[str, float] = field(default_factory=_default_weights)
+    role_weights: dict[str, float] = field(default_factory=_default_role_weights)
+    # eval/tuning.md (commons-os table), "dense support: best chunk + 0.05 x next four": a pattern's dense
+    # score is its best chunk plus `dense_support` x the sum of its next `dense_support_chunks` chunks.
+    dense_support: float = 0.05
+    dense_support_chunks: int = 4
+    dense_candidates: int = 300  # chunks fetched from the vector index before aggregation to patterns (eval/tuning.md defaults)
+    depth: int = 100  # patterns per signal list entering fusion (eval/tuning.md defaults)
+    evidence: int = 3  # evidence passages per hit
+    snippet_chars: int = 320  # longest evidence snippet, cut at a word boundary (fits two lines of a result card)
+    # eval/tuning.md, "name pin threshold 0.85 -> 0.80 (spelling variants such as 'dematerialisation')".
+    name_pin: float = 0.8
+    name_min: float = 0.6  # weakest trigram similarity that counts as a name match at all
+    name_aliases: bool = True  # eval/ablation.md "- aliases as names": bmn -0.030 without them
+    # near-duplicates (group_duplicates): titles whose trigram Dice reaches this are grouped; 0.7 groups
+    # "Kanban" with "Kanban Production" style variants in commons-os without merging distinct patterns.
+    duplicate_title_dice: float = 0.7
+    max_query_chars: int = 2000
+    max_k: int = 100
+
+    def with_(self, **changes) -> RetrieverSettings:
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """What a server (HTTP or MCP) needs: where the index is, how to listen, limits, the retriever."""
+
     index_dir: Path = Path("index")
     library: Path | None = None  # the library a reload rebuilds from (defaults to the manifest's)
     cache_dir: Path | None = None  # the embedding cache a reindex uses (defaults to <index_dir>/cache)
@@ -28,9 +125,11 @@ class Settings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, **overrides) -> Settings:
-        """RAG_INDEX_DIR, RAG_LIBRARY, RAG_CACHE_DIR, RAG_CORS_ORIGINS (comma-separated), RAG_ADMIN_TOKEN, RAG_MAX_BODY_BYTES."""
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
+        """RAG_INDEX_DIR, RAG_LIBRARY, RAG_CACHE_DIR, RAG_CORS_ORIGINS (comma-separated), RAG_ADMIN_TOKEN,
+        RAG_MAX_BODY_BYTES, from `environ` (the edge passes os.environ). A bad value raises ValueError
+        whose message starts with the variable's name."""
+        env = environ
         values: dict = {}
         if env.get("RAG_INDEX_DIR"):
             values["index_dir"] = Path(env["RAG_INDEX_DIR"])
@@ -43,6 +142,17 @@ class Settings:
         if env.get("RAG_ADMIN_TOKEN"):
             values["admin_token"] = env["RAG_ADMIN_TOKEN"]
         if env.get("RAG_MAX_BODY_BYTES"):
-            values["max_body_bytes"] = int(env["RAG_MAX_BODY_BYTES"])
+            values["max_body_bytes"] = positive_int("RAG_MAX_BODY_BYTES", env["RAG_MAX_BODY_BYTES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def positive_int(name: str, text: str) -> int:
+    """`text` as a whole number above zero, or ValueError naming `name`."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of bytes, got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be above zero, got {value}")
+    return value

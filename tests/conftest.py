@@ -1,42 +1,16 @@
-"""Shared test helpers: a tiny pattern-file builder and the real tokenizer, loaded once per session."""
+"""Session fixtures: the real tokenizer; the index fixtures (real model and fake encoder) come from index_fixtures.py.
+
+Plain helpers live in support.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 pytest_plugins = ["index_fixtures"]
 
-from rag.records import CANONICAL_SECTIONS
-
-# The newest-generation body: eight `### Section N: Name` headings, each with one line of text.
-CANONICAL_BODY = "\n".join(f"### Section {n}: {name}\n\n{name} text.\n" for n, name in enumerate(CANONICAL_SECTIONS, start=1))
-
-
-def front_matter(slug: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
-    """A minimal valid newest-generation front matter; keyword arguments add or replace fields."""
-    data: dict[str, Any] = {"slug": slug, "title": title or slug.replace("-", " ").title(), "ontology": {"domain": "testing"}}
-    data.update(extra)
-    return data
-
-
-def write_pattern(tmp_path: Path, name: str, front_matter: dict[str, Any] | str, body: str = CANONICAL_BODY) -> Path:
-    """Write `name` (".md" added when missing; may contain folders) as `---`, front matter, `---`, body.
-
-    `front_matter` is a dict (dumped as YAML in insertion order) or raw YAML text written as is.
-    """
-    path = tmp_path / (name if name.endswith(".md") else f"{name}.md")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(front_matter, dict):
-        text = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True)
-    else:
-        text = front_matter if front_matter.endswith("\n") else front_matter + "\n"
-    path.write_text(f"---\n{text}---\n{body}", encoding="utf-8")
-    return path
+from support import CANONICAL_BODY, front_matter, write_pattern  # noqa: F401  (re-exported for older imports)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ PATTERNS = REPO / "patterns"
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embedding import Embedder
+    from rag.embedding.minilm import MiniLMEncoder
 
-    return Embedder()
+    return MiniLMEncoder()
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,8 @@ def embedding_cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def patterns_index_dir(tmp_path_factory, embedder, embedding_cache_dir) -> Path:
     """A built index of the project's patterns/ (read-only for tests: copy it before changing it)."""
-    from rag.indexer import BuildSettings, build_index
+    from rag.config import BuildSettings
+    from rag.index.build import build_index
 
     index_dir = tmp_path_factory.mktemp("patterns-index")
     build_index(BuildSettings(PATTERNS, index_dir, cache_dir=embedding_cache_dir), embedder)
@@ -39,13 +40,46 @@ def patterns_index_dir(tmp_path_factory, embedder, embedding_cache_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def search_index(patterns_index_dir):
-    from rag.searchindex import SearchIndex
+    from rag.index.search_index import SearchIndex
 
     return SearchIndex.open(patterns_index_dir)
 
 
 @pytest.fixture(scope="session")
 def retriever(search_index, embedder):
-    from rag.retriever import Retriever
+    from rag.search.retriever import Retriever
 
     return Retriever(search_index, embedder)
+
+
+# -- the fake encoder: unit tests of ranking, the service and the faces without the model ------------------
+@pytest.fixture(scope="session")
+def fake_encoder():
+    from rag.embedding.fake import FakeEncoder
+
+    return FakeEncoder()
+
+
+@pytest.fixture(scope="session")
+def fake_index_dir(tmp_path_factory, fake_encoder) -> Path:
+    """patterns/ indexed with the fake encoder (read-only for tests)."""
+    from rag.config import BuildSettings
+    from rag.index.build import build_index
+
+    index_dir = tmp_path_factory.mktemp("fake-patterns-index")
+    build_index(BuildSettings(PATTERNS, index_dir), fake_encoder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def fake_index(fake_index_dir):
+    from rag.index.search_index import SearchIndex
+
+    return SearchIndex.open(fake_index_dir)
+
+
+@pytest.fixture(scope="session")
+def fake_retriever(fake_index, fake_encoder):
+    from rag.search.retriever import Retriever
+
+    return Retriever(fake_index, fake_encoder)

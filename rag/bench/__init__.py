@@ -9,7 +9,7 @@ __all__ = ["SECTIONS", "BenchSettings", "run_bench"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from . import run
+        from rag.bench import run
 
         return getattr(run, name)
     raise AttributeError(f"module 'rag.bench' has no attribute {name!r}")

@@ -37,9 +37,9 @@ def main(
 
     for noisy in ("httpx", "faiss", "sentence_transformers", "bm25s", "txtai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from .run import SECTIONS, BenchSettings, run_bench
-    from .scale import ScaleSettings
-    from .synthetic import SyntheticSpec
+    from rag.bench.run import SECTIONS, BenchSettings, run_bench
+    from rag.bench.scale import ScaleSettings
+    from rag.bench.synthetic import SyntheticSpec
 
     skipped = frozenset(s.strip() for s in skip.split(",") if s.strip())
     unknown = sorted(skipped - set(SECTIONS))

@@ -1,6 +1,6 @@
 """Build figures: a cold build against the pure-encoding floor, a warm full build, a one-file rebuild.
 
-The floor of a build is `Embedder.encode` of exactly the texts the build encodes (its distinct chunk
+The floor of a build is `MiniLMEncoder.encode` of exactly the texts the build encodes (its distinct chunk
 texts), timed alone in the same process with the model already loaded. Encoding a whole large library
 takes most of an hour on two cores, so the cold build runs on a deterministic subset (N files evenly
 spaced in sorted order, built in slices each paired with its own floor) and the full library is built warm, from the persistent embedding cache; the
@@ -16,12 +16,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..chunking import chunk_library, model_token_counter
-from ..embedding import Embedder
-from ..indexer import BuildSettings, build_index
-from ..patterns import iter_markdown_files, load_library
-from ..store import current_build
-from .timing import clocked
+from rag.chunking import chunk_library, model_token_counter
+from rag.embedding.minilm import MiniLMEncoder
+from rag.config import BuildSettings
+from rag.index.build import build_index
+from rag.load.library import iter_markdown_files, load_library
+from rag.index.store import current_build
+from rag.bench.timing import clocked
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def distinct_chunk_texts(library: Path) -> list[str]:
     return list(dict.fromkeys(c.text for c in chunk_library(load_library(library).patterns)))
 
 
-def warm_up(embedder: Embedder, texts: list[str]) -> None:
+def warm_up(embedder: MiniLMEncoder, texts: list[str]) -> None:
     """Load the model and run a few batches, so neither side of a comparison pays for first calls."""
     embedder.encode(texts[:64] or ["warm up"])
 
@@ -58,12 +59,12 @@ def tokens(texts: list[str]) -> int:
     return sum(sum(count(texts[i : i + 1000])) for i in range(0, len(texts), 1000))
 
 
-def encoding_floor(embedder: Embedder, texts: list[str]) -> dict:
+def encoding_floor(embedder: MiniLMEncoder, texts: list[str]) -> dict:
     _, cost = clocked(lambda: embedder.encode(texts))
     return {"texts": len(texts), "tokens": tokens(texts), **cost, "texts_per_second": round(len(texts) / cost["seconds"], 2) if cost["seconds"] else None}
 
 
-def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: Embedder, rebuild: bool = False) -> dict:
+def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: MiniLMEncoder, rebuild: bool = False) -> dict:
     """`build_index` and its summary; `seconds.total` is the wall time of the whole call (the model is loaded beforehand)."""
     built, cost = clocked(lambda: build_index(BuildSettings(library, index_dir, cache_dir=cache_dir, rebuild=rebuild), embedder))
     summary = built.to_dict()
@@ -73,7 +74,7 @@ def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: Embed
     return summary
 
 
-def cold_build(library: Path, workdir: Path, embedder: Embedder, slices: int = 5, other: Callable[[list[str]], float] | None = None) -> dict:
+def cold_build(library: Path, workdir: Path, embedder: MiniLMEncoder, slices: int = 5, other: Callable[[list[str]], float] | None = None) -> dict:
     """Cold builds (empty cache, no previous index) of `library` in `slices` parts, each right after
     the floor of its own texts, and, given `other(chunk_texts) -> seconds`, another system's build.
 
@@ -163,7 +164,7 @@ def extrapolate_cold(cold: dict, warm: dict, full_texts: list[str]) -> dict:
     }
 
 
-def one_file_rebuild(library: Path, index_dir: Path, cache_dir: Path, workdir: Path, embedder: Embedder) -> dict:
+def one_file_rebuild(library: Path, index_dir: Path, cache_dir: Path, workdir: Path, embedder: MiniLMEncoder) -> dict:
     """Copy library, index and cache; add a sentence to one file's last section; rebuild incrementally.
 
     Working on copies keeps the real cache free of the edited text, so every run re-encodes it.

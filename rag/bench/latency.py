@@ -1,6 +1,6 @@
 """In-process query latency: dense, lexical and hybrid, with and without filters, beside the floor.
 
-The floor of a query is `Embedder.encode_query` of its text alone. Every query is timed for the
+The floor of a query is `MiniLMEncoder.encode_query` of its text alone. Every query is timed for the
 floor and for each retriever and filter mode in turn, so slow drift of the machine affects all of
 them alike and the ratio of hybrid p50 to floor p50 stays fair.
 """
@@ -11,10 +11,10 @@ import logging
 import time
 from collections.abc import Sequence
 
-from ..evaluation import variant
-from ..filters import Filters
-from ..retriever import Retriever
-from .timing import percentiles, time_ms
+from rag.evaluation.harness import variant
+from rag.search.filters import Filters
+from rag.search.retriever import Retriever
+from rag.bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 

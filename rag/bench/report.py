@@ -156,7 +156,7 @@ def _build_md(r: Mapping) -> list[str]:
     if cold:
         f, build = cold["floor"], cold["build"]
         out += ["", f"Cold subset: {cold.get('files')} files of {r.get('settings', {}).get('library')}, evenly spaced in sorted order, built in {len(cold.get('slices', []))} slices, "
-                f"each right after its floor: `Embedder.encode` of exactly the slice's {f['texts']} distinct chunk texts in all ({f['tokens']:,} tokens), timed alone. "
+                f"each right after its floor: `MiniLMEncoder.encode` of exactly the slice's {f['texts']} distinct chunk texts in all ({f['tokens']:,} tokens), timed alone. "
                 f"Floor {f['seconds']:.1f} s wall, {f['cpu_seconds']:.1f} s CPU ({f['texts_per_second']:.1f} texts/s); builds {build['seconds']['total']:.1f} s wall, {_fmt(build.get('cpu_seconds'), 1)} s CPU. "
                 f"Build / floor = **{_fmt(cold['ratio_build_to_floor'])}** (wall); {_fmt(cold.get('ratio_build_to_floor_cpu'))} in CPU seconds; encode stage / floor = {_fmt(cold['ratio_encode_stage_to_floor'])}.", "",
                 "| slice | files | texts | floor s | build s | build / floor | other processes (cores) during floor, build |" + (" txtai build s |" if "other_seconds" in cold else ""),

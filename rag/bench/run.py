@@ -22,14 +22,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..embedding import Embedder, default_model_path
-from ..retriever import Retriever
-from ..searchindex import SearchIndex
-from ..store import current_build
-from . import builds, latency, report, serving, txtai_baseline
-from .scale import ScaleSettings
-from .synthetic import SyntheticSpec, exact_top, similarity_profile
-from .timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
+from rag.embedding.minilm import MiniLMEncoder, default_model_path
+from rag.search.retriever import Retriever
+from rag.index.search_index import SearchIndex
+from rag.index.store import current_build
+from rag.bench import builds, latency, report, serving, txtai_baseline
+from rag.bench.scale import ScaleSettings
+from rag.bench.synthetic import SyntheticSpec, exact_top, similarity_profile
+from rag.bench.timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Run:
     def __init__(self, settings: BenchSettings, workdir: Path):
         self.settings = settings
         self.work = workdir
-        self.embedder = Embedder()
+        self.embedder = MiniLMEncoder()
         self.results: dict = {"date": dt.date.today().isoformat(), "settings": settings.to_dict()}
         self.source = settings.corpora / settings.library
         self.full_library: Path = self.source
@@ -219,7 +219,7 @@ class Run:
         texts = [c.text for c in retriever.index.chunks]
         transform = None
         if warm:
-            from ..cache import EmbeddingCache
+            from rag.embedding.cache import EmbeddingCache
 
             info = self.embedder.info
             transform = txtai_baseline.cached_transform(EmbeddingCache(self.warm_cache, info.key, info.dimension), self.embedder)
@@ -240,7 +240,7 @@ class Run:
             return
         try:
             with serving.Server(self.full_index, self.work / "serve.log") as server:
-                from ..loadtest import run_load
+                from rag.bench.loadgen import run_load
 
                 run_load(server.base_url, self.queries[:20], clients=1, seconds=5.0)  # warm: model, tokenizer, pages
                 idle = server.rss()
@@ -283,7 +283,7 @@ class Run:
 
     def scale(self) -> dict:
         """On a worker thread, as the service searches: the real-data check, then the synthetic library."""
-        from . import scale
+        from rag.bench import scale
 
         def measure() -> dict:
             real = self._real_vectors()

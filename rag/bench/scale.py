@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vectors import VectorIndex, VectorSettings
-from .synthetic import SyntheticSpec, exact_top, generate, similarity_profile
-from .timing import percentiles, time_ms
+from rag.index.vectors import VectorIndex
+from rag.config import VectorSettings
+from rag.bench.synthetic import SyntheticSpec, exact_top, generate, similarity_profile
+from rag.bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 

@@ -121,8 +121,8 @@ def model_only_rss(timeout: float = 300.0) -> int:
     """RSS of a fresh Python process that loaded the model and encoded one query (the fixed part of serving)."""
     code = (
         "import os, psutil\n"
-        "from rag.embedding import Embedder\n"
-        "Embedder().encode_query('warm up')\n"
+        "from rag.embedding import MiniLMEncoder\n"
+        "MiniLMEncoder().encode_query('warm up')\n"
         "print(psutil.Process(os.getpid()).memory_info().rss)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -134,7 +134,7 @@ def http_levels(server: Server, queries: list[str], levels: tuple[int, ...], sec
     """p50, p99 and requests per second at each concurrency level, on loopback (rag.loadtest.run_load).
 
     The caller warms the server first."""
-    from ..loadtest import run_load
+    from rag.bench.loadgen import run_load
 
     out = {}
     for clients in levels:

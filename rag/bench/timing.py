@@ -41,7 +41,7 @@ def cycled(items: Sequence[T], n: int) -> list[T]:
 
 def dev_queries(paths: Sequence[Path]) -> list[str]:
     """Query texts of the dev sets, in file order, files in the given order (invalid lines skipped)."""
-    from ..evaluation import parse_queries
+    from rag.evaluation.harness import parse_queries
 
     texts: list[str] = []
     for path in paths:

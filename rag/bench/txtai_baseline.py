@@ -19,20 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import EmbeddingCache, text_key
-from ..embedding import Embedder, default_model_path
-from ..evaluation import RunResult, evaluate, load_input, run_queries
-from ..filters import Filters
-from ..retriever import Retriever
-from ..trec import ScoredDoc
-from .timing import percentiles, time_ms
+from rag.embedding.cache import EmbeddingCache, text_key
+from rag.embedding.minilm import MiniLMEncoder, default_model_path
+from rag.evaluation.harness import RunResult, evaluate, load_input, run_queries
+from rag.search.filters import Filters
+from rag.search.retriever import Retriever
+from rag.evaluation.trec import ScoredDoc
+from rag.bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
 CANDIDATES = 300  # chunks asked of txtai per query, as our dense retriever asks of FAISS
 
 
-def cached_transform(cache: EmbeddingCache, embedder: Embedder) -> Callable[[Sequence[str]], np.ndarray]:
+def cached_transform(cache: EmbeddingCache, embedder: MiniLMEncoder) -> Callable[[Sequence[str]], np.ndarray]:
     """A txtai `external` transform: cached vectors for known texts, the model for the rest (never cached)."""
 
     def transform(data):

@@ -1,0 +1,5 @@
+"""`python -m rag`: the `rag` command."""
+
+from rag.cli.app import main
+
+main()

@@ -1,5 +1,0 @@
-"""The HTTP API: `create_app(settings)` builds a FastAPI app serving one index (and MCP at /mcp)."""
-
-from .app import create_app
-
-__all__ = ["create_app"]

@@ -1,0 +1,31 @@
+"""The `rag` command: every sub-command registered here, explicitly, with no import side effects."""
+
+from __future__ import annotations
+
+import typer
+
+from rag.cli import evaluate, library, query, serving
+
+HELP = "Search pattern libraries: validate, index, search, serve, evaluate."
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
+
+
+@app.callback()
+def _root() -> None:
+    """Search pattern libraries: validate, index, search, serve, evaluate."""
+
+
+app.command()(library.validate)
+app.command()(library.index)
+app.command()(query.search)
+app.command()(query.show)
+app.command()(query.related)
+app.command()(query.similar)
+app.command()(serving.serve)
+app.command()(serving.mcp)
+app.command("eval")(evaluate.eval_)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

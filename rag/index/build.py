@@ -1,0 +1,224 @@
+"""Build (or incrementally refresh) an index directory from a pattern library.
+
+Stages: load -> chunk -> encode (cache misses only) -> vector index + BM25 -> write + atomic swap.
+A pattern whose file is unchanged since the previous build reuses that build's chunks; a chunk whose
+text is unchanged reuses its cached vector. The summary says how many chunks were encoded and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag import __version__
+from rag.chunking import chunk_pattern, model_token_counter
+from rag.config import BuildSettings, VectorSettings
+from rag.embedding.cache import EmbeddingCache, encode_with_cache
+from rag.embedding.encoder import Encoder
+from rag.errors import IndexError_, LibraryError
+from rag.index.embedded import EmbeddedEngine
+from rag.index.lexical import analyze
+from rag.index.search_index import CHUNKS, PATTERNS, PROBLEMS
+from rag.index.store import build_lock, current_build, read_manifest, write_build
+from rag.load.library import load_library
+from rag.records.chunk import Chunk
+from rag.records.manifest import FORMAT_VERSION, Counts, Manifest
+from rag.records.pattern import Pattern
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class BuildSummary:
+    library: str
+    index_dir: str
+    build_id: str | None = None
+    up_to_date: bool = False
+    files: int = 0
+    patterns: int = 0
+    chunks: int = 0
+    chunks_encoded: int = 0
+    chunks_reused: int = 0
+    patterns_rechunked: int = 0
+    problems: int = 0
+    errors: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def keyword_document(pattern: Pattern) -> list[str]:
+    """The author-written search hints: title, aliases, vector keywords and the primary tension."""
+    return analyze(" ".join((pattern.title, *pattern.aliases, *pattern.keywords, pattern.tension)))
+
+
+def pattern_document(pattern: Pattern, chunks: list[Chunk]) -> list[str]:
+    """The whole pattern as one BM25 document: every chunk body plus the search hints.
+
+    Measured on the dev sets, one document per pattern ranks better than the best chunk's BM25
+    (bmn nDCG@10 0.831 vs 0.806): evidence spread over sections adds up instead of competing.
+    """
+    tokens = keyword_document(pattern)
+    for chunk in chunks:
+        tokens.extend(analyze(chunk.text.split("\n", 1)[-1]))
+    return tokens
+
+
+def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, int, int], None] | None = None) -> BuildSummary:
+    """Build or refresh. `progress(stage, done, total)` is called as work advances (for progress bars).
+
+    An unchanged library is recognised before any model or tokenizer is loaded."""
+    summary = BuildSummary(str(settings.library), str(settings.index_dir))
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        summary.seconds[stage] = round(summary.seconds.get(stage, 0.0) + now - clock, 3)
+        clock = now
+
+    report = load_library(settings.library, settings.max_file_bytes)
+    if report.files == 0:
+        raise LibraryError(f"no pattern files (*.md) in {settings.library}; nothing to index")
+    summary.files, summary.patterns = report.files, len(report.patterns)
+    summary.problems, summary.errors = len(report.problems), len(report.errors)
+    lap("load")
+
+    previous = None if settings.rebuild else _previous_build(settings.index_dir)
+    info = embedder.info
+    model = info.record
+    sources = {p.path: p.content_hash for p in report.patterns}
+    config = {"chunker": asdict(settings.chunker), "vectors": settings.vectors.to_dict(), "lexical": settings.lexical.to_dict()}
+    if previous and _same_build(previous[1], sources, model, config, report):
+        summary.up_to_date, summary.build_id = True, previous[1].build_id
+        summary.chunks = previous[1].counts.chunks
+        summary.chunks_reused = summary.chunks
+        return summary
+
+    reusable = _reusable_chunks(previous, config)
+    count = model_token_counter()
+    chunks: list[Chunk] = []
+    for n, pattern in enumerate(report.patterns, start=1):
+        old = reusable.get((pattern.slug, pattern.content_hash))
+        if old is None:
+            old = chunk_pattern(pattern, count, settings.chunker)
+            summary.patterns_rechunked += 1
+        chunks.extend(old)
+        if progress and n % 200 == 0:
+            progress("chunk", n, len(report.patterns))
+    summary.chunks = len(chunks)
+    lap("chunk")
+
+    cache = EmbeddingCache(settings.cache_dir or settings.index_dir / "cache", info.key, info.dimension)
+    done = 0
+
+    def on_encoded(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("encode", done, len(chunks))
+
+    if progress:
+        progress("encode", 0, len(chunks))
+    vectors, encoded = encode_with_cache([c.text for c in chunks], embedder.encode, cache, on_progress=on_encoded)
+    summary.chunks_encoded, summary.chunks_reused = encoded, len(chunks) - encoded
+    lap("encode")
+
+    by_slug: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        by_slug.setdefault(chunk.slug, []).append(chunk)
+    documents = {
+        "keywords": [keyword_document(p) for p in report.patterns],
+        "fulltext": [pattern_document(p, by_slug.get(p.slug, [])) for p in report.patterns],
+        "passages": [analyze(c.text) for c in chunks],
+    }
+    vector_settings = settings.vectors if len(chunks) else VectorSettings()
+    if not len(chunks):
+        vectors = np.zeros((0, info.dimension), np.float32)
+    engine = EmbeddedEngine.build(vectors, documents, vector_settings, settings.lexical)
+    lap("index")
+
+    def write_files(tmp: Path) -> Manifest:
+        _write_jsonl(tmp / PATTERNS, (p.to_dict() for p in report.patterns))
+        _write_jsonl(tmp / CHUNKS, (c.to_dict() for c in chunks))
+        _write_jsonl(tmp / PROBLEMS, (p.to_dict() for p in report.problems))
+        engine.save(tmp)
+        return Manifest(
+            format_version=FORMAT_VERSION,
+            build_id="",
+            built_at="",
+            package_version=__version__,
+            library=str(Path(settings.library).resolve()),
+            engine=engine.kind,
+            model=model,
+            chunker=config["chunker"],
+            vectors=engine.vectors.settings.to_dict(),
+            lexical=config["lexical"],
+            counts=Counts(report.files, len(report.patterns), len(chunks), len(report.problems), len(report.errors)),
+            sources=sources,
+        )
+
+    with build_lock(Path(settings.index_dir)):
+        build_dir = write_build(Path(settings.index_dir), write_files)
+    summary.build_id = build_dir.name
+    lap("write")
+    return summary
+
+
+def _previous_build(index_dir: Path) -> tuple[Path, Manifest] | None:
+    try:
+        build = current_build(Path(index_dir))
+        return build, read_manifest(build)
+    except IndexError_ as exc:
+        log.info("no usable previous build (%s); building from scratch", exc)
+        return None
+
+
+def _same_build(manifest: Manifest, sources: dict, model, config: dict, report) -> bool:
+    return (
+        manifest.sources == sources
+        and manifest.model == model
+        and manifest.chunker == config["chunker"]
+        and manifest.lexical == config["lexical"]
+        and manifest.vectors.get("kind") == config["vectors"]["kind"]
+        and manifest.counts.problems == len(report.problems)
+        and manifest.package_version == __version__
+    )
+
+
+def _reusable_chunks(previous: tuple[Path, Manifest] | None, config: dict) -> dict[tuple[str, str], list[Chunk]]:
+    """Chunks of the previous build by (slug, file hash), when it used the same chunker and package version."""
+    if previous is None:
+        return {}
+    build, manifest = previous
+    if manifest.chunker != config["chunker"] or manifest.package_version != __version__:
+        return {}
+    try:
+        hashes = {}
+        with open(build / PATTERNS, encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                hashes[row["slug"]] = row["content_hash"]
+        out: dict[tuple[str, str], list[Chunk]] = {}
+        with open(build / CHUNKS, encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                out.setdefault((row["slug"], hashes[row["slug"]]), []).append(Chunk(**row))
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("previous build unreadable (%s); re-chunking everything", exc)
+        return {}
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str))
+            handle.write("\n")

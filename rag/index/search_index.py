@@ -1,0 +1,100 @@
+"""A built index opened for serving: verified, loaded once, immutable afterwards.
+
+It holds what every face needs locally (the manifest, the patterns, the chunks and their pattern rows)
+and the engine that searches vectors and BM25 fields (`rag.index.engine`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import VectorSettings
+from rag.errors import IndexCorrupt
+from rag.index.embedded import EmbeddedEngine
+from rag.index.engine import Engine
+from rag.index.store import current_build, read_manifest, verify
+from rag.records.chunk import Chunk
+from rag.records.manifest import Manifest, ModelRecord
+from rag.records.pattern import Pattern, Problem
+
+log = logging.getLogger(__name__)
+
+PATTERNS, CHUNKS, PROBLEMS = "patterns.jsonl", "chunks.jsonl", "problems.jsonl"
+
+
+@dataclass(frozen=True)
+class SearchIndex:
+    build_dir: Path
+    manifest: Manifest
+    patterns: tuple[Pattern, ...]
+    chunks: tuple[Chunk, ...]
+    chunk_pattern: np.ndarray  # int32: chunk row -> pattern row
+    engine: Engine
+    problems: tuple[Problem, ...]
+    _slug_row: dict[str, int] = field(init=False, repr=False, compare=False)
+    _chunk_start: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_slug_row", {p.slug: i for i, p in enumerate(self.patterns)})
+        cp = self.chunk_pattern
+        contiguous = len(cp) == 0 or bool(np.all(np.diff(cp) >= 0))
+        starts = np.searchsorted(cp, np.arange(len(self.patterns) + 1), "left") if contiguous else np.zeros(0, np.int64)
+        object.__setattr__(self, "_chunk_start", starts)
+
+    @property
+    def version(self) -> str:
+        return self.manifest.build_id
+
+    @property
+    def slug_row(self) -> dict[str, int]:
+        return self._slug_row
+
+    @property
+    def vectors(self):
+        """The embedded engine's FAISS index (tests and the bench look inside it)."""
+        return self.engine.vectors  # type: ignore[attr-defined]
+
+    def pattern(self, slug: str) -> Pattern | None:
+        row = self._slug_row.get(slug)
+        return None if row is None else self.patterns[row]
+
+    def chunk_rows(self, pattern_row: int) -> np.ndarray:
+        """The chunk rows of one pattern, in build order."""
+        if len(self._chunk_start):
+            return np.arange(self._chunk_start[pattern_row], self._chunk_start[pattern_row + 1])
+        return np.flatnonzero(self.chunk_pattern == pattern_row)
+
+    @classmethod
+    def open(cls, index_dir: Path, expected_model: ModelRecord | None = None) -> SearchIndex:
+        """Resolve `current`, verify the manifest and every checksum, then load. Raises IndexError_ subclasses."""
+        build = current_build(Path(index_dir))
+        manifest = read_manifest(build)
+        verify(build, manifest, expected_model)
+        try:
+            patterns = tuple(Pattern.from_dict(row) for row in _read_jsonl(build / PATTERNS))
+            chunks = tuple(Chunk(**row) for row in _read_jsonl(build / CHUNKS))
+            problems = tuple(Problem(**row) for row in _read_jsonl(build / PROBLEMS))
+            engine = EmbeddedEngine.open(build, VectorSettings(**manifest.vectors))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexCorrupt(f"index in {build} cannot be read ({exc}); run `rag index LIBRARY --rebuild`") from exc
+        rows = {p.slug: i for i, p in enumerate(patterns)}
+        try:
+            chunk_pattern = np.fromiter((rows[c.slug] for c in chunks), dtype=np.int32, count=len(chunks))
+        except KeyError as exc:
+            raise IndexCorrupt(f"chunk of unknown pattern {exc}; run `rag index LIBRARY --rebuild`") from None
+        counts = manifest.counts
+        sizes = engine.sizes()
+        expected = {"vectors": len(chunks), "keywords": len(patterns), "fulltext": len(patterns), "passages": len(chunks)}
+        if (len(patterns), len(chunks)) != (counts.patterns, counts.chunks) or sizes != expected:
+            raise IndexCorrupt(f"index in {build} is inconsistent (counts differ between files); run `rag index LIBRARY --rebuild`")
+        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

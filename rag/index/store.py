@@ -1,0 +1,133 @@
+"""The on-disk index: a directory of plain files plus a verified manifest, swapped in atomically.
+
+Layout of an index directory D:
+    D/current -> builds/<build-id>      a symlink, replaced atomically (rename) when a build completes
+    D/builds/<build-id>/                manifest.json, patterns.jsonl, chunks.jsonl, problems.jsonl,
+                                        vectors.faiss, bm25-keywords/, bm25-chunks/
+    D/cache/                            the embedding cache (see rag.cache)
+    D/.lock                             held while a build writes
+A build is written to D/builds/.tmp-<id>, fsynced, renamed, and only then pointed at by `current`, so a
+reader sees the previous complete build or the new complete build, never a partial one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rag.errors import BuildLocked, IndexCorrupt, IndexIncompatible, IndexNotFound
+from rag.records.manifest import FORMAT_VERSION, REBUILD_HINT, FileRecord, Manifest, ModelRecord, read_manifest, write_manifest
+
+__all__ = ["current_build", "read_manifest", "verify", "write_build", "build_lock", "file_sha256"]
+
+def current_build(index_dir: Path) -> Path:
+    link = Path(index_dir) / "current"
+    if not link.exists():
+        raise IndexNotFound(f"no index in {index_dir}: build one with `rag index LIBRARY --index-dir {index_dir}`")
+    return link.resolve()
+
+
+def verify(build_dir: Path, manifest: Manifest, expected_model: ModelRecord | None = None) -> None:
+    """Refuse an index of another model, or whose files do not match their checksums."""
+    hint = REBUILD_HINT.format(dir=build_dir.parent.parent)
+    if expected_model is not None and manifest.model != expected_model:
+        for key in ("name", "dimension", "max_seq_length"):
+            got, want = getattr(manifest.model, key), getattr(expected_model, key)
+            if got != want:
+                raise IndexIncompatible(f"index was built with model {key}={got!r}, the server uses {want!r}; {hint}")
+    if not manifest.files:
+        raise IndexCorrupt(f"manifest lists no files; {hint}")
+    for name, meta in manifest.files.items():
+        path = build_dir / name
+        if not path.is_file():
+            raise IndexCorrupt(f"index file {name} is missing; {hint}")
+        if path.stat().st_size != meta.bytes:
+            raise IndexCorrupt(f"index file {name} has {path.stat().st_size} bytes, the manifest says {meta.bytes} (truncated?); {hint}")
+        if file_sha256(path) != meta.sha256:
+            raise IndexCorrupt(f"index file {name} does not match its checksum (altered or corrupt); {hint}")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildLocked(f"another build is writing {index_dir}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_build(index_dir: Path, write_files: Callable[[Path], Manifest], keep: int = 2) -> Path:
+    """Write a complete build and swap it in. `write_files(tmp)` writes the data files and returns their
+    manifest; checksums, the build id, the time and the format version are filled in here. Returns the new build dir."""
+    index_dir = Path(index_dir)
+    builds = index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    tmp = builds / f".tmp-{build_id}"
+    tmp.mkdir()
+    try:
+        manifest = write_files(tmp).with_(
+            format_version=FORMAT_VERSION,
+            build_id=build_id,
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            files={p.relative_to(tmp).as_posix(): FileRecord(p.stat().st_size, file_sha256(p)) for p in sorted(tmp.rglob("*")) if p.is_file()},
+        )
+        write_manifest(tmp, manifest)
+        _fsync_tree(tmp)
+        final = builds / build_id
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    link_tmp = index_dir / f".current-{build_id}"
+    os.symlink(Path("builds") / build_id, link_tmp)
+    os.replace(link_tmp, index_dir / "current")
+    _fsync_dir(index_dir)
+    _prune(builds, final, keep)
+    return final
+
+
+def _prune(builds: Path, current: Path, keep: int) -> None:
+    """Remove older builds (a reader that still has one open keeps its already-loaded data) and stale temp dirs."""
+    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for old in [p for p in done if p != current][: max(0, len(done) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in builds.glob(".tmp-*"):
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,93 @@
+"""FAISS inner-product index over normalized chunk vectors, with filter masks applied inside the search.
+
+Kinds: `flat` (exact, default), `ivf` (IndexIVFFlat; `nlist`, `nprobe`), `hnsw` (IndexHNSWFlat; `m`,
+`ef_construction`, `ef_search`). The kind and its parameters are recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import VectorSettings
+
+class VectorIndex:
+    def __init__(self, index, settings: VectorSettings):
+        self.index = index
+        self.settings = settings
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index.d)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, settings: VectorSettings = VectorSettings()) -> VectorIndex:
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, dim = vectors.shape
+        if settings.kind == "flat":
+            index = faiss.IndexFlatIP(dim)
+        elif settings.kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, settings.m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = settings.ef_construction
+        elif settings.kind == "ivf":
+            nlist = settings.nlist or max(1, min(n // 39, int(4 * np.sqrt(max(n, 1)))))
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            if n:
+                index.train(vectors)
+            index.make_direct_map()
+            settings = VectorSettings(**{**settings.to_dict(), "nlist": nlist})
+        else:
+            raise ValueError(f"unknown vector index kind {settings.kind!r}; choose flat, ivf or hnsw")
+        if n:
+            index.add(vectors)
+        return cls(index, settings)
+
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) for one query vector, restricted to rows where `mask` is True."""
+        import faiss
+
+        k = min(k, self.size if mask is None else int(mask.sum()))
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        params = self._params()
+        if mask is not None and not mask.all():
+            bits = np.packbits(mask.astype(np.uint8), bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+            params._bits = bits  # keep the buffer alive for the duration of the search
+        scores, rows = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params)
+        keep = rows[0] >= 0
+        return scores[0][keep], rows[0][keep]
+
+    def _params(self):
+        import faiss
+
+        if self.settings.kind == "ivf":
+            return faiss.SearchParametersIVF(nprobe=self.settings.nprobe)
+        if self.settings.kind == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=self.settings.ef_search)
+        return faiss.SearchParameters()
+
+    def reconstruct(self, rows: np.ndarray) -> np.ndarray:
+        return np.vstack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dimension), np.float32)
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, settings: VectorSettings) -> VectorIndex:
+        import faiss
+
+        index = faiss.read_index(str(path))
+        if settings.kind == "ivf":
+            index.make_direct_map()
+        return cls(index, settings)

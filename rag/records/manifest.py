@@ -1,0 +1,118 @@
+"""The manifest of a build: what was built, from what, with which model and settings, and every file's checksum.
+
+This module is the only one that reads or writes `manifest.json`. `Manifest.from_dict` refuses a manifest
+that lacks a field (the index is then reported corrupt, with the rebuild hint); unknown extra keys are kept
+in `extra`, so a newer writer's additions survive a read-modify-write.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import IndexCorrupt
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+REBUILD_HINT = "run `rag index LIBRARY --index-dir {dir} --rebuild`"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """The encoder whose vectors a build holds (cache and manifest key)."""
+
+    name: str
+    dimension: int
+    max_seq_length: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    files: int = 0
+    patterns: int = 0
+    chunks: int = 0
+    problems: int = 0
+    errors: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    format_version: int
+    build_id: str
+    built_at: str
+    package_version: str
+    library: str
+    engine: str
+    model: ModelRecord
+    chunker: dict[str, Any]
+    vectors: dict[str, Any]
+    lexical: dict[str, Any]
+    counts: Counts
+    sources: dict[str, str]  # library-relative path -> content hash
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes) -> Manifest:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["model"] = self.model.to_dict()
+        out["counts"] = self.counts.to_dict()
+        out["files"] = {name: asdict(meta) for name, meta in self.files.items()}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """Raises KeyError, TypeError or ValueError on a missing or mistyped field."""
+        known = {f.name for f in fields(cls)}
+        values = {name: data[name] for name in known - {"extra", "files", "engine"}}
+        values["model"] = ModelRecord(**data["model"])
+        values["counts"] = Counts(**data["counts"])
+        values["files"] = {name: FileRecord(**meta) for name, meta in data.get("files", {}).items()}
+        values["engine"] = data.get("engine", "embedded")  # builds before the engine seam were all embedded
+        if not isinstance(values["sources"], dict):
+            raise TypeError("sources must be an object")
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+
+
+def read_manifest(build_dir: Path) -> Manifest:
+    """The manifest of `build_dir`; IndexCorrupt (with the rebuild hint) when missing, unreadable or incomplete."""
+    path = Path(build_dir) / MANIFEST
+    hint = REBUILD_HINT.format(dir=Path(build_dir).parent.parent)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"{path} is missing; {hint}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"{path} is not valid JSON ({exc}); {hint}") from None
+    if not isinstance(data, dict):
+        raise IndexCorrupt(f"{path} is not a JSON object; {hint}")
+    if data.get("format_version") != FORMAT_VERSION:
+        from rag.errors import IndexIncompatible
+
+        raise IndexIncompatible(f"index format {data.get('format_version')!r} is not the supported {FORMAT_VERSION}; {hint}")
+    try:
+        return Manifest.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexCorrupt(f"{path} is incomplete ({type(exc).__name__}: {exc}); {hint}") from None
+
+
+def write_manifest(build_dir: Path, manifest: Manifest) -> Path:
+    path = Path(build_dir) / MANIFEST
+    path.write_text(json.dumps(manifest.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
+    return path

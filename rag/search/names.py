@@ -1,0 +1,111 @@
+"""Known-item search: match a query against pattern titles and aliases, exactly or fuzzily.
+
+People who know a name ("Open Book Management", "open book mgmt", "razor and blades") expect that
+pattern first, as the sites' Fuse.js search gives them. Names and queries are normalized (case,
+punctuation, '&' -> 'and'); fuzzy similarity is the Dice coefficient of character trigrams, computed for
+all names at once with a sparse matrix product.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from rag.records.pattern import Pattern
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+# A name of n words inside a query of m words scores CONTAINED_BASE + CONTAINED_SPAN * n / m: below
+# CONTAINED_BASE + CONTAINED_SPAN (n < m), so always under the 0.8 pin, and it is never pinned anyway
+# (`NameMatch.pinnable`). eval/ablation.md "- names" (bmn -0.030) measures the names signal as a whole.
+CONTAINED_BASE = 0.6
+CONTAINED_SPAN = 0.15
+MAX_NAME_CHARS = 120  # a "name" longer than this is a sentence: no name matching
+
+
+def normalize_name(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = text.lower().replace("&", " and ")
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def trigrams(text: str) -> set[str]:
+    padded = f"  {text} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    row: int  # pattern row
+    name: str  # the title or alias that matched, as written
+    similarity: float  # 1.0 exact (normalized), else trigram Dice
+    kind: str = "exact"  # exact | fuzzy (the whole query is nearly the name) | contained (the name inside a longer query)
+
+    @property
+    def pinnable(self) -> bool:
+        """Only a match of the whole query may be pinned first; a name inside a longer query is evidence."""
+        return self.kind != "contained"
+
+
+class NameIndex:
+    def __init__(self, patterns: Sequence[Pattern], aliases: bool = True):
+        self.names: list[str] = []
+        self.rows: list[int] = []
+        self.exact: dict[str, list[int]] = {}
+        for row, pattern in enumerate(patterns):
+            for name in dict.fromkeys((pattern.title, *(pattern.aliases if aliases else ()), pattern.slug.replace("-", " "))):
+                key = normalize_name(name)
+                if not key:
+                    continue
+                self.names.append(name)
+                self.rows.append(row)
+                self.exact.setdefault(key, []).append(len(self.names) - 1)
+        vocab: dict[str, int] = {}
+        indptr, indices = [0], []
+        for name in self.names:
+            grams = trigrams(normalize_name(name))
+            indices.extend(vocab.setdefault(g, len(vocab)) for g in grams)
+            indptr.append(len(indices))
+        self.vocab = vocab
+        self.matrix = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(self.names), max(len(vocab), 1)))
+        self.sizes = np.diff(indptr).astype(np.float32)
+        self.row_array = np.asarray(self.rows, dtype=np.int64)
+
+    def match(self, query: str, min_similarity: float = 0.6, mask: np.ndarray | None = None, limit: int = 20) -> list[NameMatch]:
+        """Patterns whose title/alias matches the query, best first, one entry per pattern.
+
+        Similarity 1.0: the whole query is the name (normalized); trigram Dice for near matches (typos,
+        spelling variants); 0.6-0.75 when a name of two or more words appears inside a longer query.
+        """
+        key = normalize_name(query)
+        if not key or len(key) > MAX_NAME_CHARS:
+            return []
+        found: dict[int, NameMatch] = {}
+        for i in self.exact.get(key, ()):
+            row = self.rows[i]
+            if mask is None or mask[row]:
+                found.setdefault(row, NameMatch(row, self.names[i], 1.0))
+        grams = [self.vocab[g] for g in trigrams(key) if g in self.vocab]
+        if grams and len(key) >= 4:
+            query_vec = np.zeros(self.matrix.shape[1], dtype=np.float32)
+            query_vec[grams] = 1.0
+            shared = self.matrix @ query_vec
+            dice = 2.0 * shared / (self.sizes + len(trigrams(key)))
+            candidates = np.nonzero(dice >= min_similarity)[0]
+            for i in candidates[np.argsort(-dice[candidates], kind="stable")]:
+                row = self.rows[i]
+                if row not in found and (mask is None or mask[row]):
+                    found[row] = NameMatch(row, self.names[i], float(dice[i]), "fuzzy")
+        words = key.split()
+        if 2 < len(words) <= 30:  # a known name of 2+ words said inside a longer query: a weaker signal, never pinned
+            for n in range(min(len(words) - 1, 8), 1, -1):
+                for start in range(len(words) - n + 1):
+                    for i in self.exact.get(" ".join(words[start : start + n]), ()):
+                        row = self.rows[i]
+                        if row not in found and (mask is None or mask[row]):
+                            found[row] = NameMatch(row, self.names[i], round(CONTAINED_BASE + CONTAINED_SPAN * n / len(words), 6), "contained")
+        return sorted(found.values(), key=lambda m: -m.similarity)[:limit]

@@ -1,0 +1,136 @@
+"""The hybrid retriever: it only orchestrates. validate -> encode -> signals -> fuse -> pin -> group -> evidence.
+
+Each signal (`rag.search.signals`) ranks patterns under the filter before its own cut; the runs are fused
+by the pure functions of `rag.search.fusion`; a title or alias that is the whole query is pinned first.
+Every hit carries each signal's rank and raw score and the passages that matched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.config import RetrieverSettings
+from rag.embedding.encoder import Encoder
+from rag.errors import QueryError
+from rag.index.engine import Selection
+from rag.index.lexical import analyze
+from rag.index.search_index import SearchIndex
+from rag.records.filters import Filters
+from rag.records.results import Hit, Results, RetrieverScore
+from rag.search import duplicates
+from rag.search.evidence import evidence_for
+from rag.search.filters import Facets, FilterMasks, normalize
+from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
+from rag.search.signals import SIGNALS, Signal, SignalQuery, SignalRun
+
+RETRIEVERS: tuple[str, ...] = tuple(SIGNALS)
+
+
+class Retriever:
+    def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings or RetrieverSettings()
+        self.facets = Facets.of(index.patterns)
+        self.masks = FilterMasks(index.patterns)
+        self.signals: dict[str, Signal] = {name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0}
+
+    # -- public API -------------------------------------------------------------------------
+    def validate(self, query: str, k: int, filters: Filters) -> tuple[str, Filters]:
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError("query", "query is empty; describe a situation or name a pattern")
+        if len(query) > self.settings.max_query_chars:
+            raise QueryError("query", f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
+            raise QueryError("k", f"k must be between 1 and {self.settings.max_k}, got {k}")
+        return query.strip(), normalize(filters, self.facets)
+
+    def search(self, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False) -> Results:
+        started = time.perf_counter()
+        text, filters = self.validate(query, k, filters)
+        timings: dict[str, float] = {}
+        vector = None
+        if self.needs_vector:
+            clock = time.perf_counter()
+            vector = self.embedder.encode_query(text)
+            timings["encode"] = (time.perf_counter() - clock) * 1000
+        return self._finish(text, k, filters, group_duplicates, vector, timings, started)
+
+    @property
+    def needs_vector(self) -> bool:
+        return any(signal.needs_vector for signal in self.signals.values())
+
+    # -- stages -----------------------------------------------------------------------------
+    def selection(self, filters: Filters) -> Selection:
+        patterns = self.masks.mask(filters)
+        return Selection(filters, patterns, None if patterns is None else patterns[self.index.chunk_pattern])
+
+    def run(self, text: str, filters: Filters, vector: np.ndarray | None, timings: dict[str, float]) -> tuple[dict[str, SignalRun], tuple[str, ...]]:
+        """Every enabled signal's run (filters applied before each cut), timed per signal."""
+        query = SignalQuery(text, tuple(analyze(text)), self.selection(filters), vector)
+        runs: dict[str, SignalRun] = {}
+        for name, signal in self.signals.items():
+            clock = time.perf_counter()
+            runs[name] = signal.rank(query)
+            timings[name] = (time.perf_counter() - clock) * 1000
+        return runs, query.tokens
+
+    def fuse(self, runs: dict[str, SignalRun]) -> tuple[list[tuple[int, float]], list[int]]:
+        """Fused (row, score) best-first, and the rows pinned first because the query is their name."""
+        s = self.settings
+        if s.fusion == "rrf":
+            fused = reciprocal_rank_fusion({name: run.rows[: s.depth].tolist() for name, run in runs.items()}, k=s.rrf_k, weights=s.weights)
+        else:
+            lists = {name: dict(zip(run.rows[: s.depth].tolist(), run.scores[: s.depth].tolist())) for name, run in runs.items()}
+            fused = convex_combination(lists, s.weights)
+        pinned = [int(row) for run in runs.values() for row in run.rows if int(row) in run.pinnable]
+        return ranked(fused), pinned
+
+    def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float) -> Results:
+        runs, tokens = self.run(text, filters, vector, timings)
+        fused, pinned = self.fuse(runs)
+        pinned_set = set(pinned)
+        order = pinned + [row for row, _ in fused if row not in pinned_set]
+        if group_duplicates:
+            leaders = duplicates.group(order, self.index.patterns, k, self.settings.duplicate_title_dice)
+        else:
+            leaders = [(row, []) for row in order[:k]]
+        fused_score = dict(fused)
+        hits = tuple(self._hit(rank, row, fused_score.get(row, 0.0), runs, tokens, filters, absorbed) for rank, (row, absorbed) in enumerate(leaders, start=1))
+        timings["total"] = (time.perf_counter() - started) * 1000
+        s = self.settings
+        return Results(
+            query=text,
+            k=k,
+            filters=filters.to_dict(),
+            hits=hits,
+            index_version=self.index.version,
+            fusion={"method": s.fusion, "rrf_k": s.rrf_k, "rank_base": 1, "weights": dict(s.weights)},
+            timings_ms={name: round(ms, 3) for name, ms in timings.items()},
+        )
+
+    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], tokens: Sequence[str], filters: Filters, absorbed: list[int]) -> Hit:
+        pattern = self.index.patterns[row]
+        per: dict[str, RetrieverScore] = {}
+        for name, run in runs.items():
+            at = run.rank_of(row)
+            if at is not None:
+                per[name] = RetrieverScore(at, round(float(run.scores[at - 1]), 6))
+        names = runs.get("names")
+        return Hit(
+            slug=pattern.slug,
+            title=pattern.title,
+            summary=pattern.summary,
+            domains=pattern.domains,
+            rank=rank,
+            score=round(float(score), 6),
+            retrievers=per,
+            evidence=evidence_for(self.index, row, runs, tokens, self.settings),
+            context=filters.context,
+            context_label=pattern.context_label(filters.context) if filters.context else None,
+            name_match=None if names is None else names.names.get(row),
+            duplicates=tuple(self.index.patterns[r].slug for r in absorbed),
+        )

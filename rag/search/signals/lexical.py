@@ -1,0 +1,37 @@
+"""Lexical signals: BM25 over the author's search hints (keywords) and over each pattern's whole text."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rag.config import RetrieverSettings
+from rag.index.engine import LexicalField
+from rag.index.search_index import SearchIndex
+from rag.search.signals.base import SignalQuery, SignalRun
+
+
+class _BM25Signal:
+    name: ClassVar[str]
+    field: ClassVar[LexicalField]
+    needs_vector: ClassVar[bool] = False
+
+    def __init__(self, index: SearchIndex, settings: RetrieverSettings):
+        self.index = index
+        self.settings = settings
+
+    def rank(self, query: SignalQuery) -> SignalRun:
+        return SignalRun.of(self.index.engine.lexical(self.field, query.tokens, self.settings.depth, query.selection))
+
+
+class KeywordsSignal(_BM25Signal):
+    """BM25 over title, aliases, vector keywords and primary tension (one document per pattern)."""
+
+    name = "keywords"
+    field = "keywords"
+
+
+class FullTextSignal(_BM25Signal):
+    """BM25 over the whole pattern as one document (eval/tuning.md: beats the best chunk, bmn 0.831 vs 0.806)."""
+
+    name = "fulltext"
+    field = "fulltext"

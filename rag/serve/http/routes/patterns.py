@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from rag.serve import service
+from rag.search.filters import Filters
+from rag.load.library import SLUG_RE
+from rag.serve.service import State
+from rag.serve.wire import PatternResponse, RelatedResponse, SimilarResponse
+from rag.serve.http.routes import errors, get_state
+
+router = APIRouter(prefix="/patterns", tags=["patterns"])
+
+SlugPath = Annotated[str, Path(pattern=SLUG_RE.pattern, description="A pattern slug, e.g. pull-based-replenishment.")]
+
+
+@router.get("/{slug}", operation_id="get_pattern", response_model=PatternResponse, responses=errors(404, 422))
+def get_pattern(
+    slug: SlugPath,
+    state: Annotated[State, Depends(get_state)],
+    context: Annotated[str | None, Query(description="See the pattern from this context (its label for it is returned).")] = None,
+) -> PatternResponse:
+    """The whole normalized pattern, optionally seen from one context."""
+    found, name, label = service.pattern(state, slug, context)
+    return PatternResponse.of(state.version, found, name, label)
+
+
+@router.get("/{slug}/related", operation_id="related", response_model=RelatedResponse, responses=errors(404, 422))
+def related(slug: SlugPath, state: Annotated[State, Depends(get_state)]) -> RelatedResponse:
+    """Curated relationships in both directions, typed and weighted, heaviest first."""
+    found, edges = service.related(state, slug)
+    return RelatedResponse.of(state.version, found, edges)
+
+
+@router.get("/{slug}/similar", operation_id="similar", response_model=SimilarResponse, responses=errors(404, 422))
+def similar(
+    slug: SlugPath,
+    state: Annotated[State, Depends(get_state)],
+    k: Annotated[int, Query(ge=1, le=service.MAX_SIMILAR, description="Number of patterns.")] = 10,
+    domain: Annotated[str | None, Query()] = None,
+    context: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=5, allow_inf_nan=False)] = None,
+) -> SimilarResponse:
+    """More like this: patterns nearest to this one's mean section vector."""
+    found, nearest = service.more_like(state, slug, k, Filters(domain, context, status, min_confidence))
+    return SimilarResponse.of(state.version, found, nearest)

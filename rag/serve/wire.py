@@ -1,0 +1,334 @@
+"""Request and response models of the HTTP API (also the MCP tools' structured results).
+
+Converters from the library's records live here too, so routes and tools stay one line each.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET, ContextPack
+from rag.search.filters import Facets, Filters
+from rag.search.graph import RelatedPattern, SimilarPattern
+from rag.records.pattern import Pattern
+from rag.records.results import Results
+from rag.config import RetrieverSettings
+
+_DEFAULTS = RetrieverSettings()
+MAX_K = _DEFAULTS.max_k
+MAX_QUERY_CHARS = _DEFAULTS.max_query_chars
+STRICT = ConfigDict(extra="forbid", strict=True)  # no silent coercion of request bodies ("10" -> 10, 0 -> false)
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 17.0 as an integer; accept it (17.5, "17" and true stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole_number)]
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="What went wrong and what to do.")
+    field: str | None = Field(None, description="The request field at fault (dotted for nested fields).")
+    valid: list[str] | None = Field(None, description="Valid values, for an unknown filter value.")
+    suggestions: list[str] | None = Field(None, description="Close slugs, for an unknown slug.")
+
+
+class FiltersIn(BaseModel):
+    model_config = STRICT
+
+    domain: str | None = Field(None, description="A domain from GET /facets.", examples=["operations"])
+    context: str | None = Field(None, description="A context from GET /facets; hits then carry that context's label.", examples=["activist"])
+    status: str | None = Field(None, description="A lifecycle status from GET /facets.", examples=["stable"])
+    min_confidence: float | None = Field(None, ge=0, le=5, allow_inf_nan=False, description="Lowest lifecycle confidence, 0 to 5.")
+
+    def to_filters(self) -> Filters:
+        return Filters(self.domain, self.context, self.status, self.min_confidence)
+
+
+class SearchRequest(BaseModel):
+    model_config = STRICT
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="A situation in plain words, or a pattern's name.", examples=["our shelves are full of stock nobody ordered"])
+    k: Whole = Field(10, ge=1, le=MAX_K, description="Number of patterns to return.")
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+    group_duplicates: bool = Field(False, description="Fold near-duplicate patterns under the best one.")
+    explain: bool = Field(False, description="Add each retriever's rank and score, the fusion settings and timings.")
+
+
+class ContextRequest(BaseModel):
+    model_config = STRICT
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What the context is for.", examples=["our shelves are full of stock nobody ordered"])
+    budget_tokens: Whole = Field(2000, ge=MIN_BUDGET, le=MAX_BUDGET, description="Most tokens (model word pieces) in the Markdown.")
+    patterns: Whole = Field(5, ge=1, le=MAX_PATTERNS, description="How many top patterns may contribute passages.")
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+
+
+class EvidenceOut(BaseModel):
+    chunk_id: str = Field(description="Citable id, slug#section.")
+    section: str
+    role: str
+    snippet: str
+    score: float
+    retriever: str
+
+
+class RetrieverScoreOut(BaseModel):
+    rank: int
+    score: float
+
+
+class HitOut(BaseModel):
+    slug: str
+    title: str
+    summary: str
+    domains: list[str]
+    rank: int
+    score: float = Field(description="Fused score; with explain, `fusion` names the method.")
+    evidence: list[EvidenceOut] = Field(description="The sections that matched, best first.")
+    context: str | None = None
+    context_label: str | None = Field(None, description="The pattern's name in the filtered context.")
+    name_match: str | None = Field(None, description="The title or alias the query matched as a name.")
+    duplicates: list[str] = Field(default_factory=list, description="Near-duplicates grouped under this hit.")
+    retrievers: dict[str, RetrieverScoreOut] | None = Field(None, description="With explain: each retriever's rank and raw score.")
+
+
+class FiltersOut(BaseModel):
+    domain: str | None = None
+    context: str | None = None
+    status: str | None = None
+    min_confidence: float | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    index_version: str = Field(description="The index build that answered.")
+    filters: FiltersOut
+    hits: list[HitOut]
+    fusion: dict[str, Any] | None = Field(None, description="With explain: the fusion method and its parameters.")
+    timings_ms: dict[str, float] | None = Field(None, description="With explain: milliseconds per stage.")
+
+    @classmethod
+    def of(cls, results: Results, explain: bool = False) -> SearchResponse:
+        hits = []
+        for h in results.hits:
+            data = h.to_dict()
+            if not explain:
+                data["retrievers"] = None
+            hits.append(HitOut.model_validate(data))
+        return cls(
+            query=results.query,
+            k=results.k,
+            index_version=results.index_version,
+            filters=FiltersOut.model_validate(results.filters),
+            hits=hits,
+            fusion=results.fusion if explain else None,
+            timings_ms=results.timings_ms if explain else None,
+        )
+
+
+class SectionOut(BaseModel):
+    title: str
+    role: str
+    level: int
+    text: str
+    line: int
+
+
+class RelationshipOut(BaseModel):
+    kind: str
+    target: str
+    weight: float | None = None
+    description: str = ""
+
+
+class LifecycleOut(BaseModel):
+    status: str | None = None
+    confidence: float | None = None
+    version: str | None = None
+    usage_stage: str | None = None
+    adoption_stage: str | None = None
+
+
+class EntityOut(BaseModel):
+    id: str
+    type: str = ""
+    label: str = ""
+    relevance: float | None = None
+
+
+class CommunityOut(BaseModel):
+    id: str
+    label: str = ""
+    source: str = ""
+    confidence: float | None = None
+
+
+class ProvenanceOut(BaseModel):
+    contributors: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    license: str | None = None
+    attribution: str | None = None
+    collection: str | None = None
+
+
+class PatternOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    slug: str
+    title: str
+    id: str | None = None
+    path: str = Field(description="Source file, relative to the library folder.")
+    schema_: str = Field(alias="schema", description="Front-matter generation: ontology (newest) or classification.")
+    aliases: list[str]
+    summary: str
+    epigraph: str
+    context_labels: dict[str, str] = Field(description="The pattern's name in each context.")
+    domains: list[str]
+    domain: str | None = None
+    cross_domains: list[str]
+    legacy_domain: str | None = None
+    commons_domains: list[str]
+    tension: str
+    keywords: list[str]
+    scores: dict[str, float]
+    overall_score: float | None = None
+    lifecycle: LifecycleOut
+    relationships: list[RelationshipOut]
+    entities: list[EntityOut]
+    communities: list[CommunityOut]
+    provenance: ProvenanceOut
+    sections: list[SectionOut]
+    content_hash: str
+
+
+class PatternResponse(BaseModel):
+    index_version: str
+    context: str | None = Field(None, description="The context the pattern is seen from, when one was asked for.")
+    context_label: str | None = Field(None, description="The pattern's name in that context (null if it has none).")
+    pattern: PatternOut
+
+    @classmethod
+    def of(cls, version: str, pattern: Pattern, context: str | None, label: str | None) -> PatternResponse:
+        return cls(index_version=version, context=context, context_label=label, pattern=PatternOut.model_validate(pattern.to_dict()))
+
+
+class RelatedOut(BaseModel):
+    slug: str
+    title: str
+    kind: str = Field(description="The relationship kind as curated in the declaring file.")
+    relation: str = Field(description="Read from the asked pattern: '<asked> <relation> <slug>' (inverted for incoming edges).")
+    direction: Literal["outgoing", "incoming", "both"] = Field(description="outgoing: declared by the asked pattern; incoming: declared by the other; both: by each.")
+    weight: float | None = None
+    description: str = ""
+
+
+class RelatedResponse(BaseModel):
+    index_version: str
+    slug: str
+    title: str
+    related: list[RelatedOut]
+
+    @classmethod
+    def of(cls, version: str, pattern: Pattern, related: tuple[RelatedPattern, ...]) -> RelatedResponse:
+        return cls(index_version=version, slug=pattern.slug, title=pattern.title, related=[RelatedOut.model_validate(r, from_attributes=True) for r in related])
+
+
+class SimilarOut(BaseModel):
+    slug: str
+    title: str
+    score: float = Field(description="Cosine between the asked pattern's mean vector and this pattern's best chunk.")
+    chunk_id: str = Field(description="That best chunk, slug#section.")
+
+
+class SimilarResponse(BaseModel):
+    index_version: str
+    slug: str
+    title: str
+    similar: list[SimilarOut]
+
+    @classmethod
+    def of(cls, version: str, pattern: Pattern, similar: tuple[SimilarPattern, ...]) -> SimilarResponse:
+        return cls(index_version=version, slug=pattern.slug, title=pattern.title, similar=[SimilarOut.model_validate(s, from_attributes=True) for s in similar])
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int = Field(description="Patterns with this value.")
+
+
+class FacetsResponse(BaseModel):
+    index_version: str
+    domains: list[FacetValue]
+    contexts: list[FacetValue]
+    statuses: list[FacetValue]
+
+    @classmethod
+    def of(cls, version: str, facets: Facets) -> FacetsResponse:
+        return cls(index_version=version, **facets.to_dict())
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    index_version: str
+    patterns: int
+
+
+class ModelOut(BaseModel):
+    name: str | None = None
+    dimension: int | None = None
+    max_seq_length: int | None = None
+
+
+class StatsResponse(BaseModel):
+    index_version: str
+    built_at: str | None = None
+    loaded_at: str
+    format_version: int | None = None
+    package_version: str | None = None
+    engine: str = "embedded"
+    model: ModelOut
+    counts: dict[str, int] = Field(description="patterns, chunks, files, problems, errors, edges.")
+    vectors: dict[str, Any] = Field(description="The vector index kind and its parameters.")
+    chunker: dict[str, Any]
+    fusion: str
+
+
+class PassageOut(BaseModel):
+    cite: str = Field(description="Cite as this id: slug#section.")
+    slug: str
+    title: str
+    section: str
+    role: str
+    text: str
+    tokens: int
+    pattern_rank: int
+    reason: Literal["evidence", "core", "more"] = Field(description="evidence: matched the query; core: Problem/Solution; more: another section.")
+
+
+class PackedPatternOut(BaseModel):
+    slug: str
+    title: str
+    rank: int
+    score: float
+
+
+class ContextResponse(BaseModel):
+    query: str
+    index_version: str
+    filters: FiltersOut
+    budget_tokens: int
+    tokens: int = Field(description="Tokens in `markdown` (never more than budget_tokens).")
+    patterns: list[PackedPatternOut]
+    passages: list[PassageOut]
+    skipped: int = Field(description="Candidate passages left out for lack of budget.")
+    markdown: str
+
+    @classmethod
+    def of(cls, pack: ContextPack) -> ContextResponse:
+        return cls.model_validate(pack.to_dict())

@@ -1,0 +1,105 @@
+"""The read-side CLI through typer's CliRunner: search, show, related, similar, serve (uvicorn stubbed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support import SHELVES
+from typer.testing import CliRunner
+
+from rag.cli import common as cli_common
+from rag.cli.app import app
+
+
+
+@pytest.fixture(autouse=True)
+def shared_model(monkeypatch, embedder):
+    """Reuse the session's loaded model instead of loading one per command."""
+    monkeypatch.setattr(cli_common, "encoder", lambda: embedder)
+
+
+@pytest.fixture
+def run(patterns_index_dir):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [*args, "--index-dir", str(patterns_index_dir)], env={"COLUMNS": "160"})
+
+    return invoke
+
+
+def test_search_prints_a_table_best_first(run):
+    result = run("search", SHELVES, "-k", "3")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 3
+    assert [cell.strip() for cell in rows[0].strip("│").split("│")][:3] == ["1", "pull-based-replenishment", "Pull-Based Replenishment"]
+    assert "best section" in result.stdout
+
+
+def test_search_json_with_filters(run, search_index):
+    result = run("search", "Open Book Management", "--json", "-k", "2", "--domain", "finance", "--context", "corporate")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["hits"][0]["slug"] == "open-book-management"
+    assert body["hits"][0]["context_label"]
+    assert body["filters"] == {"domain": "finance", "context": "corporate", "status": None, "min_confidence": None}
+    assert body["index_version"] == search_index.version
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("search", "stock", "--domain", "astrology"), "error: domain: unknown domain 'astrology'; valid values: community"),
+        (("search", "stock", "-k", "0"), "error: k: k must be between 1 and 100, got 0"),
+        (("search", "  "), "error: query: query is empty"),
+        (("show", "../etc/passwd"), "error: slug: invalid slug '../etc/passwd'"),
+        (("related", "no-such-pattern"), "error: slug: no pattern with slug 'no-such-pattern'"),
+        (("show", "open-book-management", "--context", "lunar"), "error: context: unknown context 'lunar'"),
+    ],
+)
+def test_errors_exit_2_with_the_field(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_missing_index_says_how_to_build_one(tmp_path):
+    result = CliRunner().invoke(app, ["search", "stock", "--index-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "no index in" in result.stderr and "rag index LIBRARY" in result.stderr
+
+
+def test_show_prints_the_pattern_seen_from_a_context(run):
+    result = run("show", "pull-based-replenishment", "--context", "activist")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# Pull-Based Replenishment\n")
+    assert "**In activist terms:** Running a food bank" in result.stdout
+    assert "## Problem" in result.stdout or "### Problem" in result.stdout
+    as_json = json.loads(run("show", "pull-based-replenishment", "--json").stdout)
+    assert as_json["pattern"]["slug"] == "pull-based-replenishment" and as_json["pattern"]["schema"] == "ontology"
+
+
+def test_related_and_similar(run):
+    related = run("related", "pull-based-replenishment")
+    assert related.exit_code == 0, related.output
+    assert "work-in-progress-limits" in related.stdout and "small-batch-delivery" in related.stdout
+    edges = json.loads(run("related", "pull-based-replenishment", "--json").stdout)["related"]
+    assert ("standard-work-checklist", "requires", "outgoing") in {(e["slug"], e["relation"], e["direction"]) for e in edges}
+    similar = json.loads(run("similar", "pull-based-replenishment", "-k", "3", "--json").stdout)["similar"]
+    assert len(similar) == 3 and "pull-based-replenishment" not in [s["slug"] for s in similar]
+
+
+def test_serve_builds_the_app_for_the_index_and_runs_uvicorn(run, monkeypatch, search_index):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    result = run("serve", "--host", "127.0.0.1", "--port", "8765")
+    assert result.exit_code == 0, result.output
+    (served, kwargs), = calls
+    assert kwargs == {"host": "127.0.0.1", "port": 8765, "log_level": "info"}
+    assert served.state.rag.version == search_index.version
+    assert f"serving index {search_index.version} on http://127.0.0.1:8765" in result.stderr
