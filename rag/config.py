@@ -15,6 +15,7 @@ from typing import Literal
 FusionMethod = Literal["rrf", "convex"]
 VectorKind = Literal["flat", "ivf", "hnsw"]
 EngineKind = Literal["embedded"]
+MAX_FILE_BYTES = 2 * 1024 * 1024  # a pattern file above this is reported as unusable (the largest commons-os file is 0.34 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class BuildSettings:
     chunker: ChunkerSettings = ChunkerSettings()
     vectors: VectorSettings = VectorSettings()
     lexical: LexicalSettings = LexicalSettings()
-    max_file_bytes: int = 2 * 1024 * 1024  # a pattern file above this is reported as unusable
+    max_file_bytes: int = MAX_FILE_BYTES
 
 
 def _default_weights() -> dict[str, float]:

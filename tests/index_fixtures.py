@@ -83,3 +83,18 @@ def fake_retriever(fake_index, fake_encoder):
     from rag.search.retriever import Retriever
 
     return Retriever(fake_index, fake_encoder)
+
+
+@pytest.fixture(scope="session")
+def bmn_index_dir(tmp_path_factory, embedder, embedding_cache_dir) -> Path:
+    """The bmn corpus (60 patterns, ~1,000 chunks) indexed with the real model; skips when the corpora are absent."""
+    from support import CORPORA
+
+    from rag.config import BuildSettings
+    from rag.index.build import build_index
+
+    if not (CORPORA / "bmn").is_dir():
+        pytest.skip("needs ../shared/corpora/bmn")
+    index_dir = tmp_path_factory.mktemp("bmn-index")
+    build_index(BuildSettings(CORPORA / "bmn", index_dir, cache_dir=embedding_cache_dir), embedder)
+    return index_dir

@@ -65,6 +65,28 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)
 
+    def coverage(self, query_tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """Per row: the idf-weighted share of the query's tokens that occur in that document, in [0, 1].
+
+        A token unknown to the whole index weighs as the rarest token (idf of a document frequency of 0),
+        so a query of unknown words covers nothing anywhere; an empty query covers nothing."""
+        tokens = list(dict.fromkeys(query_tokens))
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), dtype=np.float32)
+        if not tokens or not len(rows):
+            return out
+        n = self.size
+        indptr, indices = self._model.scores["indptr"], self._model.scores["indices"]
+        total = 0.0
+        for token in tokens:
+            t = self._vocab.get(token)
+            docs = indices[indptr[t] : indptr[t + 1]] if t is not None else indices[:0]
+            idf = float(np.log(1.0 + (n - len(docs) + 0.5) / (len(docs) + 0.5)))
+            total += idf
+            if len(docs):
+                out += idf * np.isin(rows, docs)
+        return out / total if total > 0 else out
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._model.save(str(directory), show_progress=False)

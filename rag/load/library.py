@@ -19,13 +19,13 @@ from pathlib import Path
 import frontmatter
 import yaml
 
+from rag.config import MAX_FILE_BYTES
 from rag.load.fields import FieldReader
 from rag.records.pattern import CANONICAL_SECTIONS, KNOWN_CONTEXTS, Pattern, Problem, Relationship
 from rag.load.sections import split_sections
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
 _YAML_HANDLER = frontmatter.YAMLHandler()
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~8x faster, same results

@@ -35,6 +35,8 @@ class Hit:
     context_label: str | None = None
     name_match: str | None = None  # the title or alias that matched the query as a name
     duplicates: tuple[str, ...] = ()  # near-duplicates grouped under this hit (opt-in)
+    pinned: bool = False  # first because the query is its name (pinned hits lead, by name similarity)
+    relevance: float = 0.0  # calibrated probability that the hit answers the query, comparable across queries
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +51,8 @@ class Results:
     index_version: str
     fusion: dict
     timings_ms: dict[str, float] = field(default_factory=dict)
+    no_good_match: bool = False  # nothing in the library fits: the best hit's relevance is below the threshold
+    relevance_threshold: float = 0.0  # the relevance under which the best hit means "no good match"
 
     def to_dict(self) -> dict:
         return asdict(self)

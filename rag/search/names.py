@@ -25,6 +25,16 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 CONTAINED_BASE = 0.6
 CONTAINED_SPAN = 0.15
 MAX_NAME_CHARS = 120  # a "name" longer than this is a sentence: no name matching
+# Typo tolerance: every word of the query equals the name's word or, for words of TYPO_MIN_LETTERS or
+# more, is one edit away (insertion, deletion, substitution or transposition of neighbours: "freemuim" ->
+# "freemium"). A name matched with one edit scores TYPO_ONE_EDIT, with one edit in each of two words
+# TYPO_TWO_EDITS: both above the 0.8 pin, so a one-letter slip in a known name still puts it first. It is
+# tried only when no name equals the query exactly, and never across a different number of words.
+TYPO_MIN_LETTERS = 4
+TYPO_ONE_EDIT = 0.9
+TYPO_TWO_EDITS = 0.85
+TYPO_MAX_WORDS = 6
+TYPO_MAX_COMBINATIONS = 64
 
 
 def normalize_name(text: str) -> str:
@@ -43,7 +53,7 @@ class NameMatch:
     row: int  # pattern row
     name: str  # the title or alias that matched, as written
     similarity: float  # 1.0 exact (normalized), else trigram Dice
-    kind: str = "exact"  # exact | fuzzy (the whole query is nearly the name) | contained (the name inside a longer query)
+    kind: str = "exact"  # exact | typo (one slip per word) | fuzzy (trigram-similar) | contained (inside a longer query)
 
     @property
     def pinnable(self) -> bool:
@@ -74,6 +84,16 @@ class NameIndex:
         self.matrix = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(self.names), max(len(vocab), 1)))
         self.sizes = np.diff(indptr).astype(np.float32)
         self.row_array = np.asarray(self.rows, dtype=np.int64)
+        self.by_words: dict[tuple[str, ...], list[int]] = {}
+        self.deletions: dict[str, set[str]] = {}  # a word with one letter deleted -> the name words it comes from
+        for key, indexes in self.exact.items():
+            words = tuple(key.split())
+            if len(words) <= TYPO_MAX_WORDS:
+                self.by_words.setdefault(words, []).extend(indexes)
+                for word in words:
+                    if len(word) >= TYPO_MIN_LETTERS:
+                        for variant in (word, *_deletions(word)):
+                            self.deletions.setdefault(variant, set()).add(word)
 
     def match(self, query: str, min_similarity: float = 0.6, mask: np.ndarray | None = None, limit: int = 20) -> list[NameMatch]:
         """Patterns whose title/alias matches the query, best first, one entry per pattern.
@@ -100,6 +120,11 @@ class NameIndex:
                 row = self.rows[i]
                 if row not in found and (mask is None or mask[row]):
                     found[row] = NameMatch(row, self.names[i], float(dice[i]), "fuzzy")
+        if not self.exact.get(key):
+            for i, similarity in self._typos(key):
+                row = self.rows[i]
+                if (mask is None or mask[row]) and similarity > found.get(row, NameMatch(row, "", 0.0)).similarity:
+                    found[row] = NameMatch(row, self.names[i], similarity, "typo")
         words = key.split()
         if 2 < len(words) <= 30:  # a known name of 2+ words said inside a longer query: a weaker signal, never pinned
             for n in range(min(len(words) - 1, 8), 1, -1):
@@ -109,3 +134,44 @@ class NameIndex:
                         if row not in found and (mask is None or mask[row]):
                             found[row] = NameMatch(row, self.names[i], round(CONTAINED_BASE + CONTAINED_SPAN * n / len(words), 6), "contained")
         return sorted(found.values(), key=lambda m: -m.similarity)[:limit]
+
+
+    def _typos(self, key: str) -> list[tuple[int, float]]:
+        """(name index, similarity) of names that the query spells with one slip per word, at most two slips."""
+        words = key.split()
+        if not 1 <= len(words) <= TYPO_MAX_WORDS:
+            return []
+        options: list[list[tuple[str, int]]] = []
+        for word in words:
+            near = [(word, 0)]
+            if len(word) >= TYPO_MIN_LETTERS:
+                candidates = set(self.deletions.get(word, ()))
+                for variant in _deletions(word):
+                    candidates |= self.deletions.get(variant, set())
+                near += [(c, 1) for c in sorted(candidates) if c != word and _one_edit(word, c)]
+            options.append(near)
+        out: list[tuple[int, float]] = []
+        combos = [((), 0)]
+        for near in options:
+            combos = [(done + (w,), edits + e) for done, edits in combos for w, e in near if edits + e <= 2][:TYPO_MAX_COMBINATIONS]
+        for words_, edits in combos:
+            if edits == 0:
+                continue
+            for i in self.by_words.get(words_, ()):
+                out.append((i, TYPO_ONE_EDIT if edits == 1 else TYPO_TWO_EDITS))
+        return out
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Optimal string alignment distance of exactly one (a != b)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))

@@ -7,6 +7,7 @@ Every hit carries each signal's rank and raw score and the passages that matched
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 
@@ -21,6 +22,8 @@ from rag.index.search_index import SearchIndex
 from rag.records.filters import Filters
 from rag.records.results import Hit, Results, RetrieverScore
 from rag.search import duplicates
+from rag.search.calibration import Calibration
+from rag.search.calibration import features as calibration_features
 from rag.search.evidence import evidence_for
 from rag.search.filters import Facets, FilterMasks, normalize
 from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
@@ -29,11 +32,18 @@ from rag.search.signals import SIGNALS, Signal, SignalQuery, SignalRun
 RETRIEVERS: tuple[str, ...] = tuple(SIGNALS)
 
 
+@functools.lru_cache(maxsize=1)
+def default_calibration() -> Calibration:
+    """The shipped calibration (rag/search/calibration.json), read once per process."""
+    return Calibration.load()
+
+
 class Retriever:
-    def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None):
+    def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None, calibration: Calibration | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or RetrieverSettings()
+        self.calibration = calibration or default_calibration()
         self.facets = Facets.of(index.patterns)
         self.masks = FilterMasks(index.patterns)
         self.signals: dict[str, Signal] = {name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0}
@@ -86,8 +96,16 @@ class Retriever:
         else:
             lists = {name: dict(zip(run.rows[: s.depth].tolist(), run.scores[: s.depth].tolist())) for name, run in runs.items()}
             fused = convex_combination(lists, s.weights)
-        pinned = [int(row) for run in runs.values() for row in run.rows if int(row) in run.pinnable]
-        return ranked(fused), pinned
+        fused_ranked = ranked(fused)
+        score = dict(fused_ranked)
+        similarity: dict[int, float] = {}
+        for run in runs.values():
+            for row, value in zip(run.rows.tolist(), run.scores.tolist()):
+                if row in run.pinnable:
+                    similarity[row] = max(similarity.get(row, 0.0), value)
+        # pinned hits lead, the closest name first, then by the evidence of the fused score (issue 12)
+        pinned = sorted(similarity, key=lambda row: (-similarity[row], -score.get(row, 0.0), row))
+        return fused_ranked, pinned
 
     def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float) -> Results:
         runs, tokens = self.run(text, filters, vector, timings)
@@ -99,9 +117,14 @@ class Retriever:
         else:
             leaders = [(row, []) for row in order[:k]]
         fused_score = dict(fused)
-        hits = tuple(self._hit(rank, row, fused_score.get(row, 0.0), runs, tokens, filters, absorbed) for rank, (row, absorbed) in enumerate(leaders, start=1))
+        relevance = self.calibration.relevance(calibration_features(self.index, [row for row, _ in leaders], runs, tokens))
+        hits = tuple(
+            self._hit(rank, row, fused_score.get(row, 0.0), runs, tokens, filters, absorbed, row in pinned_set, float(relevance[rank - 1]))
+            for rank, (row, absorbed) in enumerate(leaders, start=1)
+        )
         timings["total"] = (time.perf_counter() - started) * 1000
         s = self.settings
+        threshold = self.calibration.threshold
         return Results(
             query=text,
             k=k,
@@ -110,9 +133,11 @@ class Retriever:
             index_version=self.index.version,
             fusion={"method": s.fusion, "rrf_k": s.rrf_k, "rank_base": 1, "weights": dict(s.weights)},
             timings_ms={name: round(ms, 3) for name, ms in timings.items()},
+            no_good_match=not hits or max(h.relevance for h in hits) < threshold,
+            relevance_threshold=round(threshold, 6),
         )
 
-    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], tokens: Sequence[str], filters: Filters, absorbed: list[int]) -> Hit:
+    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], tokens: Sequence[str], filters: Filters, absorbed: list[int], pinned: bool, relevance: float) -> Hit:
         pattern = self.index.patterns[row]
         per: dict[str, RetrieverScore] = {}
         for name, run in runs.items():
@@ -133,4 +158,6 @@ class Retriever:
             context_label=pattern.context_label(filters.context) if filters.context else None,
             name_match=None if names is None else names.names.get(row),
             duplicates=tuple(self.index.patterns[r].slug for r in absorbed),
+            pinned=pinned,
+            relevance=round(relevance, 6),
         )

@@ -94,6 +94,8 @@ class HitOut(BaseModel):
     context_label: str | None = Field(None, description="The pattern's name in the filtered context.")
     name_match: str | None = Field(None, description="The title or alias the query matched as a name.")
     duplicates: list[str] = Field(default_factory=list, description="Near-duplicates grouped under this hit.")
+    pinned: bool = Field(False, description="First because the query is this pattern's name.")
+    relevance: float = Field(0.0, description="Calibrated probability (0-1) that the hit answers the query; comparable across queries.")
     retrievers: dict[str, RetrieverScoreOut] | None = Field(None, description="With explain: each retriever's rank and raw score.")
 
 
@@ -112,6 +114,8 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     fusion: dict[str, Any] | None = Field(None, description="With explain: the fusion method and its parameters.")
     timings_ms: dict[str, float] | None = Field(None, description="With explain: milliseconds per stage.")
+    no_good_match: bool = Field(False, description="True when nothing in the library fits (the best relevance is below relevance_threshold).")
+    relevance_threshold: float = Field(0.0, description="The relevance under which the best hit means no good match.")
 
     @classmethod
     def of(cls, results: Results, explain: bool = False) -> SearchResponse:
@@ -129,6 +133,8 @@ class SearchResponse(BaseModel):
             hits=hits,
             fusion=results.fusion if explain else None,
             timings_ms=results.timings_ms if explain else None,
+            no_good_match=results.no_good_match,
+            relevance_threshold=results.relevance_threshold,
         )
 
 

@@ -24,6 +24,7 @@ from rag.serve.http.errors import add_error_handlers
 from rag.serve.http.limits import BodyLimit
 from rag.serve.http.routes import admin, context, meta, patterns, search
 from rag.serve.http.state import swap_state
+from rag.serve import web
 from rag.serve.service import State
 
 __all__ = ["create_app", "swap_state"]
@@ -53,6 +54,8 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
         version=__version__,
         summary="Hybrid search over a pattern library: search, read, relate, context packs; MCP at /mcp.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from rag.serve.web, with their assets served locally (offline)
+        redoc_url=None,
     )
     app.state.rag = state
     app.state.mcp_http = None
@@ -60,6 +63,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
     app.state.admin_lock = threading.Lock()  # one reindex or reload at a time
     for module in (search, patterns, meta, context):
         app.include_router(module.router)
+    app.include_router(web.router)  # the analyst page at /, /p/{slug}, its assets, offline /docs and /redoc
     app.include_router(admin.router, include_in_schema=bool(settings.admin_token))  # listed only when enabled
     add_error_handlers(app)
     app.add_route("/mcp", _McpEndpoint(app), methods=["GET", "POST", "DELETE"], include_in_schema=False)

@@ -1,0 +1,89 @@
+"""Ranking behaviours of issue 12 with the real model: pin order, calibrated relevance, no good match, typos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from support import SHELVES, front_matter, topic_body, write_pattern
+from rag.config import BuildSettings
+from rag.index.build import build_index
+from rag.index.search_index import SearchIndex
+from rag.search.calibration import FEATURES, Calibration
+from rag.search.retriever import Retriever
+
+NONSENSE = ["xyzzy plugh", "the", "Der Hund schläft unter dem Küchentisch und träumt.", "preheat the oven and whisk three eggs with caster sugar for a sponge cake"]
+
+
+@pytest.mark.parametrize("query", NONSENSE)
+def test_nonsense_stop_words_foreign_and_off_topic_say_no_good_match(retriever, query):
+    results = retriever.search(query, k=5)
+    assert results.no_good_match, [(h.slug, h.relevance) for h in results.hits]
+    assert all(h.relevance < results.relevance_threshold for h in results.hits)
+
+
+def test_a_situation_with_an_answer_is_a_good_match(retriever):
+    results = retriever.search(SHELVES, k=5)
+    assert not results.no_good_match
+    assert results.hits[0].slug == "pull-based-replenishment" and results.hits[0].relevance >= results.relevance_threshold
+
+
+def test_relevance_is_in_0_1_and_monotone_in_every_kind_of_evidence():
+    calibration = Calibration.load()
+    assert all(w >= 0 for w in calibration.weights.values()) and set(calibration.weights) == set(FEATURES)
+    base = np.full((1, len(FEATURES)), 0.3)
+    low = float(calibration.relevance(base)[0])
+    assert 0.0 < low < 1.0
+    for i, name in enumerate(FEATURES):
+        more = base.copy()
+        more[0, i] += 0.4
+        if calibration.weights[name] > 0:
+            assert calibration.relevance(more)[0] > low, name
+        else:
+            assert calibration.relevance(more)[0] == pytest.approx(low), name
+
+
+def test_relevance_is_comparable_across_queries(retriever):
+    """The same pattern found by its name scores higher than when a vague query reaches it."""
+    by_name = retriever.search("Pull-Based Replenishment", k=1).hits[0]
+    vague = [h for h in retriever.search("things in general", k=25).hits if h.slug == by_name.slug]
+    assert by_name.pinned and by_name.relevance > (vague[0].relevance if vague else 0.0)
+
+
+def test_pinned_names_lead_by_similarity_then_evidence_and_say_so(tmp_path, embedder, embedding_cache_dir):
+    """Two patterns share the alias "Shared Kitchen"; a third is titled "Shared Kitchen Rota" (fuzzy)."""
+    lib = tmp_path / "lib"
+    write_pattern(lib, "kitchen-a", front_matter("kitchen-a", "Community Cooking Space", aliases=["Shared Kitchen"], summary="A kitchen that neighbours share."), topic_body("sharing a kitchen between neighbours"))
+    write_pattern(lib, "kitchen-b", front_matter("kitchen-b", "Commercial Kitchen Co-op", aliases=["Shared Kitchen"], summary="Food businesses co-own a commercial kitchen."), topic_body("a shared kitchen for food businesses, a shared kitchen co-op"))
+    write_pattern(lib, "rota", front_matter("rota", "Shared Kitchen Rota", summary="Who cleans the shared kitchen when."), topic_body("cleaning rotas"))
+    write_pattern(lib, "bees", front_matter("bees", summary="Bees."), topic_body("keeping honey bees"))
+    build_index(BuildSettings(lib, tmp_path / "ix", cache_dir=embedding_cache_dir), embedder)
+    retriever = Retriever(SearchIndex.open(tmp_path / "ix"), embedder)
+    hits = retriever.search("shared kitchen", k=4).hits
+    pinned = [h for h in hits if h.pinned]
+    assert [h.slug for h in pinned[:2]] != [] and {h.slug for h in pinned[:2]} == {"kitchen-a", "kitchen-b"}
+    assert pinned[0].score >= pinned[1].score  # equal similarity: the better evidence first
+    assert hits.index(pinned[-1]) == len(pinned) - 1  # pinned hits lead
+    unpinned = [h for h in hits if not h.pinned]
+    assert all(a.score >= b.score for a, b in zip(unpinned, unpinned[1:]))  # an unpinned hit never outranks a higher fused score
+
+
+@pytest.mark.parametrize(("query", "slug"), [("pull-based replenishmnet", "pull-based-replenishment"), ("open book managment", "open-book-management")])
+def test_a_one_letter_slip_in_a_known_name_still_puts_it_first(retriever, query, slug):
+    hit = retriever.search(query, k=3).hits[0]
+    assert hit.slug == slug and hit.pinned
+
+
+def test_a_slip_pins_nothing_unrelated(retriever):
+    assert not any(h.pinned for h in retriever.search("replenishment of trust between members", k=5).hits)
+
+
+@pytest.mark.corpora
+def test_bmn_freemium_typo_and_subscription_pin_order(bmn_index_dir, embedder):
+    retriever = Retriever(SearchIndex.open(bmn_index_dir), embedder)
+    assert retriever.search("freemuim", k=3).hits[0].slug == "tiered-access-model"
+    hits = retriever.search("subscription", k=5).hits
+    pinned = [h for h in hits if h.pinned]
+    assert pinned and pinned[0].name_match == "Subscription"
+    rest = hits[len(pinned) :]
+    assert all(a.score >= b.score for a, b in zip(rest, rest[1:]))
