@@ -13,6 +13,8 @@ from typing import Any
 
 from rag.records.pattern import RELATIONSHIP_KINDS, Community, Entity, Lifecycle, Provenance, Relationship
 
+STARS = 5.0  # the newest generation rates confidence in 1-5 stars (FORMAT.md)
+
 _MISSING = object()
 
 
@@ -127,13 +129,18 @@ class FieldReader:
 
     def lifecycle(self) -> Lifecycle:
         status = self.text("lifecycle.status") or self.text("classification.status") or None
-        confidence = self.number("lifecycle.confidence")
-        if confidence is None:
-            confidence = self.number("confidence_score")
+        stars = self.number("lifecycle.confidence")
+        if stars is not None and not (stars <= 1 and not float(stars).is_integer()):
+            confidence = min(max(stars, 0.0), STARS) / STARS  # 1-5 stars onto the 0-1 scale
+        else:
+            confidence, stars = (stars if stars is not None else self.number("confidence_score")), None
+            if confidence is not None:
+                confidence = min(max(confidence, 0.0), 1.0)
         version = self.text("lifecycle.version") or self.text("version") or None
         return Lifecycle(
             status=status.lower() if status else None,
             confidence=confidence,
+            confidence_stars=stars,
             version=version,
             usage_stage=self.text("lifecycle.usage_stage") or None,
             adoption_stage=self.text("lifecycle.adoption_stage") or None,

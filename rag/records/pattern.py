@@ -101,10 +101,13 @@ class Community:
 @dataclass(frozen=True, slots=True)
 class Lifecycle:
     status: str | None = None
+    # One scale for both generations: 0-1, where 1.0 is five stars. The newest files rate 1-5 stars
+    # (lifecycle.confidence: stars / 5), older ones a 0-1 fraction (confidence_score, kept as is).
     confidence: float | None = None
     version: str | None = None
     usage_stage: str | None = None
     adoption_stage: str | None = None
+    confidence_stars: float | None = None  # the 1-5 star rating as written, when the file gave stars
 
 
 @dataclass(frozen=True, slots=True)

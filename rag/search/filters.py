@@ -16,7 +16,9 @@ from rag.errors import UnknownFilterValue
 from rag.records.filters import Filters
 from rag.records.pattern import Pattern
 
-__all__ = ["Facets", "FilterMasks", "Filters", "normalize"]
+__all__ = ["CONFIDENCE_SCALE", "Facets", "FilterMasks", "Filters", "normalize"]
+
+CONFIDENCE_SCALE = "confidence from 0 to 1: five stars = 1.0, one star = 0.2; older 0-1 fractions as written"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class Facets:
     domains: tuple[tuple[str, int], ...]
     contexts: tuple[tuple[str, int], ...]
     statuses: tuple[tuple[str, int], ...]
+    confidences: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, patterns: Sequence[Pattern]) -> Facets:
@@ -36,10 +39,11 @@ class Facets:
             domains=counted(d.lower() for p in patterns for d in p.domains),
             contexts=counted(c for p in patterns for c in p.contexts),
             statuses=counted(p.lifecycle.status for p in patterns if p.lifecycle.status),
+            confidences=counted(f"{p.lifecycle.confidence:.2f}" for p in patterns if p.lifecycle.confidence is not None),
         )
 
     def to_dict(self) -> dict:
-        return {name: [{"value": v, "count": n} for v, n in getattr(self, name)] for name in ("domains", "contexts", "statuses")}
+        return {name: [{"value": v, "count": n} for v, n in getattr(self, name)] for name in ("domains", "contexts", "statuses", "confidences")}
 
 
 def normalize(filters: Filters, facets: Facets) -> Filters:
@@ -54,8 +58,8 @@ def normalize(filters: Filters, facets: Facets) -> Filters:
         return value
 
     confidence = filters.min_confidence
-    if confidence is not None and not (0 <= confidence <= 5):
-        raise UnknownFilterValue("min_confidence", confidence, ["a number from 0 to 5"])
+    if confidence is not None and not (0 <= confidence <= 1):
+        raise UnknownFilterValue("min_confidence", confidence, [CONFIDENCE_SCALE])
     return Filters(
         domain=check("domain", filters.domain, facets.domains),
         context=check("context", filters.context, facets.contexts),

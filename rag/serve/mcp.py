@@ -40,7 +40,7 @@ Slug = Annotated[str, Field(description="A pattern slug, as returned by search_p
 Domain = Annotated[str | None, Field(description="Only patterns of this domain (see list_facets).")]
 ContextName = Annotated[str | None, Field(description="A context (see list_facets): corporate, government, activist, tech, academic or community.")]
 Status = Annotated[str | None, Field(description="Only patterns with this lifecycle status (see list_facets).")]
-MinConfidence = Annotated[float | None, Field(ge=0, le=5, description="Lowest lifecycle confidence, 0 to 5.")]
+MinConfidence = Annotated[float | None, Field(ge=0, le=1, description="Lowest confidence, 0-1 (1.0 = five stars).")]
 
 
 class RelatedPatternsResult(RelatedResponse):

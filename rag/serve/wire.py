@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET, ContextPack
-from rag.search.filters import Facets, Filters
+from rag.search.filters import CONFIDENCE_SCALE, Facets, Filters
 from rag.search.graph import RelatedPattern, SimilarPattern
 from rag.records.pattern import Pattern
 from rag.records.results import Results
@@ -43,7 +43,7 @@ class FiltersIn(BaseModel):
     domain: str | None = Field(None, description="A domain from GET /facets.", examples=["operations"])
     context: str | None = Field(None, description="A context from GET /facets; hits then carry that context's label.", examples=["activist"])
     status: str | None = Field(None, description="A lifecycle status from GET /facets.", examples=["stable"])
-    min_confidence: float | None = Field(None, ge=0, le=5, allow_inf_nan=False, description="Lowest lifecycle confidence, 0 to 5.")
+    min_confidence: float | None = Field(None, ge=0, le=1, allow_inf_nan=False, description="Lowest confidence on the 0-1 scale (1.0 = five stars; see /facets).")
 
     def to_filters(self) -> Filters:
         return Filters(self.domain, self.context, self.status, self.min_confidence)
@@ -155,7 +155,8 @@ class RelationshipOut(BaseModel):
 
 class LifecycleOut(BaseModel):
     status: str | None = None
-    confidence: float | None = None
+    confidence: float | None = Field(None, description="0-1 (1.0 = five stars), one scale for both schema generations.")
+    confidence_stars: float | None = Field(None, description="The 1-5 star rating as the file wrote it, when it used stars.")
     version: str | None = None
     usage_stage: str | None = None
     adoption_stage: str | None = None
@@ -273,10 +274,12 @@ class FacetsResponse(BaseModel):
     domains: list[FacetValue]
     contexts: list[FacetValue]
     statuses: list[FacetValue]
+    confidences: list[FacetValue] = Field(default_factory=list, description="Patterns per confidence value on the 0-1 scale.")
+    confidence_scale: str = Field(description="How min_confidence reads confidence.")
 
     @classmethod
     def of(cls, version: str, facets: Facets) -> FacetsResponse:
-        return cls(index_version=version, **facets.to_dict())
+        return cls(index_version=version, confidence_scale=CONFIDENCE_SCALE, **facets.to_dict())
 
 
 class HealthResponse(BaseModel):

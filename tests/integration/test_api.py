@@ -69,7 +69,7 @@ def test_filters_restrict_hits_and_context_adds_its_label(client):
         ({"query": "stock", "explain": 0}, "explain", "explain: Input should be a valid boolean"),
         ({"query": "stock", "filters": {"domain": "astrology"}}, "filters.domain", "unknown domain 'astrology'; valid values: community, finance"),
         ({"query": "stock", "filters": {"status": "dead"}}, "filters.status", "unknown status 'dead'; valid values: stable"),
-        ({"query": "stock", "filters": {"min_confidence": 7}}, "filters.min_confidence", "filters.min_confidence must be at most 5, got 7"),
+        ({"query": "stock", "filters": {"min_confidence": 7}}, "filters.min_confidence", "filters.min_confidence must be at most 1, got 7"),
         ({"query": "stock", "filters": {"colour": "red"}}, "filters.colour", "Extra inputs are not permitted"),
         ({"k": 3}, "query", "query is required"),
     ],

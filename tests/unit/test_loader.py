@@ -308,7 +308,7 @@ def test_newest_generation_fields(tmp_path):
     assert p.context_labels == (("corporate", "Business words."), ("community", "Neighbourhood words."))
     assert p.domains == ("operations", "finance", "community")
     assert (p.tension, p.keywords) == ("Speed vs. Care", ("fast", "careful"))
-    assert p.lifecycle == Lifecycle(status="stable", confidence=4.0, version="1.0", usage_stage="application", adoption_stage="growth")
+    assert p.lifecycle == Lifecycle(status="stable", confidence=0.8, version="1.0", usage_stage="application", adoption_stage="growth", confidence_stars=4.0)
     assert (p.provenance.license, p.provenance.collection) == ("CC-BY-SA-4.0", "tests")
     assert [s.role for s in p.sections] == ["context", "problem", "solution", "implementation", "consequences", "known-uses", "cognitive-era", "vitality"]
     assert len(p.content_hash) == 64

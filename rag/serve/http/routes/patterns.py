@@ -42,7 +42,7 @@ def similar(
     domain: Annotated[str | None, Query()] = None,
     context: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=5, allow_inf_nan=False)] = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Lowest confidence, 0-1 (1.0 = five stars).")] = None,
 ) -> SimilarResponse:
     """More like this: patterns nearest to this one's mean section vector."""
     found, nearest = service.more_like(state, slug, k, Filters(domain, context, status, min_confidence))
