@@ -101,6 +101,11 @@ class RetrieverSettings:
     # near-duplicates (group_duplicates): titles whose trigram Dice reaches this are grouped; 0.7 groups
     # "Kanban" with "Kanban Production" style variants in commons-os without merging distinct patterns.
     duplicate_title_dice: float = 0.7
+    # Context-aware dense evidence: when a reader context is asked for (the context filter or `reader`),
+    # that context's label chunk counts x reader_label_weight and other contexts' label chunks count
+    # x other_label_weight (eval/tuning.md, "reader label weights").
+    reader_label_weight: float = 1.0
+    other_label_weight: float = 1.0
     max_query_chars: int = 2000
     max_k: int = 100
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from rag.config import RetrieverSettings
 from rag.embedding.encoder import Encoder
-from rag.errors import QueryError
+from rag.errors import QueryError, UnknownFilterValue
 from rag.index.engine import Selection
 from rag.index.lexical import analyze
 from rag.index.search_index import SearchIndex
@@ -58,16 +58,27 @@ class Retriever:
             raise QueryError("k", f"k must be between 1 and {self.settings.max_k}, got {k}")
         return query.strip(), normalize(filters, self.facets)
 
-    def search(self, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False) -> Results:
+    def search(self, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False, reader: str | None = None) -> Results:
+        """`reader` ranks and labels for that context without filtering by it (the context filter does both)."""
         started = time.perf_counter()
         text, filters = self.validate(query, k, filters)
+        reader = self.validate_reader(reader, filters)
         timings: dict[str, float] = {}
         vector = None
         if self.needs_vector:
             clock = time.perf_counter()
             vector = self.embedder.encode_query(text)
             timings["encode"] = (time.perf_counter() - clock) * 1000
-        return self._finish(text, k, filters, group_duplicates, vector, timings, started)
+        return self._finish(text, k, filters, group_duplicates, vector, timings, started, reader)
+
+    def validate_reader(self, reader: str | None, filters: Filters) -> str | None:
+        """The context to rank for: `reader` (validated like the context filter), else the context filter."""
+        if reader is None or not str(reader).strip():
+            return filters.context
+        try:
+            return normalize(Filters(context=reader), self.facets).context
+        except UnknownFilterValue as exc:
+            raise UnknownFilterValue("reader", exc.value, exc.valid) from None
 
     @property
     def needs_vector(self) -> bool:
@@ -78,9 +89,9 @@ class Retriever:
         patterns = self.masks.mask(filters)
         return Selection(filters, patterns, None if patterns is None else patterns[self.index.chunk_pattern])
 
-    def run(self, text: str, filters: Filters, vector: np.ndarray | None, timings: dict[str, float]) -> tuple[dict[str, SignalRun], tuple[str, ...]]:
+    def run(self, text: str, filters: Filters, vector: np.ndarray | None, timings: dict[str, float], reader: str | None = None) -> tuple[dict[str, SignalRun], tuple[str, ...]]:
         """Every enabled signal's run (filters applied before each cut), timed per signal."""
-        query = SignalQuery(text, tuple(analyze(text)), self.selection(filters), vector)
+        query = SignalQuery(text, tuple(analyze(text)), self.selection(filters), vector, reader or filters.context)
         runs: dict[str, SignalRun] = {}
         for name, signal in self.signals.items():
             clock = time.perf_counter()
@@ -107,8 +118,8 @@ class Retriever:
         pinned = sorted(similarity, key=lambda row: (-similarity[row], -score.get(row, 0.0), row))
         return fused_ranked, pinned
 
-    def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float) -> Results:
-        runs, tokens = self.run(text, filters, vector, timings)
+    def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float, reader: str | None = None) -> Results:
+        runs, tokens = self.run(text, filters, vector, timings, reader)
         fused, pinned = self.fuse(runs)
         pinned_set = set(pinned)
         order = pinned + [row for row, _ in fused if row not in pinned_set]
@@ -119,7 +130,7 @@ class Retriever:
         fused_score = dict(fused)
         relevance = self.calibration.relevance(calibration_features(self.index, [row for row, _ in leaders], runs, tokens))
         hits = tuple(
-            self._hit(rank, row, fused_score.get(row, 0.0), runs, tokens, filters, absorbed, row in pinned_set, float(relevance[rank - 1]))
+            self._hit(rank, row, fused_score.get(row, 0.0), runs, tokens, reader, absorbed, row in pinned_set, float(relevance[rank - 1]))
             for rank, (row, absorbed) in enumerate(leaders, start=1)
         )
         timings["total"] = (time.perf_counter() - started) * 1000
@@ -137,7 +148,7 @@ class Retriever:
             relevance_threshold=round(threshold, 6),
         )
 
-    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], tokens: Sequence[str], filters: Filters, absorbed: list[int], pinned: bool, relevance: float) -> Hit:
+    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], tokens: Sequence[str], reader: str | None, absorbed: list[int], pinned: bool, relevance: float) -> Hit:
         pattern = self.index.patterns[row]
         per: dict[str, RetrieverScore] = {}
         for name, run in runs.items():
@@ -154,8 +165,8 @@ class Retriever:
             score=round(float(score), 6),
             retrievers=per,
             evidence=evidence_for(self.index, row, runs, tokens, self.settings),
-            context=filters.context,
-            context_label=pattern.context_label(filters.context) if filters.context else None,
+            context=reader,
+            context_label=pattern.context_label(reader) if reader else None,
             name_match=None if names is None else names.names.get(row),
             duplicates=tuple(self.index.patterns[r].slug for r in absorbed),
             pinned=pinned,

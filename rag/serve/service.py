@@ -101,9 +101,11 @@ def check_filters(state: State, filters: Filters) -> Filters:
 
 
 # -- operations -----------------------------------------------------------------------------------
-def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False) -> Results:
+def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False, reader: str | None = None) -> Results:
+    """`reader` ranks and labels hits for that context without filtering by it."""
     check_text("query", query)
-    return state.retriever.search(query, k, check_filters(state, filters), group_duplicates)
+    check_text("reader", reader)
+    return state.retriever.search(query, k, check_filters(state, filters), group_duplicates, reader)
 
 
 def pattern(state: State, slug: str, context: str | None = None) -> tuple[Pattern, str | None, str | None]:

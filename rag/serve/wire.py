@@ -56,6 +56,7 @@ class SearchRequest(BaseModel):
     k: Whole = Field(10, ge=1, le=MAX_K, description="Number of patterns to return.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
     group_duplicates: bool = Field(False, description="Fold near-duplicate patterns under the best one.")
+    reader: str | None = Field(None, max_length=100, description="Rank and label for this context (corporate, government, ...) without filtering; see /facets.")
     explain: bool = Field(False, description="Add each retriever's rank and score, the fusion settings and timings.")
 
 

@@ -87,3 +87,29 @@ def test_bmn_freemium_typo_and_subscription_pin_order(bmn_index_dir, embedder):
     assert pinned and pinned[0].name_match == "Subscription"
     rest = hits[len(pinned) :]
     assert all(a.score >= b.score for a, b in zip(rest, rest[1:]))
+
+
+def test_a_reader_ranks_and_labels_without_filtering(retriever):
+    plain = retriever.search("how do we share the numbers with everyone", k=10)
+    as_activist = retriever.search("how do we share the numbers with everyone", k=10, reader="activist")
+    assert {h.slug for h in as_activist.hits} and all(h.context == "activist" for h in as_activist.hits)
+    assert any(h.context_label for h in as_activist.hits)
+    assert len(as_activist.hits) == len(plain.hits)  # a reader filters nothing out
+
+
+def test_reader_label_weights_change_a_ranking(retriever):
+    """The mechanism: weighing the reader's own label chunk up (and others' down) reorders hits."""
+    from rag.search.retriever import Retriever
+
+    query = "a movement that keeps its money visible to members"
+    boosted = Retriever(retriever.index, retriever.embedder, retriever.settings.with_(reader_label_weight=1.5, other_label_weight=0.0))
+    orders = {reader: [h.slug for h in boosted.search(query, k=10, reader=reader).hits] for reader in ("activist", "corporate", "government")}
+    assert len({tuple(v) for v in orders.values()}) > 1, orders
+
+
+def test_an_unknown_reader_is_refused_with_the_valid_ones(retriever):
+    from rag.errors import UnknownFilterValue
+
+    with pytest.raises(UnknownFilterValue) as info:
+        retriever.search("stock", reader="astronaut")
+    assert info.value.field == "reader" and "activist" in info.value.valid

@@ -27,6 +27,7 @@ class SignalQuery:
     tokens: tuple[str, ...]
     selection: Selection
     vector: np.ndarray | None = None
+    reader: str | None = None  # the context to rank for (the context filter, or a reader asked for without filtering)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,31 @@ class DenseSignal:
         self.index = index
         self.settings = settings
         self.role_weight = np.array([settings.role_weights.get(c.role, 1.0) for c in index.chunks], dtype=np.float32)
+        self._label_context = np.array([c.context if c.role == "context-label" else "" for c in index.chunks], dtype=object)
+        self._reader_weights: dict[str, np.ndarray] = {}
 
     def rank(self, query: SignalQuery) -> SignalRun:
         assert query.vector is not None, "the dense signal needs the query vector"
         found = self.index.engine.dense(query.vector[None, :], self.settings.dense_candidates, query.selection)[0]
-        return self.from_chunks(found)
+        return self.from_chunks(found, query.reader)
 
-    def from_chunks(self, found: Scored) -> SignalRun:
+    def weights_for(self, reader: str | None) -> np.ndarray:
+        """Per-chunk multipliers: section roles, and for a reader its own label up, other readers' labels down."""
+        s = self.settings
+        if reader is None or (s.reader_label_weight == 1.0 and s.other_label_weight == 1.0):
+            return self.role_weight
+        if reader not in self._reader_weights:
+            labels = self._label_context != ""
+            mine = self._label_context == reader
+            w = self.role_weight.copy()
+            w[labels & ~mine] *= s.other_label_weight
+            w[mine] *= s.reader_label_weight
+            self._reader_weights[reader] = w
+        return self._reader_weights[reader]
+
+    def from_chunks(self, found: Scored, reader: str | None = None) -> SignalRun:
         """The run of chunk hits already searched (the retriever batches searches of concurrent queries)."""
-        chunks = Scored(found.rows, found.scores * self.role_weight[found.rows])
+        chunks = Scored(found.rows, found.scores * self.weights_for(reader)[found.rows])
         return SignalRun.of(self.aggregate(chunks), chunks=chunks)
 
     def aggregate(self, chunks: Scored) -> Scored:

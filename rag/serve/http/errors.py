@@ -61,7 +61,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownFilterValue)
     async def _unknown_value(request: Request, exc: UnknownFilterValue) -> JSONResponse:
-        field = exc.field if request.url.path.startswith("/patterns") else f"filters.{exc.field}"
+        in_filters = exc.field in ("domain", "context", "status", "min_confidence") and not request.url.path.startswith("/patterns")
+        field = f"filters.{exc.field}" if in_filters else exc.field
         return error_response(422, str(exc), field, valid=exc.valid)
 
     @app.exception_handler(PatternNotFound)
