@@ -98,6 +98,15 @@ class EngineUnavailable(IndexError_):
     retry_after_s: int = 5
 
 
+class IndexLoading(IndexError_):
+    """The server is still opening its index; it answers once loaded."""
+
+    retry_after_s: int = 2
+
+    def __init__(self, message: str = "the index is still loading; retry in a few seconds"):
+        super().__init__(message)
+
+
 class RebuildError(RagError, RuntimeError):
     """A reindex cannot start (no library to build from); the served state is untouched."""
 

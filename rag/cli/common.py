@@ -37,13 +37,14 @@ def encoder():
     return MiniLMEncoder()
 
 
-def load_state(index_dir: Path):
-    """The served state of `index_dir`, or a clean exit with the index's own message."""
+def load_state(index_dir: Path, warm: bool = False):
+    """The served state of `index_dir`, or a clean exit with the index's own message. The model loads
+    on the first search (`warm=False`), so commands that read patterns never import torch."""
     from rag.errors import IndexError_
     from rag.serve.service import State
 
     try:
-        return State.load(index_dir, encoder())
+        return State.load(index_dir, encoder(), warm=warm)
     except IndexError_ as exc:
         fail(str(exc))
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.cli.common import IndexDir, fail, load_state, setup_logging
+from rag.cli.common import IndexDir, encoder, fail, load_state, setup_logging
 
 
 def serve(
@@ -27,9 +27,16 @@ def serve(
         settings = Settings.from_env(os.environ, index_dir=index_dir, host=host, port=port)
     except ValueError as exc:
         fail(str(exc))
-    state = load_state(settings.index_dir)
-    typer.echo(f"serving index {state.version} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs)", err=True)
-    uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level="info")
+    from rag.errors import IndexError_
+    from rag.index.store import current_build
+
+    try:
+        current_build(settings.index_dir)  # a missing index fails here, before the server starts
+    except IndexError_ as exc:
+        fail(str(exc))
+    typer.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs); /health says loading until the index is open", err=True)
+    app = create_app(settings, embedder=encoder(), background_load=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
 def mcp(index_dir: IndexDir = Path("index")) -> None:

@@ -49,19 +49,26 @@ class State:
         return self.index.version
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None) -> State:
-        """Open and verify the index, check it was built by this model, and warm the model and tokenizer."""
-        from rag.chunking import model_token_counter
+    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None, warm: bool = True) -> State:
+        """Open and verify the index and check it was built by this model; with `warm`, load the model and
+        the tokenizer now (a server), else on first use (`rag show` never loads the model)."""
         from rag.index.store import current_build
 
         current_build(Path(index_dir))  # a missing index fails before the model loads
         index = SearchIndex.open(Path(index_dir), expected_model=embedder.info.record)
         retriever = Retriever(index, embedder, settings)
-        embedder.encode_query("warm up")
-        model_token_counter()
         state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)))
         log.info("serving index %s (%d patterns, %d chunks) from %s", state.version, len(index.patterns), len(index.chunks), index.build_dir)
+        if warm:
+            state.warm()
         return state
+
+    def warm(self) -> None:
+        """Load the model and the tokenizer (the first search would otherwise pay for it)."""
+        from rag.chunking import model_token_counter
+
+        self.retriever.embedder.encode_query("warm up")
+        model_token_counter()
 
 
 # -- input checks ---------------------------------------------------------------------------------

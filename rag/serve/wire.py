@@ -284,9 +284,12 @@ class FacetsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"] = "ok"
-    index_version: str
-    patterns: int
+    status: Literal["ok", "loading", "error"] = "ok"
+    index_version: str | None = None
+    patterns: int | None = None
+    model_ready: bool | None = Field(None, description="Whether the model is loaded (the first search loads it otherwise).")
+    engine: dict[str, Any] | None = Field(None, description="The search engine serving the index and whether it is reachable.")
+    detail: str | None = Field(None, description="Why the server is not ready (status error).")
 
 
 class ModelOut(BaseModel):

@@ -34,15 +34,29 @@ log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(settings: Settings, *, embedder: Encoder | None = None, state: State | None = None) -> FastAPI:
-    """The API for `settings.index_dir`. `embedder` (e.g. a test's shared model) or a ready `state` skip loading."""
+def create_app(settings: Settings, *, embedder: Encoder | None = None, state: State | None = None, background_load: bool = False) -> FastAPI:
+    """The API for `settings.index_dir`. `embedder` (e.g. a test's shared model) or a ready `state` skip loading.
+
+    With `background_load` the server answers at once: /health says "loading" (other routes 503 with
+    Retry-After) until the index is open, then "ok"; the model warms up after that (`model_ready`)."""
+
+    def load_in_background(app: FastAPI) -> None:
+        try:
+            app.state.rag = State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, warm=False)
+            app.state.rag.warm()
+        except Exception as exc:  # reported by /health and every route; the server keeps answering
+            log.error("cannot serve %s: %s", settings.index_dir, exc)
+            app.state.load_error = exc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "rag", None) is None:
-            import anyio.to_thread
+            if background_load:
+                threading.Thread(target=load_in_background, args=(app,), name="rag-load", daemon=True).start()
+            else:
+                import anyio.to_thread
 
-            app.state.rag = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever))
+                app.state.rag = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever))
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
         async with mcp_http.run():
@@ -58,6 +72,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
         redoc_url=None,
     )
     app.state.rag = state
+    app.state.load_error = None
     app.state.mcp_http = None
     app.state.settings = settings
     app.state.admin_lock = threading.Lock()  # one reindex or reload at a time

@@ -77,7 +77,11 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IndexError_)
     async def _index(request: Request, exc: IndexError_) -> JSONResponse:
-        return error_response(503, str(exc), exc.field)
+        response = error_response(503, str(exc), exc.field)
+        retry = getattr(exc, "retry_after_s", None)
+        if retry:
+            response.headers["Retry-After"] = str(retry)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
+from rag.errors import IndexLoading
 from rag.serve.service import State
 
 
 def get_state(request: Request) -> State:
-    """The state serving this request, read once, so the whole request sees one index version."""
-    return request.app.state.rag
+    """The state serving this request, read once, so the whole request sees one index version.
+
+    While a server started with `background_load` is still opening its index this raises IndexLoading
+    (503 with Retry-After), or the error that stopped the load."""
+    state = request.app.state.rag
+    if state is None:
+        failed = getattr(request.app.state, "load_error", None)
+        if failed is not None:
+            raise failed
+        raise IndexLoading()
+    return state
 
 
 def swap_state(app: FastAPI, new: State) -> State:

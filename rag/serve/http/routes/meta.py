@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from rag.serve import service
 from rag.serve.service import State
@@ -18,10 +18,20 @@ def facets(state: Annotated[State, Depends(get_state)]) -> FacetsResponse:
     return FacetsResponse.of(state.version, service.facets(state))
 
 
-@router.get("/health", operation_id="health", response_model=HealthResponse)
-def health(state: Annotated[State, Depends(get_state)]) -> HealthResponse:
-    """Up, with the index version being served."""
-    return HealthResponse(index_version=state.version, patterns=len(state.index.patterns))
+@router.get("/health", operation_id="health", response_model=HealthResponse, response_model_exclude_none=True)
+def health(request: Request) -> HealthResponse:
+    """Up ("ok", with the index version served), still opening the index ("loading"), or unable to ("error")."""
+    state = request.app.state.rag
+    if state is None:
+        failed = getattr(request.app.state, "load_error", None)
+        return HealthResponse(status="error", detail=str(failed)) if failed is not None else HealthResponse(status="loading")
+    embedder = state.retriever.embedder
+    return HealthResponse(
+        index_version=state.version,
+        patterns=len(state.index.patterns),
+        model_ready=getattr(embedder, "loaded", True),
+        engine=state.index.engine.health(),
+    )
 
 
 @router.get("/stats", operation_id="stats", response_model=StatsResponse)
