@@ -39,6 +39,10 @@ class VectorSettings:
     m: int = 32
     ef_construction: int = 80
     ef_search: int = 64
+    # exact search of a flat index: "blas" scores every row with one matrix product (numpy/OpenBLAS) and
+    # hands selective filters to FAISS's bitmap scan; "faiss" always uses FAISS. eval/bench/kernels.md:
+    # 83,379 x 384 vectors, one query BLAS 2.1x faster than FAISS's generic build, 32 at once 3.7x.
+    kernel: Literal["blas", "faiss"] = "blas"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,6 +130,11 @@ class Settings:
     admin_token: str | None = None  # POST /admin/reindex is disabled without one
     max_body_bytes: int = 64 * 1024
     retriever: RetrieverSettings = field(default_factory=RetrieverSettings)
+    # Micro-batching of concurrent searches (rag.serve.batching); batch_max 1 turns it off. Defaults from
+    # the HTTP load bench (eval/bench/batching.md): a 2 ms window costs one client ~2 ms and lets 32
+    # clients share forward passes.
+    batch_window_ms: float = 2.0
+    batch_max: int = 32
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -149,6 +158,10 @@ class Settings:
             values["admin_token"] = env["RAG_ADMIN_TOKEN"]
         if env.get("RAG_MAX_BODY_BYTES"):
             values["max_body_bytes"] = positive_int("RAG_MAX_BODY_BYTES", env["RAG_MAX_BODY_BYTES"])
+        if env.get("RAG_BATCH_WINDOW_MS"):
+            values["batch_window_ms"] = float(positive_int("RAG_BATCH_WINDOW_MS", env["RAG_BATCH_WINDOW_MS"]))
+        if env.get("RAG_BATCH_MAX"):
+            values["batch_max"] = positive_int("RAG_BATCH_MAX", env["RAG_BATCH_MAX"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -158,7 +171,7 @@ def positive_int(name: str, text: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError(f"{name} must be a whole number of bytes, got {text!r}") from None
+        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
     if value <= 0:
         raise ValueError(f"{name} must be above zero, got {value}")
     return value

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from rag.config import RetrieverSettings
 from rag.embedding.encoder import Encoder
-from rag.errors import QueryError, UnknownFilterValue
-from rag.index.engine import Selection
+from rag.errors import QueryError, RagError, UnknownFilterValue
+from rag.index.engine import Scored, Selection
 from rag.index.lexical import analyze
 from rag.index.search_index import SearchIndex
 from rag.records.filters import Filters
@@ -30,6 +31,17 @@ from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
 from rag.search.signals import SIGNALS, Signal, SignalQuery, SignalRun
 
 RETRIEVERS: tuple[str, ...] = tuple(SIGNALS)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One search of a batch (`Retriever.search_many`)."""
+
+    query: str
+    k: int = 10
+    filters: Filters = Filters()
+    group_duplicates: bool = False
+    reader: str | None = None
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,9 +101,48 @@ class Retriever:
         patterns = self.masks.mask(filters)
         return Selection(filters, patterns, None if patterns is None else patterns[self.index.chunk_pattern])
 
-    def run(self, text: str, filters: Filters, vector: np.ndarray | None, timings: dict[str, float], reader: str | None = None) -> tuple[dict[str, SignalRun], tuple[str, ...]]:
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[Results | RagError]:
+        """Several searches at once (the micro-batcher's call): one forward pass encodes every query, one
+        vector search per distinct filter serves all of its queries. Each request gets its own Results
+        (same hits as `search` alone) or its own error; timings say the batch size."""
+        started = time.perf_counter()
+        out: list[Results | RagError | None] = [None] * len(requests)
+        ready: list[tuple[int, str, Filters, str | None]] = []
+        for i, r in enumerate(requests):
+            try:
+                text, filters = self.validate(r.query, r.k, r.filters)
+                ready.append((i, text, filters, self.validate_reader(r.reader, filters)))
+            except RagError as exc:
+                out[i] = exc
+        vectors: np.ndarray | None = None
+        encode_ms = dense_ms = 0.0
+        prefetched: dict[int, Scored] = {}
+        if ready and self.needs_vector:
+            clock = time.perf_counter()
+            vectors = self.embedder.encode([text for _, text, _, _ in ready])
+            encode_ms = (time.perf_counter() - clock) * 1000
+            if "dense" in self.signals:
+                clock = time.perf_counter()
+                by_filter: dict[Filters, list[int]] = {}
+                for n, (_, _, filters, _) in enumerate(ready):
+                    by_filter.setdefault(filters, []).append(n)
+                for filters, members in by_filter.items():
+                    found = self.index.engine.dense(vectors[members], self.settings.dense_candidates, self.selection(filters))
+                    prefetched.update(zip(members, found))
+                dense_ms = (time.perf_counter() - clock) * 1000
+        for n, (i, text, filters, reader) in enumerate(ready):
+            timings = {"batch": float(len(ready)), "encode": encode_ms, "dense_batch": dense_ms}
+            extra = {"dense": prefetched[n]} if n in prefetched else {}
+            r = requests[i]
+            try:
+                out[i] = self._finish(text, r.k, filters, r.group_duplicates, None if vectors is None else vectors[n], timings, started, reader, extra)
+            except RagError as exc:
+                out[i] = exc
+        return out  # type: ignore[return-value]
+
+    def run(self, text: str, filters: Filters, vector: np.ndarray | None, timings: dict[str, float], reader: str | None = None, prefetched: Mapping[str, Scored] | None = None) -> tuple[dict[str, SignalRun], tuple[str, ...]]:
         """Every enabled signal's run (filters applied before each cut), timed per signal."""
-        query = SignalQuery(text, tuple(analyze(text)), self.selection(filters), vector, reader or filters.context)
+        query = SignalQuery(text, tuple(analyze(text)), self.selection(filters), vector, reader or filters.context, dict(prefetched or {}))
         runs: dict[str, SignalRun] = {}
         for name, signal in self.signals.items():
             clock = time.perf_counter()
@@ -118,8 +169,8 @@ class Retriever:
         pinned = sorted(similarity, key=lambda row: (-similarity[row], -score.get(row, 0.0), row))
         return fused_ranked, pinned
 
-    def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float, reader: str | None = None) -> Results:
-        runs, tokens = self.run(text, filters, vector, timings, reader)
+    def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float, reader: str | None = None, prefetched: Mapping[str, Scored] | None = None) -> Results:
+        runs, tokens = self.run(text, filters, vector, timings, reader, prefetched)
         fused, pinned = self.fuse(runs)
         pinned_set = set(pinned)
         order = pinned + [row for row, _ in fused if row not in pinned_set]

@@ -13,7 +13,7 @@ import bisect
 import difflib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag.search.context import ContextPack, build_context
@@ -24,7 +24,8 @@ from rag.load.library import SLUG_RE
 from rag.records.pattern import Pattern
 from rag.records.results import Results
 from rag.errors import PatternNotFound, QueryError, RebuildError
-from rag.search.retriever import Retriever
+from rag.search.retriever import Retriever, SearchRequest
+from rag.serve.batching import MicroBatcher
 from rag.config import BuildSettings, ChunkerSettings, LexicalSettings, RetrieverSettings, VectorSettings
 from rag.index.search_index import SearchIndex
 
@@ -43,6 +44,13 @@ class State:
     graph: Graph
     loaded_at: float
     sorted_slugs: tuple[str, ...] = ()  # for cheap "did you mean" suggestions
+    batcher: MicroBatcher | None = None  # concurrent searches share encoder passes (None: each alone)
+
+    def with_batching(self, window_ms: float, max_batch: int) -> State:
+        """This state with micro-batched searches (max_batch 1: none)."""
+        if max_batch <= 1:
+            return replace(self, batcher=None)
+        return replace(self, batcher=MicroBatcher(self.retriever.search_many, window_ms / 1000.0, max_batch))
 
     @property
     def version(self) -> str:
@@ -112,7 +120,10 @@ def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), 
     """`reader` ranks and labels hits for that context without filtering by it."""
     check_text("query", query)
     check_text("reader", reader)
-    return state.retriever.search(query, k, check_filters(state, filters), group_duplicates, reader)
+    filters = check_filters(state, filters)
+    if state.batcher is not None:
+        return state.batcher.submit(SearchRequest(query, k, filters, group_duplicates, reader))
+    return state.retriever.search(query, k, filters, group_duplicates, reader)
 
 
 def pattern(state: State, slug: str, context: str | None = None) -> tuple[Pattern, str | None, str | None]:
@@ -151,7 +162,10 @@ def reload(state: State, index_dir: Path) -> State:
 
     if current_build(Path(index_dir)).name == state.version:
         return state
-    return State.load(index_dir, state.retriever.embedder, state.retriever.settings)
+    fresh = State.load(index_dir, state.retriever.embedder, state.retriever.settings)
+    if state.batcher is not None:  # the new version batches as the old one did
+        return fresh.with_batching(state.batcher.window_s * 1000.0, state.batcher.max_batch)
+    return fresh
 
 
 def rebuild(state: State, index_dir: Path, library: Path | None = None, cache_dir: Path | None = None):

@@ -28,6 +28,7 @@ class SignalQuery:
     selection: Selection
     vector: np.ndarray | None = None
     reader: str | None = None  # the context to rank for (the context filter, or a reader asked for without filtering)
+    prefetched: Mapping[str, Scored] = field(default_factory=dict)  # engine hits already searched in a batch, by signal
 
 
 @dataclass(frozen=True, slots=True)

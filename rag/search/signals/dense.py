@@ -24,8 +24,10 @@ class DenseSignal:
         self._reader_weights: dict[str, np.ndarray] = {}
 
     def rank(self, query: SignalQuery) -> SignalRun:
-        assert query.vector is not None, "the dense signal needs the query vector"
-        found = self.index.engine.dense(query.vector[None, :], self.settings.dense_candidates, query.selection)[0]
+        found = query.prefetched.get(self.name)
+        if found is None:
+            assert query.vector is not None, "the dense signal needs the query vector"
+            found = self.index.engine.dense(query.vector[None, :], self.settings.dense_candidates, query.selection)[0]
         return self.from_chunks(found, query.reader)
 
     def weights_for(self, reader: str | None) -> np.ndarray:

@@ -42,8 +42,9 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
 
     def load_in_background(app: FastAPI) -> None:
         try:
-            app.state.rag = State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, warm=False)
-            app.state.rag.warm()
+            loaded = State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, warm=False)
+            app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
+            loaded.warm()
         except Exception as exc:  # reported by /health and every route; the server keeps answering
             log.error("cannot serve %s: %s", settings.index_dir, exc)
             app.state.load_error = exc
@@ -56,7 +57,8 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
             else:
                 import anyio.to_thread
 
-                app.state.rag = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever))
+                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever))
+                app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
         async with mcp_http.run():
@@ -71,7 +73,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
         docs_url=None,  # /docs and /redoc come from rag.serve.web, with their assets served locally (offline)
         redoc_url=None,
     )
-    app.state.rag = state
+    app.state.rag = None if state is None else state.with_batching(settings.batch_window_ms, settings.batch_max)
     app.state.load_error = None
     app.state.mcp_http = None
     app.state.settings = settings

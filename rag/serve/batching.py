@@ -1,0 +1,66 @@
+"""Dynamic micro-batching: concurrent searches that arrive within a short window run as one batch.
+
+Each request thread calls `submit` and waits. The first request of an idle batcher starts a worker,
+which waits up to `window_s` for more requests (or until `max_batch` are queued), then runs the whole
+batch through one call (`Retriever.search_many`: one forward pass of the encoder, one vector search per
+distinct filter) and hands every request its own result or error. The worker exits once the queue is
+empty, so an idle or replaced batcher holds no thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class MicroBatcher(Generic[Item, Result]):
+    def __init__(self, run_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]], window_s: float, max_batch: int):
+        if max_batch < 1 or window_s < 0:
+            raise ValueError("max_batch must be at least 1 and window_s at least 0")
+        self.run_batch = run_batch
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self._pending: list[tuple[Item, Future]] = []
+        self._lock = threading.Condition()
+        self._working = False
+        self.batches = 0  # batches run, and the requests in them (for /stats and tests)
+        self.requests = 0
+
+    def submit(self, item: Item) -> Result:
+        future: Future = Future()
+        with self._lock:
+            self._pending.append((item, future))
+            if not self._working:
+                self._working = True
+                threading.Thread(target=self._work, name="rag-batcher", daemon=True).start()
+            elif len(self._pending) >= self.max_batch:
+                self._lock.notify()
+        result = future.result()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                deadline = time.monotonic() + self.window_s
+                while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                    self._lock.wait(left)
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                if not batch:
+                    self._working = False
+                    return
+            try:
+                results = self.run_batch([item for item, _ in batch])
+            except BaseException as exc:  # a bug in the batch call fails its requests, not the worker
+                results = [exc] * len(batch)
+            self.batches += 1
+            self.requests += len(batch)
+            for (_, future), result in zip(batch, results):
+                future.set_result(result)
