@@ -75,6 +75,7 @@ class EvidenceOut(BaseModel):
     snippet: str
     score: float
     retriever: str
+    highlights: list[tuple[int, int]] = Field(default_factory=list, description="(start, end) character offsets in `snippet` of the words matching the query.")
 
 
 class RetrieverScoreOut(BaseModel):
