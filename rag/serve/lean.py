@@ -25,7 +25,9 @@ from rag.serve.wire import FacetsResponse, RelatedResponse, SearchResponse
 SEARCH_EVIDENCE = 1  # evidence passages per hit in a search answer: the best one (k=5 fits 700 tokens)
 SEARCH_SNIPPET_CHARS = 160  # its snippet, re-centred on the matched words (about a sentence)
 SUMMARY_CHARS = 100  # a hit without evidence shows its summary instead, cut at a word boundary
-_HIT_DROPPED = ("rank", "domains", "retrievers", "context")  # list order is the rank; the context echoes the request
+# List order is the rank, and the fused score is only comparable within one answer (the order already
+# says it); the context echoes the request. Dropping the score leaves room for a calibrated number.
+_HIT_DROPPED = ("rank", "score", "domains", "retrievers", "context")
 _SEARCH_DROPPED = ("query", "k", "fusion", "timings_ms")
 _PATTERN_KEPT = ("slug", "title", "aliases", "summary", "domains", "tension", "lifecycle", "relationships")
 
@@ -70,7 +72,10 @@ def search_answer(results: Results, terms: Sequence[str]) -> tuple[dict, str]:
 def pattern_answer(version: str, pattern: Pattern, context: str | None, label: str | None, sections: Sequence[str] | None) -> tuple[dict, str]:
     """The pattern's essentials and the asked sections (all when `sections` is None), each cited slug#section."""
     data: dict[str, Any] = {"index_version": version, **{k: v for k, v in pattern.to_dict().items() if k in _PATTERN_KEPT}}
-    data["relationships"] = [{"kind": r["kind"], "target": r["target"]} for r in data.get("relationships", [])]
+    grouped: dict[str, list[str]] = {}
+    for r in data.get("relationships", []):
+        grouped.setdefault(r["kind"], []).append(r["target"])
+    data["relationships"] = grouped  # {kind: [target slugs]}
     if context:
         data["context"], data["context_label"] = context, label
     else:  # the labels themselves on request (context=...), as they are long

@@ -75,7 +75,7 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
         min_confidence: MinConfidence = None,
         group_duplicates: Annotated[bool, Field(description="Fold near-duplicates under the best hit.")] = False,
     ) -> CallToolResult:
-        """Patterns that fit a situation, best first: {index_version, hits: [{slug, title, score, evidence: [{cite, snippet}]}]}; get_pattern for more."""
+        """Patterns that fit a situation, best first: {index_version, hits: [{slug, title, evidence: [{cite, snippet}]}]}; get_pattern for more."""
         with _as_tool_errors():
             results = service.search(get_state(), query, k, Filters(domain, context, status, min_confidence), group_duplicates)
             return _answer(*lean.search_answer(results, analyze(query)))
@@ -85,7 +85,7 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
         sections: Annotated[list[str] | None, Field(description="Only these sections, e.g. [\"solution\", \"problem\"]; [] for none; default all.")] = None,
         context: ContextName = None,
     ) -> CallToolResult:
-        """One pattern: summary, labels, domains, tension, lifecycle, relationships and sections [{cite, title, text}]."""
+        """One pattern: summary, domains, tension, lifecycle, relationships {kind: [slug]}, contexts (labels with context) and sections [{cite, title, text}]."""
         with _as_tool_errors():
             state = get_state()
             found, name, label = service.pattern(state, slug, context)
