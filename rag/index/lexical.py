@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+")
+_WORD_ANY_CASE = re.compile(r"[A-Za-z0-9]+")  # _WORD before lowercasing, so offsets index the original text
 # bm25s's English list plus common question words; short enough that names like "The Commons" survive.
 STOPWORDS = frozenset(
     """a an and are as at be but by for if in into is it no not of on or such that the their then there these they this
@@ -34,6 +35,14 @@ def analyze(text: str, stem: bool = True) -> list[str]:
     """Lowercase word tokens, stopwords removed, Snowball-stemmed."""
     words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     return _stemmer().stemWords(words) if stem else words
+
+
+def analyze_spans(text: str) -> list[tuple[int, int, str]]:
+    """`analyze` with each token's (start, end) character offsets in `text`: the same words, stopwords and stems."""
+    found = [(m.start(), m.end(), m.group().lower()) for m in _WORD_ANY_CASE.finditer(text)]
+    found = [f for f in found if f[2] not in STOPWORDS]
+    stems = _stemmer().stemWords([word for _, _, word in found])
+    return [(start, end, stem) for (start, end, _), stem in zip(found, stems)]
 
 
 class LexicalIndex:

@@ -13,6 +13,7 @@ class Evidence:
     snippet: str
     score: float  # the chunk's similarity under the retriever that found it
     retriever: str
+    highlights: tuple[tuple[int, int], ...] = ()  # (start, end) character offsets in `snippet` of the matched query terms
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,24 @@
-"""Token-budgeted context packs for LLMs: the best sections of the best patterns, each citable.
+"""Token-budgeted context packs for LLMs: the sections of the best patterns most worth reading, each citable.
 
-The retriever ranks patterns; candidate passages (chunks) are then taken pattern by pattern, best
-first: the chunks that matched the query (evidence), then the pattern's Problem and Solution; after
-every pattern has had its turn, their other sections (the summary and the filtered context's label
-before the rest). Greedy packing keeps every passage that still fits, so a long section does not
-block shorter later ones.
+The retriever ranks patterns; their passages (chunks) are then offered by value to the asker, in three
+tiers, each over the patterns best first: (1) Solution and Problem; (2) Implementation and Consequences;
+(3) the rest: the chunks that matched the query, the filtered context's label, the summary, then the
+other sections. Greedy packing keeps every passage that still fits, so a long section does not block
+shorter later ones (but a section's later parts are dropped once one part did not fit).
 
-Tokens are the model tokenizer's word pieces (`rag.chunking.model_token_counter`); word-piece counts
-add up over whitespace-joined text, so the pack's Markdown never exceeds the budget.
+The budget counts the passages as they are sent: each passage costs the tokens of the compact JSON
+object `{"cite":"slug#section","text":"..."}` plus its separator, in the model tokenizer's word pieces
+(`rag.chunking.model_token_counter`). A face adds only a fixed framing around them (the index version,
+the counts, one line of text), so what it returns is at most the budget plus that framing; the text is
+never sent twice (`ContextPack.markdown` renders the same passages for people, on demand).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import numpy as np
-
-from rag.records.chunk import Chunk
 from rag.chunking import TokenCounter, model_token_counter
 from rag.search.filters import Filters
 from rag.records.results import Hit
@@ -28,10 +29,11 @@ MIN_BUDGET = 50
 MAX_BUDGET = 32_000
 MAX_PATTERNS = 20
 QUERY_ECHO_CHARS = 200
-_CORE = ("problem", "solution")
-_MORE = ("summary", "context-label", "implementation", "consequences", "context", "tension", "known-uses", "cognitive-era", "vitality", "other")
+TIERS = (("solution", "problem"), ("implementation", "consequences"))  # then the rest, matched chunks first
+_REST = ("context-label", "summary", "context", "tension", "known-uses", "cognitive-era", "vitality", "other")
 
-Reason = Literal["evidence", "core", "more"]
+Reason = Literal["core", "practice", "evidence", "more"]
+_TIER_REASON: tuple[Reason, ...] = ("core", "practice")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +44,9 @@ class Passage:
     section: str
     role: str
     text: str
-    tokens: int  # of the passage as rendered in the Markdown (heading included)
+    tokens: int  # of the passage as sent: its {"cite","text"} JSON object and separator
     pattern_rank: int
-    reason: Reason  # evidence: matched the query; core: Problem/Solution; more: another section
+    reason: Reason  # core: Solution/Problem; practice: Implementation/Consequences; evidence: matched the query; more: the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +63,31 @@ class ContextPack:
     index_version: str
     filters: dict
     budget_tokens: int
-    tokens: int  # of `markdown`
+    tokens: int  # of the passages as sent (never more than budget_tokens)
     patterns: tuple[PackedPattern, ...]  # the patterns with at least one passage, by rank
-    passages: tuple[Passage, ...]  # in Markdown order: by pattern rank, then document order
+    passages: tuple[Passage, ...]  # by pattern rank, then document order
     skipped: int  # candidate passages that did not fit the budget
-    markdown: str
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def markdown(self) -> str:
+        """The same passages for people: a heading per pattern and per passage, each passage cited in brackets."""
+        blocks = [f"# Context for: {_shown(self.query)}"]
+        titles = {p.slug: p for p in self.patterns}
+        current = None
+        for passage in self.passages:
+            if passage.slug != current:
+                current = passage.slug
+                blocks.append(f"## {titles[current].rank}. {titles[current].title} [{current}]")
+            blocks.append(f"### {passage.section} [{passage.cite}]\n\n{passage.text}")
+        return "\n\n".join(blocks) + "\n"
+
+
+def passage_json(cite: str, text: str) -> str:
+    """A passage as the faces send it (and as the budget counts it): compact JSON, non-ASCII kept."""
+    return json.dumps({"cite": cite, "text": text}, ensure_ascii=False, separators=(",", ":"))
 
 
 def build_context(
@@ -88,72 +107,68 @@ def build_context(
     count = count or model_token_counter()
     index = retriever.index
 
-    header = _header(results.query, results.index_version)
-    used = count([header])[0]
-    chosen: dict[int, tuple[Hit, Reason]] = {}  # chunk row -> (hit, reason), in selection order
-    opened: set[str] = set()  # patterns whose heading is already paid for
+    used = 0
+    chosen: dict[int, tuple[Hit, Reason, int]] = {}  # chunk row -> (hit, reason, tokens)
     skipped: set[int] = set()
+    cut_sections: set[tuple[str, str]] = set()  # (slug, section) of which a part did not fit
     for chunk_row, hit, reason in _candidates(retriever, results.hits, results.filters.get("context")):
+        chunk = index.chunks[chunk_row]
         if chunk_row in chosen:
             continue
-        cost = count([_passage_block(index.chunks[chunk_row])])[0] + (0 if hit.slug in opened else count([_pattern_heading(hit)])[0])
-        if used + cost > budget_tokens:
+        cost = count([passage_json(chunk.id, _body(chunk.text))])[0] + 1  # + the separator
+        if used + cost > budget_tokens or (chunk.slug, chunk.section) in cut_sections:
             skipped.add(chunk_row)
+            cut_sections.add((chunk.slug, chunk.section))
             continue
-        chosen[chunk_row] = (hit, reason)
-        opened.add(hit.slug)
+        chosen[chunk_row] = (hit, reason, cost)
         used += cost
 
     passages: list[Passage] = []
-    blocks = [header]
     packed: list[PackedPattern] = []
     for hit in results.hits:
-        mine = sorted(row for row, (h, _) in chosen.items() if h.slug == hit.slug)
-        if not mine:
-            continue
-        packed.append(PackedPattern(hit.slug, hit.title, hit.rank, hit.score))
-        blocks.append(_pattern_heading(hit))
+        mine = sorted(row for row, (h, _, _) in chosen.items() if h.slug == hit.slug)
+        if mine:
+            packed.append(PackedPattern(hit.slug, hit.title, hit.rank, hit.score))
         for row in mine:
             chunk = index.chunks[row]
-            block = _passage_block(chunk)
-            blocks.append(block)
-            passages.append(Passage(chunk.id, chunk.slug, hit.title, chunk.section, chunk.role, _body(chunk.text), count([block])[0], hit.rank, chosen[row][1]))
-    markdown = "\n\n".join(blocks) + "\n"
+            _, reason, cost = chosen[row]
+            passages.append(Passage(chunk.id, chunk.slug, hit.title, chunk.section, chunk.role, _body(chunk.text), cost, hit.rank, reason))
     return ContextPack(
         query=results.query,
         index_version=results.index_version,
         filters=results.filters,
         budget_tokens=budget_tokens,
-        tokens=count([markdown])[0],
+        tokens=used,
         patterns=tuple(packed),
         passages=tuple(passages),
         skipped=len(skipped - chosen.keys()),
-        markdown=markdown,
     )
 
 
 def _candidates(retriever: Retriever, hits, context: str | None):
-    """(chunk row, hit, reason) in priority order; duplicates are dropped by the caller."""
+    """(chunk row, hit, reason) in the order of value: the tiers, each over the hits best first; repeats
+    are dropped by the caller."""
     index = retriever.index
     rows_of_hit = {hit.slug: _chunk_rows(retriever, hit.slug) for hit in hits}
     row_of = {index.chunks[row].id: row for rows in rows_of_hit.values() for row in rows}
 
-    def other_context(row: int) -> bool:  # with a context filter, other contexts' labels are left out
+    def wanted_label(row: int) -> bool:  # only the filtered context's label, if any
         chunk = index.chunks[row]
-        return context is not None and chunk.role == "context-label" and chunk.context != context
+        return chunk.role != "context-label" or (context is not None and chunk.context == context)
 
+    for roles, reason in zip(TIERS, _TIER_REASON):
+        for hit in hits:
+            for role in roles:
+                for row in rows_of_hit[hit.slug]:
+                    if index.chunks[row].role == role:
+                        yield row, hit, reason
+    rank = {role: n for n, role in enumerate(_REST)}
     for hit in hits:
         for ev in hit.evidence:
-            if ev.chunk_id in row_of and not other_context(row_of[ev.chunk_id]):
+            if ev.chunk_id in row_of and wanted_label(row_of[ev.chunk_id]):
                 yield row_of[ev.chunk_id], hit, "evidence"
-        for row in rows_of_hit[hit.slug]:
-            if index.chunks[row].role in _CORE:
-                yield row, hit, "core"
-    for hit in hits:
-        rows = [r for r in rows_of_hit[hit.slug] if index.chunks[r].role not in _CORE]
-        rows = [r for r in rows if index.chunks[r].role != "context-label" or (context is not None and index.chunks[r].context == context)]
-        rank = {role: n for n, role in enumerate(_MORE)}
-        for row in sorted(rows, key=lambda r: (rank.get(index.chunks[r].role, len(_MORE)), r)):
+        rows = [r for r in rows_of_hit[hit.slug] if wanted_label(r)]
+        for row in sorted(rows, key=lambda r: (rank.get(index.chunks[r].role, len(_REST)), r)):
             yield row, hit, "more"
 
 
@@ -162,18 +177,9 @@ def _chunk_rows(retriever: Retriever, slug: str) -> list[int]:
     return index.chunk_rows(index.slug_row[slug]).tolist()
 
 
-def _header(query: str, version: str) -> str:
+def _shown(query: str) -> str:
     shown = query if len(query) <= QUERY_ECHO_CHARS else query[: QUERY_ECHO_CHARS - 3] + "..."
-    shown = " ".join(shown.split())
-    return f"# Context for: {shown}\n\nPatterns from index {version}. Cite a passage by the id in brackets after its heading."
-
-
-def _pattern_heading(hit: Hit) -> str:
-    return f"## {hit.rank}. {hit.title} [{hit.slug}]"
-
-
-def _passage_block(chunk: Chunk) -> str:
-    return f"### {chunk.section} [{chunk.id}]\n\n{_body(chunk.text)}"
+    return " ".join(shown.split())
 
 
 def _body(text: str) -> str:

@@ -1,8 +1,10 @@
 """MCP tools over the same service as the HTTP API, with the official `mcp` SDK (v2 `MCPServer`).
 
 Read-only tools: search_patterns, get_pattern, related_patterns, list_facets, context_pack. Each has
-typed arguments and returns a pydantic model (the SDK publishes its JSON schema as the tool's output
-schema and sends structured content). Bad input becomes a tool error naming the field.
+typed arguments and answers with compact structured content and one short text line (`rag.serve.lean`:
+no nulls or empty fields, no indentation); no output schema is published, since the schemas of the HTTP
+models cost agents about 6,000 tokens of every tool list (the shapes are named in each description).
+Bad input becomes a tool error naming the field.
 
 Transports: stdio (`rag mcp`, see `run_stdio`) and streamable HTTP, mounted on the API at /mcp by
 `rag.api.app`. The tools read the state through a callable, so an API reload is seen at once.
@@ -16,35 +18,40 @@ from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from rag import __version__
-from rag.serve import service
-from rag.serve.wire import MAX_K, MAX_QUERY_CHARS, ContextResponse, FacetsResponse, PatternResponse, RelatedResponse, SearchResponse, SimilarOut
+from rag.errors import RagError
+from rag.index.lexical import analyze
 from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET
 from rag.search.filters import Filters
-from rag.errors import RagError
+from rag.serve import lean, service
 from rag.serve.service import State
+from rag.serve.wire import MAX_K, MAX_QUERY_CHARS, FacetsResponse, RelatedResponse
 
 INSTRUCTIONS = (
     "Search a library of organisational patterns (problem/solution write-ups). Start with search_patterns "
-    "(describe the situation in plain words), read one with get_pattern, explore with related_patterns, "
-    "and use context_pack to get citable passages that fit a token budget. Cite passages by their "
-    "slug#section ids. Valid filter values come from list_facets."
+    "(describe the situation in plain words), read one with get_pattern (ask only the sections you need), "
+    "explore with related_patterns, and use context_pack to get citable passages that fit a token budget. "
+    "Cite passages by their slug#section ids. Valid filter values come from list_facets. Answers omit "
+    "empty fields: an absent field is none or false."
 )
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True)  # the other hints only mean something when this is false
+PACK_FRAMING_TOKENS = 160  # what a context_pack result adds to its passages, at most: the SDK's envelope and
+# serverInfo stamp (97), the index version and counts, the text line (bmn: 150; tests/integration/test_mcp.py)
 
 Query = Annotated[str, Field(max_length=MAX_QUERY_CHARS, description="A situation in plain words, or a pattern's name.")]
-Slug = Annotated[str, Field(description="A pattern slug, as returned by search_patterns (e.g. 'pull-based-replenishment').")]
-Domain = Annotated[str | None, Field(description="Only patterns of this domain (see list_facets).")]
-ContextName = Annotated[str | None, Field(description="A context (see list_facets): corporate, government, activist, tech, academic or community.")]
-Status = Annotated[str | None, Field(description="Only patterns with this lifecycle status (see list_facets).")]
-MinConfidence = Annotated[float | None, Field(ge=0, le=1, description="Lowest confidence, 0-1 (1.0 = five stars).")]
+Slug = Annotated[str, Field(description="A pattern slug from search_patterns.")]
+Domain = Annotated[str | None, Field(description="Filter: a domain.")]
+ContextName = Annotated[str | None, Field(description="A reader's context, e.g. activist (list_facets); hits carry its label.")]
+Status = Annotated[str | None, Field(description="Filter: a lifecycle status.")]
+MinConfidence = Annotated[float | None, Field(ge=0, le=1, description="Filter: lowest confidence, 0-1 (1 = five stars).")]
 
 
-class RelatedPatternsResult(RelatedResponse):
-    similar: list[SimilarOut] = Field(default_factory=list, description="Nearest patterns by content (when similar > 0).")
+def _answer(structured: dict, text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 @contextlib.contextmanager
@@ -58,9 +65,7 @@ def _as_tool_errors() -> Iterator[None]:
 
 def build_mcp(get_state: Callable[[], State]) -> MCPServer:
     """An MCPServer whose tools answer from `get_state()` (called once per tool call)."""
-    mcp = MCPServer("pattern-rag", version=__version__, instructions=INSTRUCTIONS)
 
-    @mcp.tool(annotations=READ_ONLY)
     def search_patterns(
         query: Query,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="Number of patterns.")] = 5,
@@ -69,56 +74,55 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
         status: Status = None,
         min_confidence: MinConfidence = None,
         group_duplicates: Annotated[bool, Field(description="Fold near-duplicates under the best hit.")] = False,
-    ) -> SearchResponse:
-        """Find the patterns that fit a situation, best first, each with the sections that matched (citable as slug#section)."""
+    ) -> CallToolResult:
+        """Patterns that fit a situation, best first: {index_version, hits: [{slug, title, evidence: [{cite, snippet}]}]}; get_pattern for more."""
         with _as_tool_errors():
-            state = get_state()
-            results = service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates)
-            return SearchResponse.of(results)
+            results = service.search(get_state(), query, k, Filters(domain, context, status, min_confidence), group_duplicates)
+            return _answer(*lean.search_answer(results, analyze(query)))
 
-    @mcp.tool(annotations=READ_ONLY)
-    def get_pattern(slug: Slug, context: ContextName = None) -> PatternResponse:
-        """One whole pattern: summary, context labels, domains, tension, lifecycle, relationships and every section."""
+    def get_pattern(
+        slug: Slug,
+        sections: Annotated[list[str] | None, Field(description="Only these sections, e.g. [\"solution\", \"problem\"]; [] for none; default all.")] = None,
+        context: ContextName = None,
+    ) -> CallToolResult:
+        """One pattern: summary, domains, tension, lifecycle, relationships {kind: [slug]}, contexts (labels with context) and sections [{cite, title, text}]."""
         with _as_tool_errors():
             state = get_state()
             found, name, label = service.pattern(state, slug, context)
-            return PatternResponse.of(state.version, found, name, label)
+            return _answer(*lean.pattern_answer(state.version, found, name, label, sections))
 
-    @mcp.tool(annotations=READ_ONLY)
     def related_patterns(
         slug: Slug,
-        similar: Annotated[int, Field(ge=0, le=service.MAX_SIMILAR, description="Also list this many patterns nearest by content.")] = 0,
-    ) -> RelatedPatternsResult:
-        """A pattern's curated relationships, both directions (typed and weighted), and optionally its nearest patterns by content."""
+        similar: Annotated[int, Field(ge=0, le=service.MAX_SIMILAR, description="Also this many nearest by content.")] = 0,
+    ) -> CallToolResult:
+        """A pattern's curated relationships, both directions: {related: [{slug, title, relation, direction}], similar}."""
         with _as_tool_errors():
             state = get_state()
             found, edges = service.related(state, slug)
-            result = RelatedPatternsResult.model_validate(RelatedResponse.of(state.version, found, edges).model_dump())
-            if similar:
-                _, nearest = service.more_like(state, slug, similar)
-                result.similar = [SimilarOut.model_validate(s, from_attributes=True) for s in nearest]
-            return result
+            nearest = service.more_like(state, slug, similar)[1] if similar else ()
+            return _answer(*lean.related_answer(RelatedResponse.of(state.version, found, edges), nearest))
 
-    @mcp.tool(annotations=READ_ONLY)
-    def list_facets() -> FacetsResponse:
-        """Valid filter values (domains, contexts, statuses), each with its number of patterns."""
+    def list_facets() -> CallToolResult:
+        """Valid filter values with pattern counts: {domains, contexts, statuses}."""
         state = get_state()
-        return FacetsResponse.of(state.version, service.facets(state))
+        return _answer(*lean.facets_answer(FacetsResponse.of(state.version, service.facets(state))))
 
-    @mcp.tool(annotations=READ_ONLY)
     def context_pack(
         query: Query,
-        budget_tokens: Annotated[int, Field(ge=MIN_BUDGET, le=MAX_BUDGET, description="Most tokens (model word pieces) in the Markdown.")] = 2000,
-        patterns: Annotated[int, Field(ge=1, le=MAX_PATTERNS, description="How many top patterns may contribute passages.")] = 5,
+        budget_tokens: Annotated[int, Field(ge=MIN_BUDGET, le=MAX_BUDGET, description="Most tokens of passages.")] = 2000,
+        patterns: Annotated[int, Field(ge=1, le=MAX_PATTERNS, description="Top patterns that may contribute.")] = 5,
         domain: Domain = None,
         context: ContextName = None,
         status: Status = None,
         min_confidence: MinConfidence = None,
-    ) -> ContextResponse:
-        """The best sections of the best patterns for a query, within a token budget, as Markdown and as passages citable by slug#section."""
+    ) -> CallToolResult:
+        """Passages [{cite, text}] of the best patterns within budget_tokens (+160 framing): Solution and Problem first, then Implementation and Consequences."""
         with _as_tool_errors():
             pack = service.context_pack(get_state(), query, budget_tokens, Filters(domain, context, status, min_confidence), patterns)
-            return ContextResponse.of(pack)
+            return _answer(*lean.pack_answer(pack))
 
-    return mcp
-
+    tools = []
+    for fn in (search_patterns, get_pattern, related_patterns, list_facets, context_pack):
+        tool = Tool.from_function(fn, annotations=READ_ONLY)
+        tools.append(tool.model_copy(update={"parameters": lean.tool_schema(tool.parameters)}))
+    return MCPServer("pattern-rag", version=__version__, instructions=INSTRUCTIONS, tools=tools)

@@ -64,7 +64,7 @@ class ContextRequest(BaseModel):
     model_config = STRICT
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What the context is for.", examples=["our shelves are full of stock nobody ordered"])
-    budget_tokens: Whole = Field(2000, ge=MIN_BUDGET, le=MAX_BUDGET, description="Most tokens (model word pieces) in the Markdown.")
+    budget_tokens: Whole = Field(2000, ge=MIN_BUDGET, le=MAX_BUDGET, description="Most tokens (model word pieces) of passages, each counted as its {cite, text} compact JSON.")
     patterns: Whole = Field(5, ge=1, le=MAX_PATTERNS, description="How many top patterns may contribute passages.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
@@ -76,6 +76,7 @@ class EvidenceOut(BaseModel):
     snippet: str
     score: float
     retriever: str
+    highlights: list[tuple[int, int]] = Field(default_factory=list, description="(start, end) character offsets in `snippet` of the words matching the query.")
 
 
 class RetrieverScoreOut(BaseModel):
@@ -319,9 +320,9 @@ class PassageOut(BaseModel):
     section: str
     role: str
     text: str
-    tokens: int
+    tokens: int = Field(description="What this passage costs of the budget: its {cite, text} as compact JSON.")
     pattern_rank: int
-    reason: Literal["evidence", "core", "more"] = Field(description="evidence: matched the query; core: Problem/Solution; more: another section.")
+    reason: Literal["core", "practice", "evidence", "more"] = Field(description="core: Solution/Problem; practice: Implementation/Consequences; evidence: matched the query; more: the rest.")
 
 
 class PackedPatternOut(BaseModel):
@@ -336,11 +337,10 @@ class ContextResponse(BaseModel):
     index_version: str
     filters: FiltersOut
     budget_tokens: int
-    tokens: int = Field(description="Tokens in `markdown` (never more than budget_tokens).")
+    tokens: int = Field(description="Tokens of the passages as {cite, text} compact JSON (never more than budget_tokens).")
     patterns: list[PackedPatternOut]
-    passages: list[PassageOut]
+    passages: list[PassageOut] = Field(description="Solution and Problem first, then Implementation and Consequences, then the rest; by pattern rank, then document order.")
     skipped: int = Field(description="Candidate passages left out for lack of budget.")
-    markdown: str
 
     @classmethod
     def of(cls, pack: ContextPack) -> ContextResponse:

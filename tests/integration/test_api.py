@@ -178,10 +178,14 @@ def test_facets_health_stats(client, search_index):
 
 
 def test_context_pack_within_budget_with_citations(client, token_counter):
+    from rag.search.context import passage_json
+
     body = client.post("/context", json={"query": SHELVES, "budget_tokens": 700}).json()
-    assert body["tokens"] <= 700 and token_counter([body["markdown"]])[0] == body["tokens"]
+    sent = [passage_json(p["cite"], p["text"]) for p in body["passages"]]
+    assert body["tokens"] == sum(token_counter(sent)) + len(sent) <= 700  # each passage as {cite, text} JSON and its comma
     assert body["passages"][0]["cite"].startswith("pull-based-replenishment#")
-    assert all(f"[{p['cite']}]" in body["markdown"] for p in body["passages"])
+    assert {"pull-based-replenishment#solution", "pull-based-replenishment#problem"} <= {p["cite"] for p in body["passages"]}
+    assert "markdown" not in body  # the text is sent once, in the passages
     bad = client.post("/context", json={"query": SHELVES, "budget_tokens": 5})
     assert (bad.status_code, bad.json()["field"], bad.json()["detail"]) == (422, "budget_tokens", "budget_tokens must be at least 50, got 5")
 

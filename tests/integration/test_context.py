@@ -1,35 +1,68 @@
-"""Context packs: within the token budget, citable, the best pattern's sections first."""
+"""Context packs: within the token budget as sent, citable, filled by value (Solution and Problem first)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.search.context import build_context
-from rag.search.filters import Filters
 from rag.errors import QueryError
+from rag.search.context import build_context, passage_json
+from rag.search.filters import Filters
 
 QUERY = "our shelves are full of stock nobody ordered"
 
 
-@pytest.mark.parametrize("budget", [60, 333, 1200, 4000])
-def test_pack_never_exceeds_the_budget(retriever, token_counter, budget):
+def sent_tokens(pack, token_counter) -> int:
+    """The passages as a face sends them: their {cite, text} JSON objects, comma-separated."""
+    return sum(token_counter([passage_json(p.cite, p.text) for p in pack.passages])) + len(pack.passages)
+
+
+@pytest.mark.parametrize("budget", [60, 333, 600, 700, 800, 1200, 2000, 4000])
+def test_pack_never_exceeds_the_budget_as_sent(retriever, token_counter, budget):
     pack = build_context(retriever, QUERY, budget_tokens=budget)
-    assert pack.tokens == token_counter([pack.markdown])[0] <= budget
+    assert pack.tokens == sent_tokens(pack, token_counter) == sum(p.tokens for p in pack.passages) <= budget
     assert pack.budget_tokens == budget
 
 
-def test_passages_are_citable_chunks_and_best_pattern_first(retriever, search_index):
+@pytest.mark.parametrize("budget", [600, 700, 800, 2000])
+def test_the_solution_comes_first_even_in_small_packs(retriever, search_index, budget):
+    pack = build_context(retriever, QUERY, budget_tokens=budget)
+    top = pack.patterns[0].slug
+    assert top == "pull-based-replenishment"
+    cites = [p.cite for p in pack.passages]
+    assert f"{top}#solution" in cites and f"{top}#problem" in cites
+    reasons = {p.cite: p.reason for p in pack.passages}
+    assert reasons[f"{top}#solution"] == reasons[f"{top}#problem"] == "core"
+    # every pattern that got anything got its Solution when it has one that would have fitted
+    roles = {(c.slug, c.role) for c in search_index.chunks}
+    for packed in pack.patterns:
+        if (packed.slug, "solution") in roles and budget >= 2000:
+            assert any(p.slug == packed.slug and p.role == "solution" for p in pack.passages)
+
+
+def test_tiers_core_then_practice_then_the_rest(retriever):
+    whole = build_context(retriever, QUERY, budget_tokens=6000, patterns=1)
+    role_reason = {p.role: p.reason for p in whole.passages}
+    assert role_reason["solution"] == role_reason["problem"] == "core"
+    assert role_reason["implementation"] == role_reason["consequences"] == "practice"
+    assert {r for role, r in role_reason.items() if role not in ("solution", "problem", "implementation", "consequences")} <= {"evidence", "more"}
+    # a budget of exactly the first two tiers holds exactly them
+    tiers = [p for p in whole.passages if p.reason in ("core", "practice")]
+    exact = build_context(retriever, QUERY, budget_tokens=sum(p.tokens for p in tiers), patterns=1)
+    assert [p.cite for p in exact.passages] == [p.cite for p in tiers]
+    core = [p for p in whole.passages if p.reason == "core"]
+    assert [p.cite for p in build_context(retriever, QUERY, budget_tokens=sum(p.tokens for p in core), patterns=1).passages] == [p.cite for p in core]
+
+
+def test_passages_are_citable_chunks_and_the_markdown_renders_them_once(retriever, search_index):
     pack = build_context(retriever, QUERY, budget_tokens=1500)
     chunks = {c.id: c for c in search_index.chunks}
-    assert pack.patterns[0].slug == "pull-based-replenishment"
     assert pack.passages[0].slug == "pull-based-replenishment"
     for p in pack.passages:
         assert p.cite in chunks and chunks[p.cite].slug == p.slug
-        assert f"### {p.section} [{p.cite}]\n\n{p.text}" in pack.markdown
-    top = {p.cite for p in pack.passages if p.slug == "pull-based-replenishment"}
-    assert {"pull-based-replenishment#problem", "pull-based-replenishment#solution"} <= top
+        assert pack.markdown.count(f"### {p.section} [{p.cite}]\n\n{p.text}") == 1
     assert pack.index_version == search_index.version
     assert pack.markdown.startswith(f"# Context for: {QUERY}\n")
+    assert "markdown" not in pack.to_dict()
 
 
 def test_a_larger_budget_adds_passages_and_keeps_the_smaller_packs_top_pattern(retriever):

@@ -1,9 +1,13 @@
 """MCP tools through the SDK's own client: over stdio (`rag mcp` as a subprocess) and over streamable
-HTTP mounted on the API, served by a real uvicorn on 127.0.0.1 (which also answers REST over HTTP)."""
+HTTP mounted on the API, served by a real uvicorn on 127.0.0.1 (which also answers REST over HTTP).
+
+Token budgets are measured with the model's own tokenizer over exactly what the client receives: the
+compact JSON of the list_tools result and of each call_tool result (content and structured content)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -15,14 +19,31 @@ import anyio
 import httpx
 import pytest
 
-from support import SHELVES
+from support import REPO, SHELVES
 import uvicorn
 from mcp import Client, StdioServerParameters
 
 from rag.serve.http import create_app
+from rag.serve.mcp import PACK_FRAMING_TOKENS
 from rag.config import Settings
 
 TOOLS = {"search_patterns", "get_pattern", "related_patterns", "list_facets", "context_pack"}
+TOOL_LIST_BUDGET = 2000
+SEARCH_K5_BUDGET = 700
+
+
+def received_tokens(result, token_counter) -> int:
+    """Tokens of a result as the client got it: its JSON, compact, as the SDK sends it."""
+    data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return token_counter([json.dumps(data, separators=(",", ":"), ensure_ascii=False)])[0]
+
+
+def nulls_or_empties(value) -> list:
+    if isinstance(value, dict):
+        return [k for k, v in value.items() if v in (None, "", [], {}, False)] + [x for v in value.values() for x in nulls_or_empties(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in nulls_or_empties(v)]
+    return []
 
 
 @contextlib.contextmanager
@@ -60,7 +81,8 @@ async def exercise(client: Client, version: str) -> dict:
     assert all(t.annotations.read_only_hint for t in tools.values())
     assert tools["search_patterns"].input_schema["required"] == ["query"]
     assert tools["search_patterns"].input_schema["properties"]["k"]["maximum"] == 100
-    assert "hits" in tools["search_patterns"].output_schema["properties"]
+    assert tools["search_patterns"].output_schema is None  # schemas of the answers cost ~6,000 tokens; descriptions name the shapes
+    assert "title" not in tools["search_patterns"].input_schema["properties"]["domain"]
 
     out = {}
     search = await client.call_tool("search_patterns", {"query": SHELVES, "k": 3})
@@ -69,22 +91,29 @@ async def exercise(client: Client, version: str) -> dict:
     assert "pull-based-replenishment" in [h["slug"] for h in out["search"]["hits"]]
     assert out["search"]["index_version"] == version
 
-    pattern = await client.call_tool("get_pattern", {"slug": "open-book-management", "context": "activist"})
-    assert pattern.structured_content["pattern"]["title"] == "Open Book Management"
+    assert all(h["evidence"][0]["cite"].startswith(h["slug"] + "#") for h in out["search"]["hits"])
+    assert not nulls_or_empties(out["search"])
+    assert len(search.content) == 1 and search.content[0].text == "3 patterns, best first."
+
+    pattern = await client.call_tool("get_pattern", {"slug": "open-book-management", "context": "activist", "sections": ["solution", "Problem"]})
+    assert pattern.structured_content["title"] == "Open Book Management"
     assert pattern.structured_content["context_label"].startswith("Keeping a collective's books open")
+    assert [s["cite"] for s in pattern.structured_content["sections"]] == ["open-book-management#problem", "open-book-management#solution"]
+    assert "open-book-management#known-uses" in ["open-book-management#" + k for k in pattern.structured_content["section_keys"]]
 
     related = await client.call_tool("related_patterns", {"slug": "pull-based-replenishment", "similar": 3})
     out["related"] = related.structured_content
-    assert ("small-batch-delivery", "enables") in {(r["slug"], r["kind"]) for r in out["related"]["related"]}
+    assert ("small-batch-delivery", "enables") in {(r["slug"], r["relation"]) for r in out["related"]["related"]}
     assert len(out["related"]["similar"]) == 3
 
     facets = await client.call_tool("list_facets", {})
-    assert {"value": "stable", "count": 25} in facets.structured_content["statuses"]
+    assert facets.structured_content["statuses"] == {"stable": 25}
 
     pack = await client.call_tool("context_pack", {"query": SHELVES, "budget_tokens": 400})
     out["context"] = pack.structured_content
     assert out["context"]["tokens"] <= 400
     assert out["context"]["passages"][0]["cite"].startswith("pull-based-replenishment#")
+    assert "pull-based-replenishment#solution" in [p["cite"] for p in out["context"]["passages"]]
 
     bad_filter = await client.call_tool("search_patterns", {"query": SHELVES, "domain": "astrology"})
     assert bad_filter.is_error and "domain: unknown domain 'astrology'; valid values: community" in bad_filter.content[0].text
@@ -125,7 +154,8 @@ def test_mcp_over_stdio_with_rag_mcp(patterns_index_dir, search_index):
     params = StdioServerParameters(
         command=str(rag),
         args=["mcp", "--index-dir", str(patterns_index_dir)],
-        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PATH": os.environ.get("PATH", "")},
+        # PYTHONPATH: this checkout's code, whichever checkout the venv's editable install points to
+        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
     )
 
     async def main():
@@ -133,4 +163,36 @@ def test_mcp_over_stdio_with_rag_mcp(patterns_index_dir, search_index):
             return await exercise(client, search_index.version)
 
     out = anyio.run(main)
-    assert out["context"]["markdown"].startswith(f"# Context for: {SHELVES}")
+    assert "markdown" not in out["context"]
+
+
+def test_mcp_answers_stay_within_their_token_budgets(server_url, token_counter):
+    """Over streamable HTTP, as an agent's client receives them (figures for patterns/ printed with -s)."""
+
+    async def main():
+        async with Client(f"{server_url}/mcp") as client:
+            figures = {"tool list": received_tokens(await client.list_tools(), token_counter)}
+            search = await client.call_tool("search_patterns", {"query": SHELVES, "k": 5})
+            figures["search k=5"] = received_tokens(search, token_counter)
+            assert len(search.structured_content["hits"]) == 5
+            assert all(h["evidence"][0]["cite"] and h["evidence"][0]["snippet"] for h in search.structured_content["hits"])
+            whole = await client.call_tool("get_pattern", {"slug": "pull-based-replenishment"})
+            chosen = await client.call_tool("get_pattern", {"slug": "pull-based-replenishment", "sections": ["solution"]})
+            figures["get_pattern"], figures["get_pattern solution"] = received_tokens(whole, token_counter), received_tokens(chosen, token_counter)
+            assert [s["cite"] for s in chosen.structured_content["sections"]] == ["pull-based-replenishment#solution"]
+            for budget in (600, 700, 800, 2000):
+                pack = await client.call_tool("context_pack", {"query": SHELVES, "budget_tokens": budget})
+                passages = pack.structured_content["passages"]
+                sent = received_tokens(pack, token_counter)
+                figures[f"pack {budget}"] = sent
+                assert pack.structured_content["tokens"] <= budget
+                assert sent <= budget + PACK_FRAMING_TOKENS
+                assert "pull-based-replenishment#solution" in [p["cite"] for p in passages]
+                assert all("#" in p["cite"] and set(p) == {"cite", "text"} for p in passages)
+            return figures
+
+    figures = anyio.run(main)
+    print(figures)
+    assert figures["tool list"] < TOOL_LIST_BUDGET
+    assert figures["search k=5"] < SEARCH_K5_BUDGET
+    assert figures["get_pattern solution"] < figures["get_pattern"] / 2
