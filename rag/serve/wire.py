@@ -142,9 +142,11 @@ class SectionOut(BaseModel):
 
 class RelationshipOut(BaseModel):
     kind: str
-    target: str
+    target: str = Field(description="A slug when the target is in the library; else the target as written (dangling).")
     weight: float | None = None
     description: str = ""
+    resolved_by: Literal["title", "alias"] | None = Field(None, description="Set when the file named the target by its title or an alias, not its slug.")
+    written: str | None = Field(None, description="The target as the file wrote it, when resolved by title or alias.")
 
 
 class LifecycleOut(BaseModel):
@@ -226,6 +228,7 @@ class RelatedOut(BaseModel):
     direction: Literal["outgoing", "incoming", "both"] = Field(description="outgoing: declared by the asked pattern; incoming: declared by the other; both: by each.")
     weight: float | None = None
     description: str = ""
+    resolved_by: Literal["title", "alias"] | None = Field(None, description="Set when the declaring file named this pattern by its title or an alias, not its slug.")
 
 
 class RelatedResponse(BaseModel):
@@ -233,10 +236,25 @@ class RelatedResponse(BaseModel):
     slug: str
     title: str
     related: list[RelatedOut]
+    dangling: int = Field(0, description="Curated targets of this pattern that name no pattern of the library (no slug, id, title or alias matches).")
+    dangling_targets: list[str] = Field(default_factory=list, description="Those targets, as written.")
+    note: str | None = Field(None, description="Why `related` is short or empty, when curated edges point outside the library.")
 
     @classmethod
-    def of(cls, version: str, pattern: Pattern, related: tuple[RelatedPattern, ...]) -> RelatedResponse:
-        return cls(index_version=version, slug=pattern.slug, title=pattern.title, related=[RelatedOut.model_validate(r, from_attributes=True) for r in related])
+    def of(cls, version: str, pattern: Pattern, related: tuple[RelatedPattern, ...], dangling: tuple[str, ...] = ()) -> RelatedResponse:
+        note = None
+        if dangling:
+            kept = f"{len(related)} resolved" if related else "none resolved"
+            note = f"{len(dangling)} curated relationship target(s) of {pattern.slug} name no pattern of this library ({kept}); see dangling_targets"
+        return cls(
+            index_version=version,
+            slug=pattern.slug,
+            title=pattern.title,
+            related=[RelatedOut.model_validate(r, from_attributes=True) for r in related],
+            dangling=len(dangling),
+            dangling_targets=list(dangling),
+            note=note,
+        )
 
 
 class SimilarOut(BaseModel):

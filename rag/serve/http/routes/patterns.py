@@ -29,9 +29,10 @@ def get_pattern(
 
 @router.get("/{slug}/related", operation_id="related", response_model=RelatedResponse, responses=errors(404, 422))
 def related(slug: SlugPath, state: Annotated[State, Depends(get_state)]) -> RelatedResponse:
-    """Curated relationships in both directions, typed and weighted, heaviest first."""
+    """Curated relationships in both directions, typed and weighted, heaviest first; `dangling` counts
+    curated targets outside the library."""
     found, edges = service.related(state, slug)
-    return RelatedResponse.of(state.version, found, edges)
+    return RelatedResponse.of(state.version, found, edges, state.graph.dangling_of(found.slug))
 
 
 @router.get("/{slug}/similar", operation_id="similar", response_model=SimilarResponse, responses=errors(404, 422))
