@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from rag.search.browse import PatternPage
 from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET, ContextPack
 from rag.search.filters import Facets, Filters
 from rag.search.graph import RelatedPattern, SimilarPattern
@@ -54,6 +55,7 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="A situation in plain words, or a pattern's name.", examples=["our shelves are full of stock nobody ordered"])
     k: Whole = Field(10, ge=1, le=MAX_K, description="Number of patterns to return.")
+    offset: Whole = Field(0, ge=0, le=MAX_K - 1, description=f"Skip this many hits first (paging); offset + k is at most {MAX_K}.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
     group_duplicates: bool = Field(False, description="Fold near-duplicate patterns under the best one.")
     explain: bool = Field(False, description="Add each retriever's rank and score, the fusion settings and timings.")
@@ -107,6 +109,7 @@ class FiltersOut(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     k: int
+    offset: int = Field(0, description="Hits skipped before these; ranks stay absolute (the first hit has rank offset + 1).")
     index_version: str = Field(description="The index build that answered.")
     filters: FiltersOut
     hits: list[HitOut]
@@ -114,7 +117,7 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float] | None = Field(None, description="With explain: milliseconds per stage.")
 
     @classmethod
-    def of(cls, results: Results, explain: bool = False) -> SearchResponse:
+    def of(cls, results: Results, explain: bool = False, offset: int = 0) -> SearchResponse:
         hits = []
         for h in results.hits:
             data = h.to_dict()
@@ -124,6 +127,7 @@ class SearchResponse(BaseModel):
         return cls(
             query=results.query,
             k=results.k,
+            offset=offset,
             index_version=results.index_version,
             filters=FiltersOut.model_validate(results.filters),
             hits=hits,
@@ -273,6 +277,38 @@ class SimilarResponse(BaseModel):
     @classmethod
     def of(cls, version: str, pattern: Pattern, similar: tuple[SimilarPattern, ...]) -> SimilarResponse:
         return cls(index_version=version, slug=pattern.slug, title=pattern.title, similar=[SimilarOut.model_validate(s, from_attributes=True) for s in similar])
+
+
+class PatternBriefOut(BaseModel):
+    slug: str
+    title: str
+    summary: str
+    domains: list[str]
+    status: str | None = None
+    confidence: float | None = None
+    context_label: str | None = Field(None, description="The pattern's name in the filtered context.")
+
+
+class PatternListResponse(BaseModel):
+    index_version: str
+    filters: FiltersOut
+    total: int = Field(description="Patterns passing the filters, over all pages.")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last one.")
+    patterns: list[PatternBriefOut] = Field(description="In title order.")
+
+    @classmethod
+    def of(cls, version: str, page: PatternPage) -> PatternListResponse:
+        return cls(
+            index_version=version,
+            filters=FiltersOut.model_validate(page.filters),
+            total=page.total,
+            offset=page.offset,
+            limit=page.limit,
+            next_offset=page.next_offset,
+            patterns=[PatternBriefOut.model_validate(p, from_attributes=True) for p in page.patterns],
+        )
 
 
 class FacetValue(BaseModel):
