@@ -18,7 +18,10 @@ import typer
 IndexDir = Annotated[Path, typer.Option("--index-dir", help="Index directory.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Slug = Annotated[str, typer.Argument(help="Pattern slug, e.g. pull-based-replenishment.")]
-ContextOpt = Annotated[Optional[str], typer.Option("--context", help="Reader context: one of the index's contexts (see `rag facets`).")]
+ContextOpt = Annotated[Optional[str], typer.Option("--context", help="Reader context: only patterns labelled for it, shown in its words. The index's own contexts come from `rag facets`.")]
+DomainOpt = Annotated[Optional[str], typer.Option("--domain", help="Only this domain; `rag facets` lists the index's domains.")]
+StatusOpt = Annotated[Optional[str], typer.Option("--status", help="Only this lifecycle status; `rag facets` lists the index's statuses.")]
+MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", min=0, max=5, help="Only patterns whose lifecycle confidence is at least this (0 to 5).")]
 
 
 def setup_logging(verbose: bool = False) -> None:
