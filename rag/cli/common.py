@@ -24,8 +24,14 @@ StatusOpt = Annotated[Optional[str], typer.Option("--status", help="Only this li
 MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", min=0, max=5, help="Only patterns whose lifecycle confidence is at least this (0 to 5).")]
 
 
+MaxFileMb = Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Largest pattern file read, in MB; a larger one is reported as an error.")]
+
+
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    """This package's INFO lines on stderr; other libraries' only from WARNING up (faiss announces its
+    instruction set at INFO, bm25s logs at DEBUG), unless verbose."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("rag").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def fail(message: str, code: int = 2) -> None:

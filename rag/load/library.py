@@ -26,7 +26,8 @@ from rag.load.sections import split_sections
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
+MB = 1024 * 1024
+MAX_FILE_BYTES = 2 * MB
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
 _YAML_HANDLER = frontmatter.YAMLHandler()
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~8x faster, same results
@@ -157,7 +158,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     if not path.is_file():
         raise FileError("file", "not a regular file")
     if size > limit:
-        raise FileError("file", f"file too large: {size} bytes (limit {limit})")
+        raise FileError("file", f"file too large: {size} bytes, above the limit of {limit} bytes ({limit / MB:.3g} MB); raise it with --max-file-mb")
     try:
         return path.read_bytes()
     except FileNotFoundError:
