@@ -115,3 +115,15 @@ def test_the_example_request_is_printed_only_once_the_port_answers(capsys):
     _hint_when_listening("127.0.0.1", port, threading.Event(), timeout_s=5)
     probe.close()
     assert capsys.readouterr().err.startswith(f"ready; try: curl -s -X POST http://127.0.0.1:{port}/search ")
+
+
+def test_eval_without_ranx_says_which_extra_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ranx" else real(name, *a))
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"qid": "1", "query": "stock", "relevant": {"a": 1}}\n')
+    result = runner.invoke(app, ["eval", str(queries), "--index-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "`rag eval` needs ranx, in the package's eval extra: run `.venv/bin/pip install -e '.[eval]'`" in result.stderr
