@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -27,11 +28,13 @@ MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", m
 MaxFileMb = Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Largest pattern file read, in MB; a larger one is reported as an error.")]
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """This package's INFO lines on stderr; other libraries' only from WARNING up (faiss announces its
-    instruction set at INFO, bm25s logs at DEBUG), unless verbose."""
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """This package's INFO lines on stderr (WARNING when quiet: the read commands); other libraries' only
+    from WARNING up (faiss announces its instruction set at INFO, bm25s logs at DEBUG), unless verbose."""
+    if not verbose:  # transformers' "Loading weights" bar; read when huggingface_hub is first imported (later)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("rag").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("rag").setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -48,6 +51,8 @@ def encoder():
 
 def load_state(index_dir: Path):
     """The served state of `index_dir`, or a clean exit with the index's own message."""
+    if not logging.getLogger().handlers:  # rag serve and rag mcp set up logging first, at INFO
+        setup_logging(quiet=True)
     from rag.errors import IndexError_
     from rag.serve.service import State
 
