@@ -61,7 +61,8 @@ def context(
 ) -> None:
     """A context pack: the best sections of the top patterns as Markdown, each cited slug#section, within a token budget.
 
-    The Markdown goes to stdout; a one-line account of the budget to stderr."""
+    The Markdown goes to stdout (paragraphs wrapped to the terminal; --json has it as built); a one-line
+    account of the budget to stderr."""
     from rag.records.filters import Filters
     from rag.serve import service
     from rag.serve.wire import ContextResponse
@@ -71,7 +72,9 @@ def context(
     if as_json:
         print_json(ContextResponse.of(pack).model_dump())
         return
-    typer.echo(pack.markdown)
+    from rag.cli.render import markdown_lines, width
+
+    typer.echo("\n".join(markdown_lines(pack.markdown, width())))
     typer.echo(
         f"{pack.tokens} of {pack.budget_tokens} tokens: {len(pack.passages)} passages from {len(pack.patterns)} patterns"
         f" ({pack.skipped} left out for lack of budget); index {pack.index_version}",

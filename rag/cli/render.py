@@ -129,3 +129,17 @@ def related_lines(slug: str, edges: Iterable, dangling: Sequence[str], cols: int
         lines += prose(f"{len(dangling)} curated target{'s' if len(dangling) != 1 else ''} name no pattern of this library:", cols)
         lines += joined(list(dangling), cols, "  ", ", ")
     return lines
+
+
+def markdown_lines(text: str, cols: int) -> list[str]:
+    """Markdown with its plain paragraph lines wrapped; headings, lists, quotes, tables and code as written."""
+    lines: list[str] = []
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or not line.strip() or line.lstrip()[:1] in ("#", "-", "*", "|", ">", "`") or line.lstrip()[:2].rstrip(".").isdigit():
+            lines.append(line)
+        else:
+            lines += prose(line, cols)
+    return lines

@@ -104,6 +104,7 @@ def test_context_prints_a_cited_pack_within_its_budget(rag):
     result = rag("context", SHELVES, "--budget", "600", "--patterns", "3")
     assert result.exit_code == 0, result.output
     assert "#" in result.stdout and "pull-based-replenishment#" in result.stdout
+    lines_of(result.stdout)  # paragraphs wrapped at 80 columns
     tokens, budget = result.stderr.split(" tokens")[0].split(" of ")
     assert int(tokens) <= int(budget) == 600
     body = json.loads(rag("context", SHELVES, "--budget", "600", "--json").stdout)
