@@ -1,46 +1,61 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
+# `make run` installs only what serving needs; `make test` adds the eval and dev extras (pyproject.toml).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 INDEX  ?= index
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+PIP    := $(BIN)/pip install --disable-pip-version-check --progress-bar on
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install run index test test-fast lint bench clean
+.PHONY: help install run index test test-fast lint browser bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the package with its dev tools
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing what serving needs into $(VENV): torch (CPU), sentence-transformers, FAISS, bm25s, FastAPI, MCP."
+	@echo "The first time this installs about 1.4 GB (torch alone is 0.75 GB) and takes a few minutes; pip lists each package as it goes."
+	$(PIP) --quiet --upgrade pip
+	$(PIP) -e .
+	touch $@
 
-index: $(STAMP) ## build or refresh the index of patterns/ (incremental)
+$(TEST_STAMP): $(RUN_STAMP)
+	@echo "Installing the eval and test tools (ranx with numba and pandas, pytest, schemathesis, rank-bm25, import-linter): about 0.47 GB more."
+	$(PIP) -e '.[eval,dev]'
+	touch $@
+
+install: $(RUN_STAMP) ## create .venv and install what serving needs (no eval or test tools)
+
+index: $(RUN_STAMP) ## build or refresh the index of patterns/ (incremental)
 	$(BIN)/rag index patterns --index-dir $(INDEX)
 
-run: index ## install, index patterns/ when missing or stale, and serve on $(HOST):$(PORT)
-	@echo "try: curl -s -X POST http://$(HOST):$(PORT)/search -H 'content-type: application/json' -d '{\"query\": \"our shelves are full of stock nobody ordered\", \"k\": 3}'"
+run: index ## install, index patterns/ when missing or stale, serve on $(HOST):$(PORT) (an example request prints once it answers)
 	$(BIN)/rag serve --index-dir $(INDEX) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint ## run the whole test suite (unit + integration: real model, FAISS, HTTP)
+test: $(TEST_STAMP) lint browser ## run the whole test suite (unit + integration: real model, FAISS, HTTP, browser)
 	$(BIN)/python -m pytest -q tests
 
-test-fast: $(STAMP) ## run the unit tests only (fake encoder; seconds)
+browser: ## install Debian's Chromium for the page's browser tests when it is missing (needs root or sudo)
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test-fast: $(TEST_STAMP) ## run the unit tests only (fake encoder; seconds)
 	$(BIN)/python -m pytest -q tests/unit
 
-lint: $(STAMP) ## check the layer contracts between the stages (import-linter)
+lint: $(TEST_STAMP) ## check the layer contracts between the stages (import-linter)
 	$(BIN)/lint-imports
 
-bench: $(STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md
+	$(PIP) --quiet -e '.[eval,dev,bench]'
 	$(BIN)/python -m rag.bench --out eval/bench
 
 clean: ## remove the virtual environment and built indexes

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from rag.cli import evaluate, library, query, serving
+from rag.cli import browse, evaluate, library, query, serving
 
-HELP = "Search pattern libraries: validate, index, search, serve, evaluate."
+HELP = "Search pattern libraries: validate, index, search, browse, serve, evaluate."
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
 
 
 @app.callback()
 def _root() -> None:
-    """Search pattern libraries: validate, index, search, serve, evaluate."""
+    """Search pattern libraries: validate, index, search, browse, serve, evaluate."""
 
 
 app.command()(library.validate)
@@ -22,6 +22,9 @@ app.command()(query.search)
 app.command()(query.show)
 app.command()(query.related)
 app.command()(query.similar)
+app.command()(browse.facets)
+app.command("list")(browse.list_)
+app.command()(browse.context)
 app.command()(serving.serve)
 app.command()(serving.mcp)
 app.command("eval")(evaluate.eval_)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -18,11 +19,22 @@ import typer
 IndexDir = Annotated[Path, typer.Option("--index-dir", help="Index directory.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Slug = Annotated[str, typer.Argument(help="Pattern slug, e.g. pull-based-replenishment.")]
-ContextOpt = Annotated[Optional[str], typer.Option("--context", help="Reader context: one of the index's contexts (see `rag facets`).")]
+ContextOpt = Annotated[Optional[str], typer.Option("--context", help="Reader context: only patterns labelled for it, shown in its words. The index's own contexts come from `rag facets`.")]
+DomainOpt = Annotated[Optional[str], typer.Option("--domain", help="Only this domain; `rag facets` lists the index's domains.")]
+StatusOpt = Annotated[Optional[str], typer.Option("--status", help="Only this lifecycle status; `rag facets` lists the index's statuses.")]
+MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", min=0, max=5, help="Only patterns whose lifecycle confidence is at least this (0 to 5).")]
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+MaxFileMb = Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Largest pattern file read, in MB; a larger one is reported as an error.")]
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """This package's INFO lines on stderr (WARNING when quiet: the read commands); other libraries' only
+    from WARNING up (faiss announces its instruction set at INFO, bm25s logs at DEBUG), unless verbose."""
+    if not verbose:  # transformers' "Loading weights" bar; read when huggingface_hub is first imported (later)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("rag").setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -40,6 +52,8 @@ def encoder():
 def load_state(index_dir: Path, warm: bool = False):
     """The served state of `index_dir`, or a clean exit with the index's own message. The model loads
     on the first search (`warm=False`), so commands that read patterns never import torch."""
+    if not logging.getLogger().handlers:  # rag serve and rag mcp set up logging first, at INFO
+        setup_logging(quiet=True)
     from rag.errors import IndexError_
     from rag.serve.service import State
 

@@ -1,12 +1,13 @@
 """`rag eval`: run retriever variants over a query set, write TREC runs, score them with ranx, report.
 
-Registered on `rag.cli.app` by the import at the end of rag/cli.py.
+Registered in rag/cli/app.py. Needs the `eval` extra (ranx); reports and runs are written only where
+--report and --run-out say.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,7 +47,8 @@ def eval_(
     Exit 0 when evaluated (even with problems on some lines), 2 when the input is unusable.
     """
     setup_logging()
-    logging.getLogger("faiss").setLevel(logging.WARNING)  # keep stderr for the input problems
+    if importlib.util.find_spec("ranx") is None:
+        fail("`rag eval` needs ranx, in the package's eval extra: run `.venv/bin/pip install -e '.[eval]'` (`make test` installs it)")
     if retriever not in CHOICES:
         fail(f"--retriever must be one of {', '.join(CHOICES)}, got {retriever!r}")
     for label, path in (("queries file", queries), ("qrels file", qrels)):

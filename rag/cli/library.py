@@ -9,20 +9,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.cli.common import IndexDir, JsonFlag, encoder, fail, setup_logging
+from rag.cli.common import IndexDir, JsonFlag, MaxFileMb, encoder, fail, setup_logging
+
+DEFAULT_MAX_FILE_MB = 2.0  # BuildSettings.max_file_bytes, in MB
 
 
 def validate(
     library: Annotated[Path, typer.Argument(help="Pattern library folder.")],
+    max_file_mb: MaxFileMb = DEFAULT_MAX_FILE_MB,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load a library and report counts and every problem; exit 1 when any error-level problem exists."""
+    """Load a library and report counts and every problem; exit 1 when any error-level problem exists,
+    2 when the folder is missing or holds no pattern files."""
     from rag.load.library import load_library
 
     try:
-        report = load_library(library)
+        report = load_library(library, _max_file_bytes(max_file_mb))
     except FileNotFoundError as exc:
         fail(str(exc))
+    if report.files == 0:
+        fail(f"no pattern files (*.md) in {library}; nothing to validate")  # as `rag index` says (LibraryError)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -48,6 +54,7 @@ def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the previous build; re-chunk everything (cached vectors are still reused).")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: INDEX_DIR/cache).")] = None,
     vector_index: Annotated[str, typer.Option("--vector-index", help="flat (exact), ivf or hnsw.")] = "flat",
+    max_file_mb: MaxFileMb = DEFAULT_MAX_FILE_MB,
     as_json: JsonFlag = False,
 ) -> None:
     """Build or incrementally refresh the index of a library (progress on stderr)."""
@@ -70,7 +77,9 @@ def index(
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage == "encode" else "pattern", file=sys.stderr)
         bar.update(done - bar.n)
 
-    settings = BuildSettings(library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index))
+    settings = BuildSettings(
+        library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index), max_file_bytes=_max_file_bytes(max_file_mb)
+    )
     try:
         summary = build_index(settings, encoder(), progress)
     except RagError as exc:
@@ -80,11 +89,22 @@ def index(
             bar.close()
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
-    elif summary.up_to_date:
-        typer.echo(f"index {index_dir} is up to date (build {summary.build_id}, {summary.patterns} patterns, {summary.chunks} chunks)")
     else:
-        typer.echo(
-            f"built {summary.build_id}: {summary.files} files, {summary.patterns} patterns, {summary.chunks} chunks "
-            f"({summary.chunks_encoded} encoded, {summary.chunks_reused} reused from cache), {summary.problems} problems "
-            f"({summary.errors} errors); seconds: {summary.seconds}"
-        )
+        typer.echo(summary_sentence(summary, index_dir))
+
+
+def summary_sentence(summary, index_dir: Path) -> str:
+    """The build summary as a sentence (`--json` gives the whole record)."""
+    if summary.up_to_date:
+        return f"Index {index_dir} is up to date: build {summary.build_id}, {summary.patterns} patterns, {summary.chunks} chunks."
+    problems = f"{summary.problems} problems ({summary.errors} errors; `rag validate {summary.library}` lists them)" if summary.problems else "no problems"
+    stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in summary.seconds.items())
+    total = sum(summary.seconds.values())
+    return (
+        f"Built {summary.build_id} in {total:.1f} s ({stages}): {summary.patterns} patterns from {summary.files} files, "
+        f"{summary.chunks} chunks ({summary.chunks_encoded} encoded, {summary.chunks_reused} from the cache), {problems}."
+    )
+
+
+def _max_file_bytes(mb: float) -> int:
+    return int(mb * 1024 * 1024)

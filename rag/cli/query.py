@@ -7,36 +7,36 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.cli.common import ContextOpt, IndexDir, JsonFlag, Slug, fail, load_state, new_table, print_json, print_rich, run
+from rag.cli.common import ContextOpt, DomainOpt, IndexDir, JsonFlag, MinConfidenceOpt, Slug, StatusOpt, load_state, new_table, print_json, print_rich, run
 
 
 def search(
     query: Annotated[str, typer.Argument(help="A situation in plain words, or a pattern's name.")],
-    domain: Annotated[Optional[str], typer.Option("--domain", help="Only this domain (see `rag facets` or GET /facets).")] = None,
+    domain: DomainOpt = None,
     context: ContextOpt = None,
-    status: Annotated[Optional[str], typer.Option("--status", help="Only this lifecycle status.")] = None,
+    status: StatusOpt = None,
+    min_confidence: MinConfidenceOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of patterns.")] = 10,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many hits first (the next page: --offset 10); offset + k is at most 100.")] = 0,
+    group_duplicates: Annotated[bool, typer.Option("--group-duplicates", help="Fold near-duplicate patterns under the best one (listed as 'also').")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each retriever's rank and raw score per hit, and the fusion weights.")] = False,
     as_json: JsonFlag = False,
     index_dir: IndexDir = Path("index"),
 ) -> None:
-    """Search the index: rank, slug, title, score and the best-matching section."""
+    """Search the index: per hit its title, score, slug, best-matching section and snippet."""
+    from rag.cli.render import search_lines, width
     from rag.serve import service
     from rag.serve.wire import SearchResponse
     from rag.search.filters import Filters
 
     state = load_state(index_dir)
-    results = run(lambda: service.search(state, query, k, Filters(domain, context, status)))
+    results = run(lambda: service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates, offset))
     if as_json:
-        print_json(SearchResponse.of(results, explain=True).model_dump())
+        print_json(SearchResponse.of(results, explain=True, offset=offset).model_dump())
         return
-    columns = ["rank", "slug", "title", "score", "best section"] + (["in context"] if results.filters.get("context") else [])
-    table = new_table(f"{query!r} (index {results.index_version})", *columns)
-    for h in results.hits:
-        best = h.evidence[0].section if h.evidence else ""
-        table.add_row(str(h.rank), h.slug, h.title, f"{h.score:.4f}", best, *([h.context_label or ""] if len(columns) > 5 else []))
-    print_rich(table)
+    typer.echo("\n".join(search_lines(results, width(), offset, explain)))
     if not results.hits:
-        typer.echo("no patterns match these filters", err=True)
+        typer.echo("no patterns match these filters" if results.filters and any(results.filters.values()) else "no patterns match", err=True)
 
 
 def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, index_dir: IndexDir = Path("index")) -> None:
@@ -62,19 +62,19 @@ def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, inde
 
 
 def related(slug: Slug, as_json: JsonFlag = False, index_dir: IndexDir = Path("index")) -> None:
-    """Curated relationships of a pattern, both directions, heaviest first."""
+    """Curated relationships of a pattern, both directions, heaviest first; targets outside the library are listed."""
     from rag.serve import service
     from rag.serve.wire import RelatedResponse
 
+    from rag.cli.render import related_lines, width
+
     state = load_state(index_dir)
     found, edges = run(lambda: service.related(state, slug))
+    dangling = state.graph.dangling_of(found.slug)
     if as_json:
-        print_json(RelatedResponse.of(state.version, found, edges).model_dump())
+        print_json(RelatedResponse.of(state.version, found, edges, dangling).model_dump())
         return
-    table = new_table(f"related to {found.slug}", "relation", "direction", "slug", "title", "weight")
-    for r in edges:
-        table.add_row(r.relation, r.direction, r.slug, r.title, "" if r.weight is None else f"{r.weight:g}")
-    print_rich(table)
+    typer.echo("\n".join(related_lines(found.slug, edges, dangling, width())))
 
 
 def similar(

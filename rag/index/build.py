@@ -21,7 +21,7 @@ from rag.chunking import chunk_pattern, model_token_counter
 from rag.config import BuildSettings, VectorSettings
 from rag.embedding.cache import EmbeddingCache, encode_with_cache
 from rag.embedding.encoder import Encoder
-from rag.errors import IndexError_, LibraryError
+from rag.errors import IndexError_, IndexNotFound, LibraryError
 from rag.index.embedded import EmbeddedEngine
 from rag.index.lexical import analyze
 from rag.index.search_index import CHUNKS, PATTERNS, PROBLEMS
@@ -176,6 +176,9 @@ def _previous_build(index_dir: Path) -> tuple[Path, Manifest] | None:
     try:
         build = current_build(Path(index_dir))
         return build, read_manifest(build)
+    except IndexNotFound:  # the first build: nothing to say (its message would tell to run the command running now)
+        log.info("first build in %s", index_dir)
+        return None
     except IndexError_ as exc:
         log.info("no usable previous build (%s); building from scratch", exc)
         return None

@@ -21,11 +21,13 @@ import yaml
 
 from rag.config import MAX_FILE_BYTES
 from rag.load.fields import FieldReader
+from rag.load.links import TargetResolver, dangling_reason, resolve_edge
 from rag.records.pattern import CANONICAL_SECTIONS, KNOWN_CONTEXTS, Pattern, Problem, Relationship
 from rag.load.sections import split_sections
 
 log = logging.getLogger(__name__)
 
+MB = 1024 * 1024
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
 _YAML_HANDLER = frontmatter.YAMLHandler()
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~8x faster, same results
@@ -156,7 +158,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     if not path.is_file():
         raise FileError("file", "not a regular file")
     if size > limit:
-        raise FileError("file", f"file too large: {size} bytes (limit {limit})")
+        raise FileError("file", f"file too large: {size} bytes, above the limit of {limit} bytes ({limit / MB:.3g} MB); raise it with --max-file-mb")
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -241,7 +243,8 @@ def _check_sections(r: FieldReader, schema: str, sections) -> None:
 
 
 def _link(loaded: list[tuple[Pattern, list[Problem]]]) -> tuple[list[Pattern], list[Problem]]:
-    """Drop duplicate slugs, resolve `pat_...` relationship ids to slugs, report dangling targets."""
+    """Drop duplicate slugs, resolve relationship targets to slugs (by id, title or alias; rag/load/links.py),
+    report the dangling ones."""
     problems: list[Problem] = []
     by_slug: dict[str, Pattern] = {}
     kept: list[tuple[Pattern, list[Problem]]] = []
@@ -254,17 +257,17 @@ def _link(loaded: list[tuple[Pattern, list[Problem]]]) -> tuple[list[Pattern], l
             continue
         by_slug[pattern.slug] = pattern
         kept.append((pattern, file_problems))
-    id_to_slug = {p.id: p.slug for p, _ in kept if p.id}
+    resolver = TargetResolver.of(p for p, _ in kept)
     patterns: list[Pattern] = []
     for pattern, file_problems in kept:
         problems.extend(file_problems)
         edges: list[Relationship] = []
         for edge in pattern.relationships:
-            target = id_to_slug.get(edge.target, edge.target)
-            if target == pattern.slug:
+            resolution = resolver.resolve(edge.target, pattern.slug)
+            if (resolution.slug or edge.target) == pattern.slug:
                 continue
-            if target not in by_slug:
-                problems.append(Problem(pattern.path, f"field relationships.{edge.kind}", f"dangling relationship: {edge.target!r} is not in the library", "warning"))
-            edges.append(replace(edge, target=target) if target != edge.target else edge)
+            if resolution.slug is None:
+                problems.append(Problem(pattern.path, f"field relationships.{edge.kind}", dangling_reason(edge, resolution), "warning"))
+            edges.append(resolve_edge(edge, resolution))
         patterns.append(replace(pattern, relationships=tuple(edges)) if edges != list(pattern.relationships) else pattern)
     return patterns, problems

@@ -80,6 +80,8 @@ class Relationship:
     target: str
     weight: float | None = None
     description: str = ""
+    resolved_by: str | None = None  # "title" or "alias": the file named the target by a name, not a slug
+    written: str | None = None  # the target as the file wrote it, when resolved by a name
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """The pattern graph: curated relationships read both ways, and "more like this" from the vectors.
 
-`Graph` precomputes outgoing and incoming edges once per index; an edge whose target is not a pattern
-of the index (a dangling id) is skipped. `similar` averages a pattern's chunk vectors and searches the
+`Graph` precomputes outgoing and incoming edges once per index. A target that is not a slug is resolved
+as the loader does (by id, title or alias: rag/load/links.py), so indexes built before the loader
+resolved names get the same edges; a target still outside the index is dangling: no edge, but counted
+and listed per pattern, so `/related` can say why a pattern has none. `similar` averages a pattern's chunk vectors and searches the
 vector index with that pattern's own chunks masked out, keeping each other pattern's best chunk.
 """
 
@@ -17,6 +19,7 @@ from rag.index.engine import Selection
 from rag.records.filters import Filters
 from rag.records.pattern import Pattern
 from rag.index.search_index import SearchIndex
+from rag.load.links import TargetResolver
 
 Direction = Literal["outgoing", "incoming", "both"]
 
@@ -48,6 +51,7 @@ class RelatedPattern:
     direction: Direction
     weight: float | None
     description: str = ""
+    resolved_by: str | None = None  # "title" or "alias": the declaring file named the target, not its slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class _Edge:
     kind: str
     weight: float | None
     description: str
+    resolved_by: str | None = None
 
 
 class Graph:
@@ -74,20 +79,34 @@ class Graph:
         self._titles = {p.slug: p.title for p in patterns}
         self._out: dict[str, list[_Edge]] = {p.slug: [] for p in patterns}
         self._in: dict[str, list[_Edge]] = {p.slug: [] for p in patterns}
-        self.dangling = 0
+        self._dangling: dict[str, tuple[str, ...]] = {}
+        resolver = TargetResolver.of(patterns)
         seen: set[tuple[str, str, str]] = set()
         for p in patterns:
+            outside: list[str] = []
             for r in p.relationships:
-                key = (p.slug, r.target, r.kind)
-                if r.target == p.slug or key in seen:
+                found = resolver.resolve(r.target, p.slug)
+                if found.slug is None:
+                    outside.append(r.target)
                     continue
-                if r.target not in self._titles:
-                    self.dangling += 1
+                key = (p.slug, found.slug, r.kind)
+                if found.slug == p.slug or key in seen:
                     continue
                 seen.add(key)
-                edge = _Edge(p.slug, r.target, r.kind, r.weight, r.description)
+                edge = _Edge(p.slug, found.slug, r.kind, r.weight, r.description, r.resolved_by or found.resolved_by)
                 self._out[p.slug].append(edge)
-                self._in[r.target].append(edge)
+                self._in[found.slug].append(edge)
+            if outside:
+                self._dangling[p.slug] = tuple(dict.fromkeys(outside))
+
+    @property
+    def dangling(self) -> int:
+        """Distinct curated targets, over all patterns, that name no pattern of the index."""
+        return sum(len(v) for v in self._dangling.values())
+
+    def dangling_of(self, slug: str) -> tuple[str, ...]:
+        """The targets `slug` declares that name no pattern of the index, as written."""
+        return self._dangling.get(slug, ())
 
     def __contains__(self, slug: str) -> bool:
         return slug in self._titles
@@ -103,13 +122,13 @@ class Graph:
         merged: dict[tuple[str, str], RelatedPattern] = {}
         if direction in ("both", "outgoing"):
             for e in self._out[slug]:
-                merged[(e.target, e.kind)] = RelatedPattern(e.target, self._titles[e.target], e.kind, e.kind, "outgoing", e.weight, e.description)
+                merged[(e.target, e.kind)] = RelatedPattern(e.target, self._titles[e.target], e.kind, e.kind, "outgoing", e.weight, e.description, e.resolved_by)
         if direction in ("both", "incoming"):
             for e in self._in[slug]:
                 relation = INVERSE.get(e.kind, e.kind)
                 mine = merged.get((e.source, relation))
                 if mine is None:
-                    merged[(e.source, relation)] = RelatedPattern(e.source, self._titles[e.source], e.kind, relation, "incoming", e.weight, e.description)
+                    merged[(e.source, relation)] = RelatedPattern(e.source, self._titles[e.source], e.kind, relation, "incoming", e.weight, e.description, e.resolved_by)
                 else:
                     weights = [w for w in (mine.weight, e.weight) if w is not None]
                     merged[(e.source, relation)] = replace(mine, direction="both", weight=max(weights) if weights else None, description=mine.description or e.description)

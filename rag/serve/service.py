@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rag.search.browse import PatternPage, browse
 from rag.search.context import ContextPack, build_context
 from rag.embedding.encoder import Encoder
 from rag.search.filters import Facets, Filters, normalize
@@ -32,6 +33,7 @@ from rag.index.search_index import SearchIndex
 log = logging.getLogger(__name__)
 
 MAX_SIMILAR = 50
+MAX_LIST = 200  # patterns per page of a listing
 SLUG_RULE = "a slug is 1-200 lowercase letters, digits, '-', '.' or '_', starting with a letter or digit (not a path)"
 
 
@@ -116,14 +118,38 @@ def check_filters(state: State, filters: Filters) -> Filters:
 
 
 # -- operations -----------------------------------------------------------------------------------
-def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False, reader: str | None = None) -> Results:
-    """`reader` ranks and labels hits for that context without filtering by it."""
+def check_offset(offset: int, limit: int | None = None) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or (limit is not None and offset >= limit):
+        bound = f"from 0 to {limit - 1}" if limit is not None else "0 or more"
+        raise QueryError("offset", f"offset must be a whole number {bound}, got {offset}")
+    return offset
+
+
+def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False, offset: int = 0, reader: str | None = None) -> Results:
+    """The hits ranked offset+1 to offset+k; `reader` ranks and labels them for that context without
+    filtering by it. Paging is done here, not in the retriever: it is asked for k + offset hits and the
+    first `offset` are dropped (ranks stay absolute), so k + offset is capped by max_k. Concurrent calls
+    share encoder passes through the state's micro-batcher."""
     check_text("query", query)
     check_text("reader", reader)
+    max_k = state.retriever.settings.max_k
+    if check_offset(offset, max_k) and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k - offset):
+        raise QueryError("k", f"k must be between 1 and {max_k - offset} with offset {offset} (offset + k is at most {max_k}), got {k}")
     filters = check_filters(state, filters)
     if state.batcher is not None:
-        return state.batcher.submit(SearchRequest(query, k, filters, group_duplicates, reader))
-    return state.retriever.search(query, k, filters, group_duplicates, reader)
+        results = state.batcher.submit(SearchRequest(query, k + offset, filters, group_duplicates, reader))
+    else:
+        results = state.retriever.search(query, k + offset, filters, group_duplicates, reader)
+    return results if not offset else replace(results, k=k, hits=results.hits[offset:])
+
+
+def list_patterns(state: State, filters: Filters = Filters(), limit: int = 20, offset: int = 0) -> PatternPage:
+    """A page of the patterns passing `filters`, in title order, with the total count."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+        raise QueryError("limit", f"limit must be between 1 and {MAX_LIST}, got {limit}")
+    check_offset(offset)
+    filters = check_filters(state, filters)
+    return browse(state.index.patterns, state.retriever.masks.mask(filters), filters, limit, offset)
 
 
 def pattern(state: State, slug: str, context: str | None = None) -> tuple[Pattern, str | None, str | None]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from rag.search.browse import PatternPage
 from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET, ContextPack
 from rag.search.filters import CONFIDENCE_SCALE, Facets, Filters
 from rag.search.graph import RelatedPattern, SimilarPattern
@@ -54,6 +55,7 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="A situation in plain words, or a pattern's name.", examples=["our shelves are full of stock nobody ordered"])
     k: Whole = Field(10, ge=1, le=MAX_K, description="Number of patterns to return.")
+    offset: Whole = Field(0, ge=0, le=MAX_K - 1, description=f"Skip this many hits first (paging); offset + k is at most {MAX_K}.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
     group_duplicates: bool = Field(False, description="Fold near-duplicate patterns under the best one.")
     reader: str | None = Field(None, max_length=100, description="Rank and label for this context (corporate, government, ...) without filtering; see /facets.")
@@ -111,6 +113,7 @@ class FiltersOut(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     k: int
+    offset: int = Field(0, description="Hits skipped before these; ranks stay absolute (the first hit has rank offset + 1).")
     index_version: str = Field(description="The index build that answered.")
     filters: FiltersOut
     hits: list[HitOut]
@@ -120,7 +123,7 @@ class SearchResponse(BaseModel):
     relevance_threshold: float = Field(0.0, description="The relevance under which the best hit means no good match.")
 
     @classmethod
-    def of(cls, results: Results, explain: bool = False) -> SearchResponse:
+    def of(cls, results: Results, explain: bool = False, offset: int = 0) -> SearchResponse:
         hits = []
         for h in results.hits:
             data = h.to_dict()
@@ -130,6 +133,7 @@ class SearchResponse(BaseModel):
         return cls(
             query=results.query,
             k=results.k,
+            offset=offset,
             index_version=results.index_version,
             filters=FiltersOut.model_validate(results.filters),
             hits=hits,
@@ -150,9 +154,11 @@ class SectionOut(BaseModel):
 
 class RelationshipOut(BaseModel):
     kind: str
-    target: str
+    target: str = Field(description="A slug when the target is in the library; else the target as written (dangling).")
     weight: float | None = None
     description: str = ""
+    resolved_by: Literal["title", "alias"] | None = Field(None, description="Set when the file named the target by its title or an alias, not its slug.")
+    written: str | None = Field(None, description="The target as the file wrote it, when resolved by title or alias.")
 
 
 class LifecycleOut(BaseModel):
@@ -235,6 +241,7 @@ class RelatedOut(BaseModel):
     direction: Literal["outgoing", "incoming", "both"] = Field(description="outgoing: declared by the asked pattern; incoming: declared by the other; both: by each.")
     weight: float | None = None
     description: str = ""
+    resolved_by: Literal["title", "alias"] | None = Field(None, description="Set when the declaring file named this pattern by its title or an alias, not its slug.")
 
 
 class RelatedResponse(BaseModel):
@@ -242,10 +249,25 @@ class RelatedResponse(BaseModel):
     slug: str
     title: str
     related: list[RelatedOut]
+    dangling: int = Field(0, description="Curated targets of this pattern that name no pattern of the library (no slug, id, title or alias matches).")
+    dangling_targets: list[str] = Field(default_factory=list, description="Those targets, as written.")
+    note: str | None = Field(None, description="Why `related` is short or empty, when curated edges point outside the library.")
 
     @classmethod
-    def of(cls, version: str, pattern: Pattern, related: tuple[RelatedPattern, ...]) -> RelatedResponse:
-        return cls(index_version=version, slug=pattern.slug, title=pattern.title, related=[RelatedOut.model_validate(r, from_attributes=True) for r in related])
+    def of(cls, version: str, pattern: Pattern, related: tuple[RelatedPattern, ...], dangling: tuple[str, ...] = ()) -> RelatedResponse:
+        note = None
+        if dangling:
+            kept = f"{len(related)} resolved" if related else "none resolved"
+            note = f"{len(dangling)} curated relationship target(s) of {pattern.slug} name no pattern of this library ({kept}); see dangling_targets"
+        return cls(
+            index_version=version,
+            slug=pattern.slug,
+            title=pattern.title,
+            related=[RelatedOut.model_validate(r, from_attributes=True) for r in related],
+            dangling=len(dangling),
+            dangling_targets=list(dangling),
+            note=note,
+        )
 
 
 class SimilarOut(BaseModel):
@@ -264,6 +286,38 @@ class SimilarResponse(BaseModel):
     @classmethod
     def of(cls, version: str, pattern: Pattern, similar: tuple[SimilarPattern, ...]) -> SimilarResponse:
         return cls(index_version=version, slug=pattern.slug, title=pattern.title, similar=[SimilarOut.model_validate(s, from_attributes=True) for s in similar])
+
+
+class PatternBriefOut(BaseModel):
+    slug: str
+    title: str
+    summary: str
+    domains: list[str]
+    status: str | None = None
+    confidence: float | None = None
+    context_label: str | None = Field(None, description="The pattern's name in the filtered context.")
+
+
+class PatternListResponse(BaseModel):
+    index_version: str
+    filters: FiltersOut
+    total: int = Field(description="Patterns passing the filters, over all pages.")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last one.")
+    patterns: list[PatternBriefOut] = Field(description="In title order.")
+
+    @classmethod
+    def of(cls, version: str, page: PatternPage) -> PatternListResponse:
+        return cls(
+            index_version=version,
+            filters=FiltersOut.model_validate(page.filters),
+            total=page.total,
+            offset=page.offset,
+            limit=page.limit,
+            next_offset=page.next_offset,
+            patterns=[PatternBriefOut.model_validate(p, from_attributes=True) for p in page.patterns],
+        )
 
 
 class FacetValue(BaseModel):

@@ -30,13 +30,15 @@ def run(patterns_index_dir):
     return invoke
 
 
-def test_search_prints_a_table_best_first(run):
+def test_search_prints_hits_best_first(run):
     result = run("search", SHELVES, "-k", "3")
     assert result.exit_code == 0, result.output
-    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
-    assert len(rows) == 3
-    assert [cell.strip() for cell in rows[0].strip("│").split("│")][:3] == ["1", "pull-based-replenishment", "Pull-Based Replenishment"]
-    assert "best section" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"3 hits for {SHELVES!r}"
+    titles = [line for line in lines if line[:4].strip().isdigit()]
+    assert len(titles) == 3
+    assert titles[0].startswith(" 1  Pull-Based Replenishment  ")
+    assert lines[lines.index(titles[0]) + 1].startswith("    pull-based-replenishment · ")
 
 
 def test_search_json_with_filters(run, search_index):

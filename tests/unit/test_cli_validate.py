@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from support import front_matter, write_pattern
 from typer.testing import CliRunner
 
@@ -65,3 +67,63 @@ def test_missing_folder_exits_2_with_a_message_on_stderr(tmp_path):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert f"error: pattern library folder not found: {tmp_path / 'nowhere'}" in result.stderr
+
+
+def test_an_empty_folder_is_an_error_not_a_silent_success(tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: no pattern files (*.md) in {tmp_path}; nothing to validate"
+
+
+def test_index_of_an_empty_or_missing_folder_says_so_without_a_traceback(tmp_path):
+    empty = runner.invoke(app, ["index", str(tmp_path), "--index-dir", str(tmp_path / "idx")])
+    assert (empty.exit_code, empty.stderr.strip()) == (2, f"error: no pattern files (*.md) in {tmp_path}; nothing to index")
+    missing = runner.invoke(app, ["index", str(tmp_path / "nowhere"), "--index-dir", str(tmp_path / "idx")])
+    assert (missing.exit_code, missing.stderr.strip()) == (2, f"error: pattern library folder not found: {tmp_path / 'nowhere'}")
+    assert "Traceback" not in empty.output + missing.output
+
+
+def test_an_oversized_file_names_the_limit_and_the_option_that_raises_it(tmp_path):
+    path = write_pattern(tmp_path, "big", front_matter("big", summary="x" * 300_000))
+    size = path.stat().st_size
+    refused = runner.invoke(app, ["validate", str(tmp_path), "--max-file-mb", "0.25", "--json"])
+    assert refused.exit_code == 1
+    (problem,) = json.loads(refused.stdout)["problems"]
+    assert problem["reason"] == f"file too large: {size} bytes, above the limit of 262144 bytes (0.25 MB); raise it with --max-file-mb"
+    assert runner.invoke(app, ["validate", str(tmp_path), "--max-file-mb", "1"]).exit_code == 0
+    assert "--max-file-mb" in runner.invoke(app, ["index", "--help"]).stdout
+
+
+@pytest.mark.parametrize(("value", "message"), [("abc", "RAG_MAX_BODY_BYTES must be a whole number of bytes, got 'abc'"), ("0", "RAG_MAX_BODY_BYTES must be above zero, got 0")])
+def test_a_bad_environment_value_is_named_cleanly_by_serve(tmp_path, value, message):
+    result = runner.invoke(app, ["serve", "--index-dir", str(tmp_path)], env={"RAG_MAX_BODY_BYTES": value})
+    assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}")
+
+
+def test_the_example_request_is_printed_only_once_the_port_answers(capsys):
+    import socket
+    import threading
+
+    from rag.cli.serving import _hint_when_listening
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    _hint_when_listening("127.0.0.1", port, threading.Event(), timeout_s=0.6)  # bound, not listening: no answer
+    assert capsys.readouterr().err == ""
+    probe.listen()
+    _hint_when_listening("127.0.0.1", port, threading.Event(), timeout_s=5)
+    probe.close()
+    assert capsys.readouterr().err.startswith(f"ready; try: curl -s -X POST http://127.0.0.1:{port}/search ")
+
+
+def test_eval_without_ranx_says_which_extra_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ranx" else real(name, *a))
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"qid": "1", "query": "stock", "relevant": {"a": 1}}\n')
+    result = runner.invoke(app, ["eval", str(queries), "--index-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "`rag eval` needs ranx, in the package's eval extra: run `.venv/bin/pip install -e '.[eval]'`" in result.stderr

@@ -110,7 +110,9 @@ def test_empty_file(tmp_path, content):
 def test_file_too_large(tmp_path):
     path = write_pattern(tmp_path, "big", front_matter("big"))
     size = path.stat().st_size
-    assert only_problem(tmp_path, max_file_bytes=100) == error("big.md", "file", f"file too large: {size} bytes (limit 100)")
+    assert only_problem(tmp_path, max_file_bytes=100) == error(
+        "big.md", "file", f"file too large: {size} bytes, above the limit of 100 bytes (9.54e-05 MB); raise it with --max-file-mb"
+    )
     assert load_library(tmp_path, max_file_bytes=size).problems == ()
 
 

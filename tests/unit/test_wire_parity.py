@@ -12,6 +12,7 @@ import pytest
 
 from rag.records import pattern as records
 from rag.records.results import Evidence, Hit, Results, RetrieverScore
+from rag.search.browse import PatternBrief, PatternPage
 from rag.search.context import ContextPack, PackedPattern, Passage
 from rag.search.graph import RelatedPattern, SimilarPattern
 from rag.serve import wire
@@ -35,6 +36,8 @@ PAIRS = [
     (Passage, wire.PassageOut),
     (PackedPattern, wire.PackedPatternOut),
     (ContextPack, wire.ContextResponse),
+    (PatternBrief, wire.PatternBriefOut),
+    (PatternPage, wire.PatternListResponse),
 ]
 
 

@@ -8,12 +8,27 @@ from rag.serve import service
 from rag.search.filters import Filters
 from rag.load.library import SLUG_RE
 from rag.serve.service import State
-from rag.serve.wire import PatternResponse, RelatedResponse, SimilarResponse
+from rag.serve.wire import PatternListResponse, PatternResponse, RelatedResponse, SimilarResponse
 from rag.serve.http.routes import errors, get_state
 
 router = APIRouter(prefix="/patterns", tags=["patterns"])
 
 SlugPath = Annotated[str, Path(pattern=SLUG_RE.pattern, description="A pattern slug, e.g. pull-based-replenishment.")]
+
+
+@router.get("", operation_id="list_patterns", response_model=PatternListResponse, responses=errors(422))
+def list_patterns(
+    state: Annotated[State, Depends(get_state)],
+    domain: Annotated[str | None, Query(description="Only this domain (see GET /facets).")] = None,
+    context: Annotated[str | None, Query(description="Only patterns with a label in this context (see GET /facets).")] = None,
+    status: Annotated[str | None, Query(description="Only this lifecycle status.")] = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=5, allow_inf_nan=False, description="Lowest lifecycle confidence, 0 to 5.")] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIST, description="Patterns per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Patterns skipped (next_offset of the previous page).")] = 0,
+) -> PatternListResponse:
+    """Browse: a page of the patterns passing the filters, in title order, with the total count."""
+    page = service.list_patterns(state, Filters(domain, context, status, min_confidence), limit, offset)
+    return PatternListResponse.of(state.version, page)
 
 
 @router.get("/{slug}", operation_id="get_pattern", response_model=PatternResponse, responses=errors(404, 422))
@@ -29,9 +44,10 @@ def get_pattern(
 
 @router.get("/{slug}/related", operation_id="related", response_model=RelatedResponse, responses=errors(404, 422))
 def related(slug: SlugPath, state: Annotated[State, Depends(get_state)]) -> RelatedResponse:
-    """Curated relationships in both directions, typed and weighted, heaviest first."""
+    """Curated relationships in both directions, typed and weighted, heaviest first; `dangling` counts
+    curated targets outside the library."""
     found, edges = service.related(state, slug)
-    return RelatedResponse.of(state.version, found, edges)
+    return RelatedResponse.of(state.version, found, edges, state.graph.dangling_of(found.slug))
 
 
 @router.get("/{slug}/similar", operation_id="similar", response_model=SimilarResponse, responses=errors(404, 422))

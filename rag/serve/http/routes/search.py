@@ -15,5 +15,5 @@ router = APIRouter(tags=["search"])
 @router.post("/search", operation_id="search", response_model=SearchResponse, responses=errors(400, 413, 422))
 def search(request: SearchRequest, state: Annotated[State, Depends(get_state)]) -> SearchResponse:
     """Patterns that fit a situation (or a name), best first, with the sections that matched."""
-    results = service.search(state, request.query, request.k, request.filters.to_filters(), request.group_duplicates, request.reader)
-    return SearchResponse.of(results, explain=request.explain)
+    results = service.search(state, request.query, request.k, request.filters.to_filters(), request.group_duplicates, request.offset, request.reader)
+    return SearchResponse.of(results, explain=request.explain, offset=request.offset)

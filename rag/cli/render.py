@@ -1,0 +1,145 @@
+"""Plain-text layouts for people at a terminal, sized to its width (80 columns is the design width).
+
+Prose (queries, snippets, summaries) wraps at word boundaries; slugs and titles are never wrapped or cut:
+a line that cannot hold one is given to it whole. Every function returns lines; the commands print them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Iterable, Sequence
+
+MIN_WIDTH, MAX_WIDTH = 40, 120  # wider terminals still get lines a reader can follow
+# Lines per hit under its title (slug and section, context label, snippet) and the most each may take:
+# five hits then fit one 30-line screen at 80 columns, with or without --context (--explain adds one).
+HIT_LINES = 4
+SNIPPET_LINES = 2
+LABEL_LINES = 2
+INDENT = "    "
+
+
+def width() -> int:
+    """The terminal's width ($COLUMNS first), kept between MIN_WIDTH and MAX_WIDTH."""
+    return max(MIN_WIDTH, min(MAX_WIDTH, shutil.get_terminal_size((80, 24)).columns))
+
+
+def prose(text: str, cols: int, indent: str = "", max_lines: int | None = None) -> list[str]:
+    """`text` wrapped at spaces only (hyphenated words and long tokens stay whole), at most `max_lines`."""
+    return textwrap.wrap(
+        " ".join(text.split()), width=cols, initial_indent=indent, subsequent_indent=indent,
+        break_long_words=False, break_on_hyphens=False, max_lines=max_lines, placeholder=" …",
+    )
+
+
+def joined(parts: Sequence[str], cols: int, indent: str = "", sep: str = " · ") -> list[str]:
+    """Items on lines of at most `cols`, separated by `sep`; an item is never split."""
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        candidate = f"{line}{sep}{part}" if line else f"{indent}{part}"
+        if line and len(candidate) > cols:
+            lines.append(line)
+            line = f"{indent}{part}"
+        else:
+            line = candidate
+    return lines + ([line] if line else [])
+
+
+def _headline(left: str, right: str, cols: int) -> str:
+    gap = cols - len(left) - len(right)
+    return f"{left}{' ' * gap}{right}" if gap >= 2 else f"{left}  {right}"
+
+
+def filters_text(filters: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None)
+
+
+def search_lines(results, cols: int, offset: int = 0, explain: bool = False) -> list[str]:
+    """A ranked list: title and score, then slug, best section and context label, then the evidence snippet."""
+    n = len(results.hits)
+    shown = f"hits {offset + 1}-{offset + n}" if offset and n else f"{n} hit{'s' if n != 1 else ''}"
+    lines = prose(f"{shown} for {results.query!r}", cols)
+    meta = [f"index {results.index_version}"]
+    if filters_text(results.filters):
+        meta.append(f"filters: {filters_text(results.filters)}")
+    if explain and results.fusion:
+        f = results.fusion
+        weights = ", ".join(f"{k} {v:g}" for k, v in f.get("weights", {}).items())
+        meta.append(f"fusion: {f.get('method')}" + (f" ({weights})" if weights else ""))
+    lines += joined(meta, cols)
+    for h in results.hits:
+        lines.append("")
+        lines.append(_headline(f"{h.rank:>2}  {h.title}", f"{h.score:.3f}", cols))
+        details = [h.slug]
+        if h.evidence:
+            details.append(h.evidence[0].section)
+        if h.name_match:
+            details.append(f"name match: {h.name_match}")
+        block = joined(details, cols, INDENT)
+        if results.filters.get("context"):  # a context's label is often a sentence: prose, at most LABEL_LINES
+            block += prose(f"{results.filters['context']}: {h.context_label or '(no label)'}", cols, INDENT, LABEL_LINES)
+        lines += block
+        if h.duplicates:
+            lines += joined([f"also: {h.duplicates[0]}", *h.duplicates[1:]], cols, INDENT, ", ")
+        if explain:
+            scores = [f"{name} #{s.rank} {s.score:.3g}" for name, s in sorted(h.retrievers.items(), key=lambda kv: kv[1].rank)]
+            lines += joined(scores or ["no retriever scores"], cols, INDENT)
+        if h.evidence and h.evidence[0].snippet:  # the snippet gets what the hit's lines budget leaves (at least one)
+            lines += prose(h.evidence[0].snippet, cols, INDENT, max(1, min(SNIPPET_LINES, HIT_LINES - len(block))))
+    return lines
+
+
+def facets_lines(facets: dict, cols: int, version: str) -> list[str]:
+    lines = [f"facets of index {version} (patterns per value)"]
+    for name in ("domains", "contexts", "statuses"):
+        values = facets[name]
+        lines.append("")
+        lines.append(f"{name} ({len(values)})")
+        lines += joined([f"{v['value']} {v['count']}" for v in values] or ["(none)"], cols, "  ")
+    return lines
+
+
+def list_lines(page, cols: int, version: str) -> list[str]:
+    n = len(page.patterns)
+    shown = f"patterns {page.offset + 1}-{page.offset + n} of {page.total}" if n else f"no patterns at offset {page.offset} (of {page.total})"
+    meta = [shown, f"index {version}"]
+    if filters_text(page.filters):
+        meta.append(f"filters: {filters_text(page.filters)}")
+    lines = joined(meta, cols)
+    for p in page.patterns:
+        lines.append(p.title)
+        lines += joined([p.slug, *(p.domains[:2]), *([p.status] if p.status else [])], cols, INDENT)
+        if p.context_label:
+            lines += prose(f"{page.filters.get('context')}: {p.context_label}", cols, INDENT, LABEL_LINES)
+    if page.next_offset is not None:
+        lines += ["", f"more: --offset {page.next_offset}"]
+    return lines
+
+
+def related_lines(slug: str, edges: Iterable, dangling: Sequence[str], cols: int) -> list[str]:
+    edges = list(edges)
+    lines = [f"related to {slug}: {len(edges)} edge{'s' if len(edges) != 1 else ''}"]
+    for r in edges:
+        weight = "" if r.weight is None else f" ({r.weight:g})"
+        how = f" · named by {r.resolved_by}" if r.resolved_by else ""
+        lines += joined([f"{r.relation} {r.slug}{weight}", f"{r.direction}{how}", r.title], cols, "  ")
+    if dangling:
+        lines.append("")
+        lines += prose(f"{len(dangling)} curated target{'s' if len(dangling) != 1 else ''} name no pattern of this library:", cols)
+        lines += joined(list(dangling), cols, "  ", ", ")
+    return lines
+
+
+def markdown_lines(text: str, cols: int) -> list[str]:
+    """Markdown with its plain paragraph lines wrapped; headings, lists, quotes, tables and code as written."""
+    lines: list[str] = []
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or not line.strip() or line.lstrip()[:1] in ("#", "-", "*", "|", ">", "`") or line.lstrip()[:2].rstrip(".").isdigit():
+            lines.append(line)
+        else:
+            lines += prose(line, cols)
+    return lines
