@@ -22,7 +22,7 @@ Slug = Annotated[str, typer.Argument(help="Pattern slug, e.g. pull-based-repleni
 ContextOpt = Annotated[Optional[str], typer.Option("--context", help="Reader context: only patterns labelled for it, shown in its words. The index's own contexts come from `rag facets`.")]
 DomainOpt = Annotated[Optional[str], typer.Option("--domain", help="Only this domain; `rag facets` lists the index's domains.")]
 StatusOpt = Annotated[Optional[str], typer.Option("--status", help="Only this lifecycle status; `rag facets` lists the index's statuses.")]
-MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", min=0, max=5, help="Only patterns whose lifecycle confidence is at least this (0 to 5).")]
+MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", help="Only patterns whose confidence is at least this, on the 0-1 scale (five stars = 1.0; see `rag facets`).")]
 
 
 MaxFileMb = Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Largest pattern file read, in MB; a larger one is reported as an error.")]

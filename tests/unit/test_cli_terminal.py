@@ -70,11 +70,11 @@ def test_explain_shows_each_retrievers_rank_and_offset_pages_on(rag):
 
 def test_min_confidence_and_group_duplicates_reach_the_search(rag, fake_index_dir):
     patterns = SearchIndex.open(fake_index_dir).patterns
-    confident = {p.slug for p in patterns if (p.lifecycle.confidence or 0) >= 4}
-    body = json.loads(rag("search", SHELVES, "-k", "20", "--min-confidence", "4", "--group-duplicates", "--json").stdout)
-    assert body["filters"]["min_confidence"] == 4
+    confident = {p.slug for p in patterns if (p.lifecycle.confidence or 0) >= 0.8}
+    body = json.loads(rag("search", SHELVES, "-k", "20", "--min-confidence", "0.8", "--group-duplicates", "--json").stdout)
+    assert body["filters"]["min_confidence"] == 0.8
     assert {h["slug"] for h in body["hits"]} <= confident
-    assert rag("search", SHELVES, "--min-confidence", "7").exit_code == 2
+    assert rag("search", SHELVES, "--min-confidence", "1.5").exit_code == 2
 
 
 def test_facets_lists_the_index_own_values(rag, fake_index_dir):

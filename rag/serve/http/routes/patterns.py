@@ -22,7 +22,7 @@ def list_patterns(
     domain: Annotated[str | None, Query(description="Only this domain (see GET /facets).")] = None,
     context: Annotated[str | None, Query(description="Only patterns with a label in this context (see GET /facets).")] = None,
     status: Annotated[str | None, Query(description="Only this lifecycle status.")] = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=5, allow_inf_nan=False, description="Lowest lifecycle confidence, 0 to 5.")] = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Lowest confidence, 0-1 (1.0 = five stars).")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIST, description="Patterns per page.")] = 20,
     offset: Annotated[int, Query(ge=0, description="Patterns skipped (next_offset of the previous page).")] = 0,
 ) -> PatternListResponse:
