@@ -37,14 +37,26 @@ def encoder():
     return MiniLMEncoder()
 
 
-def load_state(index_dir: Path):
+def milvus_settings():
+    """RAG_MILVUS_URI / RAG_MILVUS_TOKEN / RAG_MILVUS_TIMEOUT_S / RAG_MILVUS_PREFIX, read here at the edge only."""
+    import os
+
+    from rag.config import MilvusSettings
+
+    try:
+        return MilvusSettings.from_env(os.environ)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def load_state(index_dir: Path, milvus=None):
     """The served state of `index_dir`, or a clean exit with the index's own message."""
-    from rag.errors import IndexError_
+    from rag.errors import RagError
     from rag.serve.service import State
 
     try:
-        return State.load(index_dir, encoder())
-    except IndexError_ as exc:
+        return State.load(index_dir, encoder(), milvus=milvus or milvus_settings())
+    except RagError as exc:
         fail(str(exc))
 
 

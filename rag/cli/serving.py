@@ -27,7 +27,7 @@ def serve(
         settings = Settings.from_env(os.environ, index_dir=index_dir, host=host, port=port)
     except ValueError as exc:
         fail(str(exc))
-    state = load_state(settings.index_dir)
+    state = load_state(settings.index_dir, settings.milvus)
     typer.echo(f"serving index {state.version} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs)", err=True)
     uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level="info")
 

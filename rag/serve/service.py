@@ -25,7 +25,7 @@ from rag.records.pattern import Pattern
 from rag.records.results import Results
 from rag.errors import PatternNotFound, QueryError, RebuildError
 from rag.search.retriever import Retriever
-from rag.config import BuildSettings, ChunkerSettings, LexicalSettings, RetrieverSettings, VectorSettings
+from rag.config import BuildSettings, ChunkerSettings, LexicalSettings, MilvusSettings, RetrieverSettings, VectorSettings
 from rag.index.search_index import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -43,23 +43,24 @@ class State:
     graph: Graph
     loaded_at: float
     sorted_slugs: tuple[str, ...] = ()  # for cheap "did you mean" suggestions
+    milvus: MilvusSettings | None = None  # a Milvus index's URI override and credentials (kept for reloads)
 
     @property
     def version(self) -> str:
         return self.index.version
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None) -> State:
+    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None, milvus: MilvusSettings | None = None) -> State:
         """Open and verify the index, check it was built by this model, and warm the model and tokenizer."""
         from rag.chunking import model_token_counter
         from rag.index.store import current_build
 
         current_build(Path(index_dir))  # a missing index fails before the model loads
-        index = SearchIndex.open(Path(index_dir), expected_model=embedder.info.record)
+        index = SearchIndex.open(Path(index_dir), expected_model=embedder.info.record, milvus=milvus)
         retriever = Retriever(index, embedder, settings)
         embedder.encode_query("warm up")
         model_token_counter()
-        state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)))
+        state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)), milvus)
         log.info("serving index %s (%d patterns, %d chunks) from %s", state.version, len(index.patterns), len(index.chunks), index.build_dir)
         return state
 
@@ -142,7 +143,7 @@ def reload(state: State, index_dir: Path) -> State:
 
     if current_build(Path(index_dir)).name == state.version:
         return state
-    return State.load(index_dir, state.retriever.embedder, state.retriever.settings)
+    return State.load(index_dir, state.retriever.embedder, state.retriever.settings, state.milvus)
 
 
 def rebuild(state: State, index_dir: Path, library: Path | None = None, cache_dir: Path | None = None):
@@ -166,9 +167,23 @@ def rebuild(state: State, index_dir: Path, library: Path | None = None, cache_di
         chunker=ChunkerSettings(**{**manifest.chunker, "version": ChunkerSettings().version}),  # this code's chunker
         vectors=VectorSettings(**vectors),
         lexical=LexicalSettings(**manifest.lexical),
+        engine="milvus" if manifest.engine == "milvus" else "embedded",
+        milvus=_build_milvus(state, manifest),
     )
     summary = build_index(settings, state.retriever.embedder)
     return summary, reload(state, index_dir)
+
+
+def _build_milvus(state: State, manifest) -> MilvusSettings | None:
+    """A reindex of a Milvus index writes to the server it was built on (or the configured one), same prefix."""
+    if manifest.engine != "milvus" or manifest.milvus is None:
+        return None
+    return (state.milvus or MilvusSettings()).at(manifest.milvus.uri).with_(prefix=manifest.milvus.prefix)
+
+
+def health(state: State) -> dict:
+    """The engine's own report: which engine, and whether it is reachable now."""
+    return state.index.engine.health()
 
 
 def stats(state: State) -> dict:

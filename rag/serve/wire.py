@@ -274,9 +274,11 @@ class FacetsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
     index_version: str
     patterns: int
+    engine: str = Field("embedded", description="embedded (FAISS + bm25s files) or milvus.")
+    reachable: bool = Field(True, description="Whether the engine answers now (false: searches get 503; retry later).")
 
 
 class ModelOut(BaseModel):

@@ -169,7 +169,7 @@ def test_facets_health_stats(client, search_index):
     facets = client.get("/facets").json()
     assert {"value": "stable", "count": 25} in facets["statuses"]
     assert sum(f["count"] for f in facets["contexts"]) == sum(len(p.contexts) for p in search_index.patterns)
-    assert client.get("/health").json() == {"status": "ok", "index_version": search_index.version, "patterns": 25}
+    assert client.get("/health").json() == {"status": "ok", "index_version": search_index.version, "patterns": 25, "engine": "embedded", "reachable": True}
     stats = client.get("/stats").json()
     assert stats["model"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256}
     assert stats["counts"]["patterns"] == 25 and stats["counts"]["chunks"] == len(search_index.chunks)

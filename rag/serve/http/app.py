@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
         if getattr(app.state, "rag", None) is None:
             import anyio.to_thread
 
-            app.state.rag = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever))
+            app.state.rag = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, settings.milvus))
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
         async with mcp_http.run():

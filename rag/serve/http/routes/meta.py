@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
+from rag.errors import EngineUnavailable
 from rag.serve import service
 from rag.serve.service import State
 from rag.serve.wire import FacetsResponse, HealthResponse, StatsResponse
@@ -18,10 +19,16 @@ def facets(state: Annotated[State, Depends(get_state)]) -> FacetsResponse:
     return FacetsResponse.of(state.version, service.facets(state))
 
 
-@router.get("/health", operation_id="health", response_model=HealthResponse)
-def health(state: Annotated[State, Depends(get_state)]) -> HealthResponse:
-    """Up, with the index version being served."""
-    return HealthResponse(index_version=state.version, patterns=len(state.index.patterns))
+@router.get("/health", operation_id="health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+def health(state: Annotated[State, Depends(get_state)], response: Response) -> HealthResponse:
+    """Up, with the index version being served, the engine and whether it is reachable (503 when it is not)."""
+    engine = service.health(state)
+    reachable = bool(engine.get("reachable", True))
+    if not reachable:
+        response.status_code = 503
+        response.headers["Retry-After"] = str(EngineUnavailable.retry_after_s)
+    return HealthResponse(status="ok" if reachable else "degraded", index_version=state.version, patterns=len(state.index.patterns),
+                          engine=str(engine.get("engine", state.index.manifest.engine)), reachable=reachable)
 
 
 @router.get("/stats", operation_id="stats", response_model=StatsResponse)
