@@ -18,7 +18,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,milvus]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the package with its dev tools
@@ -30,7 +30,7 @@ run: index ## install, index patterns/ when missing or stale, and serve on $(HOS
 	@echo "try: curl -s -X POST http://$(HOST):$(PORT)/search -H 'content-type: application/json' -d '{\"query\": \"our shelves are full of stock nobody ordered\", \"k\": 3}'"
 	$(BIN)/rag serve --index-dir $(INDEX) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint ## run the whole test suite (unit + integration: real model, FAISS, HTTP)
+test: $(STAMP) lint ## run the whole test suite (unit + integration: real model, FAISS, HTTP, a real Milvus Lite 2.5.1)
 	$(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP) ## run the unit tests only (fake encoder; seconds)
@@ -40,7 +40,7 @@ lint: $(STAMP) ## check the layer contracts between the stages (import-linter)
 	$(BIN)/lint-imports
 
 bench: $(STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,milvus,bench]'
 	$(BIN)/python -m rag.bench --out eval/bench
 
 clean: ## remove the virtual environment and built indexes
