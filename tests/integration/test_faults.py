@@ -77,7 +77,7 @@ def fault_library(root):
         error("binary.md", "file", "binary file (contains NUL bytes)"),
         error("broken-yaml.md", "line 4", "YAML error at column 1: found unexpected end of stream (while scanning a quoted scalar started at line 3)"),
         error("empty.md", "file", "empty file"),
-        error("huge.md", "file", f"file too large: {size} bytes (limit {rag.patterns.MAX_FILE_BYTES})"),
+        error("huge.md", "file", f"file too large: {size} bytes (limit {rag.load.library.MAX_FILE_BYTES})"),
         error("latin1.md", "line 3", "not UTF-8: invalid byte at offset 27"),
         error("plain.md", "line 1", "no front matter: the file must start with a '---' line"),
         error("self.md", "file", f"cannot stat file: {os.strerror(errno.ELOOP)}"),
@@ -98,7 +98,7 @@ def faulty(tmp_path_factory, embedder, embedding_cache_dir):
     """The library, its expected problems, and the index built from it while one file vanishes mid-scan."""
     root = tmp_path_factory.mktemp("faulty-library")
     expected = fault_library(root)
-    listing = rag.patterns.iter_markdown_files
+    listing = rag.load.library.iter_markdown_files
 
     def listing_then_delete(folder):
         paths = list(listing(folder))  # the listing still has vanishing.md ...
@@ -107,7 +107,7 @@ def faulty(tmp_path_factory, embedder, embedding_cache_dir):
 
     index_dir = tmp_path_factory.mktemp("faulty-index")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rag.patterns, "iter_markdown_files", listing_then_delete)
+        patch.setattr(rag.load.library, "iter_markdown_files", listing_then_delete)
         summary = build_index(BuildSettings(root, index_dir, cache_dir=embedding_cache_dir), embedder)
     return summary, expected, index_dir
 
