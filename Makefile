@@ -29,8 +29,8 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): $(RUN_STAMP)
-	@echo "Installing the eval and test tools (ranx with numba and pandas, pytest, schemathesis, rank-bm25, import-linter): about 0.47 GB more."
-	$(PIP) -e '.[eval,dev]'
+	@echo "Installing the eval and test tools (ranx with numba and pandas, pytest, schemathesis, rank-bm25, import-linter, Playwright, Milvus Lite 2.5.1): about 0.6 GB more."
+	$(PIP) -e '.[eval,dev,milvus]'
 	touch $@
 
 install: $(RUN_STAMP) ## create .venv and install what serving needs (no eval or test tools)
@@ -55,7 +55,7 @@ lint: $(TEST_STAMP) ## check the layer contracts between the stages (import-lint
 	$(BIN)/lint-imports
 
 bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md
-	$(PIP) --quiet -e '.[eval,dev,bench]'
+	$(PIP) --quiet -e '.[eval,dev,milvus,bench]'
 	$(BIN)/python -m rag.bench --out eval/bench
 
 clean: ## remove the virtual environment and built indexes

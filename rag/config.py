@@ -14,7 +14,8 @@ from typing import Literal
 
 FusionMethod = Literal["rrf", "convex"]
 VectorKind = Literal["flat", "ivf", "hnsw"]
-EngineKind = Literal["embedded"]
+EngineKind = Literal["embedded", "milvus"]
+DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"  # Milvus Standalone's default gRPC port
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a pattern file above this is reported as unusable (the largest commons-os file is 0.34 MB)
 
 
@@ -61,6 +62,40 @@ class LexicalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MilvusSettings:
+    """Where the Milvus engine lives. `token` (user:password or an API key) is never written to the manifest or
+    logged; the manifest keeps the URI without credentials. `timeout_s` is per call and must be an int: pymilvus
+    uses only an int timeout as its retry budget (a float retries up to 75 times). Collections are named
+    `<prefix>_<build>_chunks` and `<prefix>_<build>_patterns`; the alias (where the server has aliases) is
+    `<prefix>_current_chunks` / `<prefix>_current_patterns`, so give each index directory its own prefix."""
+
+    uri: str = ""  # "": the index's manifest URI when serving, DEFAULT_MILVUS_URI when building
+    token: str | None = field(default=None, repr=False)
+    timeout_s: int = 3
+    prefix: str = "rag"
+
+    def with_(self, **changes) -> MilvusSettings:
+        return replace(self, **changes)
+
+    def at(self, uri: str) -> MilvusSettings:
+        """These settings with `uri` where none was given."""
+        return self if self.uri else replace(self, uri=uri)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides) -> MilvusSettings | None:
+        """RAG_MILVUS_URI, RAG_MILVUS_TOKEN, RAG_MILVUS_TIMEOUT_S, RAG_MILVUS_PREFIX; None when no URI is given
+        (then an index names its own URI in its manifest)."""
+        values: dict = {}
+        for key, name in (("uri", "RAG_MILVUS_URI"), ("token", "RAG_MILVUS_TOKEN"), ("prefix", "RAG_MILVUS_PREFIX")):
+            if environ.get(name):
+                values[key] = environ[name]
+        if environ.get("RAG_MILVUS_TIMEOUT_S"):
+            values["timeout_s"] = positive_int("RAG_MILVUS_TIMEOUT_S", environ["RAG_MILVUS_TIMEOUT_S"], "seconds")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values) if values else None
+
+
+@dataclass(frozen=True, slots=True)
 class BuildSettings:
     library: Path
     index_dir: Path
@@ -70,6 +105,8 @@ class BuildSettings:
     vectors: VectorSettings = VectorSettings()
     lexical: LexicalSettings = LexicalSettings()
     max_file_bytes: int = MAX_FILE_BYTES
+    engine: EngineKind = "embedded"
+    milvus: MilvusSettings | None = None  # the server of engine="milvus" (default: MilvusSettings())
 
 
 def _default_weights() -> dict[str, float]:
@@ -135,6 +172,7 @@ class Settings:
     # clients share forward passes.
     batch_window_ms: float = 2.0
     batch_max: int = 32
+    milvus: MilvusSettings | None = None  # overrides a Milvus index's manifest URI; carries the token
 
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -142,7 +180,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
         """RAG_INDEX_DIR, RAG_LIBRARY, RAG_CACHE_DIR, RAG_CORS_ORIGINS (comma-separated), RAG_ADMIN_TOKEN,
-        RAG_MAX_BODY_BYTES, from `environ` (the edge passes os.environ). A bad value raises ValueError
+        RAG_MAX_BODY_BYTES and the RAG_MILVUS_* variables (MilvusSettings.from_env), from `environ` (the edge
+        passes os.environ). A bad value raises ValueError
         whose message starts with the variable's name."""
         env = environ
         values: dict = {}
@@ -159,19 +198,20 @@ class Settings:
         if env.get("RAG_MAX_BODY_BYTES"):
             values["max_body_bytes"] = positive_int("RAG_MAX_BODY_BYTES", env["RAG_MAX_BODY_BYTES"])
         if env.get("RAG_BATCH_WINDOW_MS"):
-            values["batch_window_ms"] = float(positive_int("RAG_BATCH_WINDOW_MS", env["RAG_BATCH_WINDOW_MS"]))
+            values["batch_window_ms"] = float(positive_int("RAG_BATCH_WINDOW_MS", env["RAG_BATCH_WINDOW_MS"], "milliseconds"))
         if env.get("RAG_BATCH_MAX"):
-            values["batch_max"] = positive_int("RAG_BATCH_MAX", env["RAG_BATCH_MAX"])
+            values["batch_max"] = positive_int("RAG_BATCH_MAX", env["RAG_BATCH_MAX"], "requests")
+        values["milvus"] = MilvusSettings.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
 
-def positive_int(name: str, text: str) -> int:
+def positive_int(name: str, text: str, unit: str = "bytes") -> int:
     """`text` as a whole number above zero, or ValueError naming `name`."""
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+        raise ValueError(f"{name} must be a whole number of {unit}, got {text!r}") from None
     if value <= 0:
         raise ValueError(f"{name} must be above zero, got {value}")
     return value

@@ -49,17 +49,29 @@ def encoder():
     return MiniLMEncoder()
 
 
-def load_state(index_dir: Path, warm: bool = False):
+def milvus_settings():
+    """RAG_MILVUS_URI / RAG_MILVUS_TOKEN / RAG_MILVUS_TIMEOUT_S / RAG_MILVUS_PREFIX, read here at the edge only."""
+    import os
+
+    from rag.config import MilvusSettings
+
+    try:
+        return MilvusSettings.from_env(os.environ)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def load_state(index_dir: Path, warm: bool = False, milvus=None):
     """The served state of `index_dir`, or a clean exit with the index's own message. The model loads
     on the first search (`warm=False`), so commands that read patterns never import torch."""
     if not logging.getLogger().handlers:  # rag serve and rag mcp set up logging first, at INFO
         setup_logging(quiet=True)
-    from rag.errors import IndexError_
+    from rag.errors import RagError
     from rag.serve.service import State
 
     try:
-        return State.load(index_dir, encoder(), warm=warm)
-    except IndexError_ as exc:
+        return State.load(index_dir, encoder(), warm=warm, milvus=milvus or milvus_settings())
+    except RagError as exc:
         fail(str(exc))
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.cli.common import IndexDir, JsonFlag, encoder, fail, setup_logging
+from rag.cli.common import IndexDir, JsonFlag, encoder, fail, milvus_settings, setup_logging
 
 CHOICES = ("hybrid", "dense", "lexical", "all")
 
@@ -58,12 +58,12 @@ def eval_(
     from rag.evaluation.harness import VARIANTS, evaluate, load_input, run_queries, variant
     from rag.search.retriever import Retriever
     from rag.index.search_index import SearchIndex
-    from rag.errors import IndexError_
+    from rag.errors import RagError
     from rag.evaluation.trec import write_run
 
     try:
-        index = SearchIndex.open(index_dir)
-    except IndexError_ as exc:
+        index = SearchIndex.open(index_dir, milvus=milvus_settings())
+    except RagError as exc:
         fail(str(exc))
     base = Retriever(index, encoder())
     if not 1 <= k <= base.settings.max_k:
@@ -83,7 +83,10 @@ def eval_(
     names = list(VARIANTS) if retriever == "all" else [retriever]
     if retriever != "lexical":
         base.embedder.encode_query(data.queries[0].text)  # load the model before the timed searches
-    runs = [run_queries(variant(base, name), data.queries, k, name) for name in names]
+    try:
+        runs = [run_queries(variant(base, name), data.queries, k, name) for name in names]
+    except RagError as exc:  # e.g. the Milvus engine became unreachable mid-run
+        fail(f"{exc.field}: {exc}" if exc.field else str(exc))
     run_files: dict[str, str] = {}
     if run_out is not None:
         for run in runs:

@@ -55,18 +55,30 @@ def index(
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: INDEX_DIR/cache).")] = None,
     vector_index: Annotated[str, typer.Option("--vector-index", help="flat (exact), ivf or hnsw.")] = "flat",
     max_file_mb: MaxFileMb = DEFAULT_MAX_FILE_MB,
+    engine: Annotated[str, typer.Option("--engine", help="embedded (FAISS + bm25s files in INDEX_DIR) or milvus (collections on a Milvus server; INDEX_DIR keeps the manifest and texts).")] = "embedded",
+    milvus_uri: Annotated[Optional[str], typer.Option("--milvus-uri", help="Milvus server for --engine milvus (default $RAG_MILVUS_URI, else http://127.0.0.1:19530); credentials only from $RAG_MILVUS_TOKEN.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Build or incrementally refresh the index of a library (progress on stderr)."""
     setup_logging()
-    from rag.config import BuildSettings, VectorSettings
+    from rag.cli.common import milvus_settings
+    from rag.config import DEFAULT_MILVUS_URI, BuildSettings, MilvusSettings, VectorSettings
     from rag.errors import RagError
     from rag.index.build import build_index
 
     if vector_index not in ("flat", "ivf", "hnsw"):
         fail(f"--vector-index must be flat, ivf or hnsw, got {vector_index!r}")
+    if engine not in ("embedded", "milvus"):
+        fail(f"--engine must be embedded or milvus, got {engine!r}")
+    if milvus_uri is not None and engine != "milvus":
+        fail("--milvus-uri needs --engine milvus")
     if not library.is_dir():
         fail(f"pattern library folder not found: {library}")
+    milvus = None
+    if engine == "milvus":
+        milvus = (milvus_settings() or MilvusSettings()).with_(**({"uri": milvus_uri} if milvus_uri else {})).at(DEFAULT_MILVUS_URI)
+        if vector_index == "hnsw":
+            typer.echo("note: Milvus Lite has no HNSW (FLAT and IVF_FLAT only); Standalone and Distributed have it", err=True)
     bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -78,7 +90,8 @@ def index(
         bar.update(done - bar.n)
 
     settings = BuildSettings(
-        library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index), max_file_bytes=_max_file_bytes(max_file_mb)
+        library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index),
+        max_file_bytes=_max_file_bytes(max_file_mb), engine=engine, milvus=milvus,
     )
     try:
         summary = build_index(settings, encoder(), progress)

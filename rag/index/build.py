@@ -18,7 +18,7 @@ import numpy as np
 
 from rag import __version__
 from rag.chunking import chunk_pattern, model_token_counter
-from rag.config import BuildSettings, VectorSettings
+from rag.config import DEFAULT_MILVUS_URI, BuildSettings, MilvusSettings, VectorSettings
 from rag.embedding.cache import EmbeddingCache, encode_with_cache
 from rag.embedding.encoder import Encoder
 from rag.errors import IndexError_, IndexNotFound, LibraryError
@@ -96,7 +96,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     model = info.record
     sources = {p.path: p.content_hash for p in report.patterns}
     config = {"chunker": asdict(settings.chunker), "vectors": settings.vectors.to_dict(), "lexical": settings.lexical.to_dict()}
-    if previous and _same_build(previous[1], sources, model, config, report):
+    if previous and _same_build(previous[1], sources, model, config, report) and _same_engine(previous[1], settings):
         summary.up_to_date, summary.build_id = True, previous[1].build_id
         summary.chunks = previous[1].counts.chunks
         summary.chunks_reused = summary.chunks
@@ -142,7 +142,14 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     vector_settings = settings.vectors if len(chunks) else VectorSettings()
     if not len(chunks):
         vectors = np.zeros((0, info.dimension), np.float32)
-    engine = EmbeddedEngine.build(vectors, documents, vector_settings, settings.lexical)
+    if settings.engine == "milvus":
+        from rag.index.milvus.build import MilvusBuild, referenced
+
+        engine = MilvusBuild((settings.milvus or MilvusSettings()).at(DEFAULT_MILVUS_URI), report.patterns, chunks, vectors, documents, vector_settings, settings.lexical)
+        vectors_record = vector_settings.to_dict()
+    else:
+        engine = EmbeddedEngine.build(vectors, documents, vector_settings, settings.lexical)
+        vectors_record = engine.vectors.settings.to_dict()
     lap("index")
 
     def write_files(tmp: Path) -> Manifest:
@@ -159,14 +166,23 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
             engine=engine.kind,
             model=model,
             chunker=config["chunker"],
-            vectors=engine.vectors.settings.to_dict(),
+            vectors=vectors_record,
             lexical=config["lexical"],
             counts=Counts(report.files, len(report.patterns), len(chunks), len(report.problems), len(report.errors)),
             sources=sources,
+            milvus=getattr(engine, "record", None),
         )
 
     with build_lock(Path(settings.index_dir)):
-        build_dir = write_build(Path(settings.index_dir), write_files)
+        before = referenced(settings.index_dir) if settings.engine == "milvus" else set()
+        try:
+            build_dir = write_build(Path(settings.index_dir), write_files)
+        except BaseException:
+            if settings.engine == "milvus":
+                engine.discard()
+            raise
+        if settings.engine == "milvus":
+            engine.prune(before, settings.index_dir)
     summary.build_id = build_dir.name
     lap("write")
     return summary
@@ -194,6 +210,17 @@ def _same_build(manifest: Manifest, sources: dict, model, config: dict, report) 
         and manifest.counts.problems == len(report.problems)
         and manifest.package_version == __version__
     )
+
+
+def _same_engine(manifest: Manifest, settings: BuildSettings) -> bool:
+    """The previous build used the engine asked for (and, for Milvus, its collections are still on that server)."""
+    if manifest.engine != settings.engine:
+        return False
+    if settings.engine == "milvus":
+        from rag.index.milvus.build import still_served
+
+        return still_served((settings.milvus or MilvusSettings()).at(DEFAULT_MILVUS_URI), manifest)
+    return True
 
 
 def _reusable_chunks(previous: tuple[Path, Manifest] | None, config: dict) -> dict[tuple[str, str], list[Chunk]]:

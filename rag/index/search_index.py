@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.config import VectorSettings
+from rag.config import LexicalSettings, MilvusSettings, VectorSettings
 from rag.errors import IndexCorrupt
 from rag.index.embedded import EmbeddedEngine
 from rag.index.engine import Engine
@@ -70,8 +70,10 @@ class SearchIndex:
         return np.flatnonzero(self.chunk_pattern == pattern_row)
 
     @classmethod
-    def open(cls, index_dir: Path, expected_model: ModelRecord | None = None) -> SearchIndex:
-        """Resolve `current`, verify the manifest and every checksum, then load. Raises IndexError_ subclasses."""
+    def open(cls, index_dir: Path, expected_model: ModelRecord | None = None, milvus: MilvusSettings | None = None) -> SearchIndex:
+        """Resolve `current`, verify the manifest and every checksum, then load. Raises IndexError_ subclasses.
+
+        `milvus` (URI override and credentials, from the edge) is used when the manifest's engine is Milvus."""
         build = current_build(Path(index_dir))
         manifest = read_manifest(build)
         verify(build, manifest, expected_model)
@@ -79,7 +81,7 @@ class SearchIndex:
             patterns = tuple(Pattern.from_dict(row) for row in _read_jsonl(build / PATTERNS))
             chunks = tuple(Chunk(**row) for row in _read_jsonl(build / CHUNKS))
             problems = tuple(Problem(**row) for row in _read_jsonl(build / PROBLEMS))
-            engine = EmbeddedEngine.open(build, VectorSettings(**manifest.vectors))
+            engine = _open_engine(build, manifest, milvus)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index in {build} cannot be read ({exc}); run `rag index LIBRARY --rebuild`") from exc
         rows = {p.slug: i for i, p in enumerate(patterns)}
@@ -93,6 +95,19 @@ class SearchIndex:
         if (len(patterns), len(chunks)) != (counts.patterns, counts.chunks) or sizes != expected:
             raise IndexCorrupt(f"index in {build} is inconsistent (counts differ between files); run `rag index LIBRARY --rebuild`")
         return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems)
+
+
+def _open_engine(build: Path, manifest: Manifest, milvus: MilvusSettings | None) -> Engine:
+    """The engine the manifest names: embedded files in the build folder, or the build's Milvus collections."""
+    vectors = VectorSettings(**manifest.vectors)
+    if manifest.engine == "milvus" and manifest.milvus is not None:
+        from rag.index.milvus.engine import MilvusEngine
+
+        counts = {"vectors": manifest.counts.chunks, "keywords": manifest.counts.patterns, "fulltext": manifest.counts.patterns, "passages": manifest.counts.chunks}
+        return MilvusEngine.open(manifest.milvus, milvus, LexicalSettings(**manifest.lexical), vectors, counts)
+    if manifest.engine != "embedded":
+        raise IndexCorrupt(f"index in {build} names an unknown engine {manifest.engine!r}; run `rag index LIBRARY --rebuild`")
+    return EmbeddedEngine.open(build, vectors)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -50,6 +50,25 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
+class MilvusRecord:
+    """Where a Milvus build lives: the server (URI without credentials), its two collections (one per BM25
+    corpus, so each corpus's statistics are its own), the alias moved to it when the server has aliases (None on
+    Milvus Lite, which answers UNIMPLEMENTED), and how its text fields were analyzed."""
+
+    uri: str
+    chunks: str
+    patterns: str
+    alias: dict[str, str] | None = None
+    analyzer: dict[str, Any] = field(default_factory=dict)
+    index_type: str = "FLAT"
+    prefix: str = "rag"
+    truncated: int = 0  # BM25 documents cut to fit a VARCHAR (65,535 bytes); their tail is not searchable
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     format_version: int
     build_id: str
@@ -64,6 +83,7 @@ class Manifest:
     counts: Counts
     sources: dict[str, str]  # library-relative path -> content hash
     files: dict[str, FileRecord] = field(default_factory=dict)
+    milvus: MilvusRecord | None = None  # engine == "milvus" only
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes) -> Manifest:
@@ -74,17 +94,24 @@ class Manifest:
         out["model"] = self.model.to_dict()
         out["counts"] = self.counts.to_dict()
         out["files"] = {name: asdict(meta) for name, meta in self.files.items()}
+        if self.milvus is None:
+            del out["milvus"]
+        else:
+            out["milvus"] = self.milvus.to_dict()
         return {**self.extra, **out}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a missing or mistyped field."""
         known = {f.name for f in fields(cls)}
-        values = {name: data[name] for name in known - {"extra", "files", "engine"}}
+        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus"}}
         values["model"] = ModelRecord(**data["model"])
         values["counts"] = Counts(**data["counts"])
         values["files"] = {name: FileRecord(**meta) for name, meta in data.get("files", {}).items()}
         values["engine"] = data.get("engine", "embedded")  # builds before the engine seam were all embedded
+        values["milvus"] = MilvusRecord(**data["milvus"]) if data.get("milvus") else None
+        if values["engine"] == "milvus" and values["milvus"] is None:
+            raise KeyError("milvus")
         if not isinstance(values["sources"], dict):
             raise TypeError("sources must be an object")
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})

@@ -27,7 +27,7 @@ from rag.records.results import Results
 from rag.errors import PatternNotFound, QueryError, RebuildError
 from rag.search.retriever import Retriever, SearchRequest
 from rag.serve.batching import MicroBatcher
-from rag.config import BuildSettings, ChunkerSettings, LexicalSettings, RetrieverSettings, VectorSettings
+from rag.config import BuildSettings, ChunkerSettings, LexicalSettings, MilvusSettings, RetrieverSettings, VectorSettings
 from rag.index.search_index import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class State:
     loaded_at: float
     sorted_slugs: tuple[str, ...] = ()  # for cheap "did you mean" suggestions
     batcher: MicroBatcher | None = None  # concurrent searches share encoder passes (None: each alone)
+    milvus: MilvusSettings | None = None  # a Milvus index's URI override and credentials (kept for reloads)
 
     def with_batching(self, window_ms: float, max_batch: int) -> State:
         """This state with micro-batched searches (max_batch 1: none)."""
@@ -59,15 +60,16 @@ class State:
         return self.index.version
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None, warm: bool = True) -> State:
+    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None, warm: bool = True, milvus: MilvusSettings | None = None) -> State:
         """Open and verify the index and check it was built by this model; with `warm`, load the model and
-        the tokenizer now (a server), else on first use (`rag show` never loads the model)."""
+        the tokenizer now (a server), else on first use (`rag show` never loads the model). `milvus`
+        overrides a Milvus index's URI and carries its credentials."""
         from rag.index.store import current_build
 
         current_build(Path(index_dir))  # a missing index fails before the model loads
-        index = SearchIndex.open(Path(index_dir), expected_model=embedder.info.record)
+        index = SearchIndex.open(Path(index_dir), expected_model=embedder.info.record, milvus=milvus)
         retriever = Retriever(index, embedder, settings)
-        state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)))
+        state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)), milvus=milvus)
         log.info("serving index %s (%d patterns, %d chunks) from %s", state.version, len(index.patterns), len(index.chunks), index.build_dir)
         if warm:
             state.warm()
@@ -188,7 +190,7 @@ def reload(state: State, index_dir: Path) -> State:
 
     if current_build(Path(index_dir)).name == state.version:
         return state
-    fresh = State.load(index_dir, state.retriever.embedder, state.retriever.settings)
+    fresh = State.load(index_dir, state.retriever.embedder, state.retriever.settings, milvus=state.milvus)
     if state.batcher is not None:  # the new version batches as the old one did
         return fresh.with_batching(state.batcher.window_s * 1000.0, state.batcher.max_batch)
     return fresh
@@ -215,9 +217,23 @@ def rebuild(state: State, index_dir: Path, library: Path | None = None, cache_di
         chunker=ChunkerSettings(**{**manifest.chunker, "version": ChunkerSettings().version}),  # this code's chunker
         vectors=VectorSettings(**vectors),
         lexical=LexicalSettings(**manifest.lexical),
+        engine="milvus" if manifest.engine == "milvus" else "embedded",
+        milvus=_build_milvus(state, manifest),
     )
     summary = build_index(settings, state.retriever.embedder)
     return summary, reload(state, index_dir)
+
+
+def _build_milvus(state: State, manifest) -> MilvusSettings | None:
+    """A reindex of a Milvus index writes to the server it was built on (or the configured one), same prefix."""
+    if manifest.engine != "milvus" or manifest.milvus is None:
+        return None
+    return (state.milvus or MilvusSettings()).at(manifest.milvus.uri).with_(prefix=manifest.milvus.prefix)
+
+
+def health(state: State) -> dict:
+    """The engine's own report: which engine, and whether it is reachable now."""
+    return state.index.engine.health()
 
 
 def stats(state: State) -> dict:

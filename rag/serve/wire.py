@@ -339,12 +339,13 @@ class FacetsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok", "loading", "error"] = "ok"
+    status: Literal["ok", "loading", "error", "degraded"] = "ok"
     index_version: str | None = None
     patterns: int | None = None
+    engine: str | None = Field(None, description="embedded (FAISS + bm25s files) or milvus.")
+    reachable: bool | None = Field(None, description="Whether the engine answers now (false: searches get 503; retry later).")
     model_ready: bool | None = Field(None, description="Whether the model is loaded (the first search loads it otherwise).")
-    engine: dict[str, Any] | None = Field(None, description="The search engine serving the index and whether it is reachable.")
-    detail: str | None = Field(None, description="Why the server is not ready (status error).")
+    detail: str | None = Field(None, description="Why the server cannot serve (status error).")
 
 
 class ModelOut(BaseModel):

@@ -94,7 +94,7 @@ def test_an_oversized_file_names_the_limit_and_the_option_that_raises_it(tmp_pat
     assert "--max-file-mb" in runner.invoke(app, ["index", "--help"]).stdout
 
 
-@pytest.mark.parametrize(("value", "message"), [("abc", "RAG_MAX_BODY_BYTES must be a whole number, got 'abc'"), ("0", "RAG_MAX_BODY_BYTES must be above zero, got 0")])
+@pytest.mark.parametrize(("value", "message"), [("abc", "RAG_MAX_BODY_BYTES must be a whole number of bytes, got 'abc'"), ("0", "RAG_MAX_BODY_BYTES must be above zero, got 0")])
 def test_a_bad_environment_value_is_named_cleanly_by_serve(tmp_path, value, message):
     result = runner.invoke(app, ["serve", "--index-dir", str(tmp_path)], env={"RAG_MAX_BODY_BYTES": value})
     assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}")

@@ -42,7 +42,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
 
     def load_in_background(app: FastAPI) -> None:
         try:
-            loaded = State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, warm=False)
+            loaded = State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, warm=False, milvus=settings.milvus)
             app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
             loaded.warm()
         except Exception as exc:  # reported by /health and every route; the server keeps answering
@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
             else:
                 import anyio.to_thread
 
-                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever))
+                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, milvus=settings.milvus))
                 app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http

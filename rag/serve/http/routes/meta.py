@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
+from rag.errors import EngineUnavailable
 from rag.serve import service
 from rag.serve.service import State
 from rag.serve.wire import FacetsResponse, HealthResponse, StatsResponse
@@ -18,19 +19,26 @@ def facets(state: Annotated[State, Depends(get_state)]) -> FacetsResponse:
     return FacetsResponse.of(state.version, service.facets(state))
 
 
-@router.get("/health", operation_id="health", response_model=HealthResponse, response_model_exclude_none=True)
-def health(request: Request) -> HealthResponse:
-    """Up ("ok", with the index version served), still opening the index ("loading"), or unable to ("error")."""
+@router.get("/health", operation_id="health", response_model=HealthResponse, response_model_exclude_none=True, responses={503: {"model": HealthResponse}})
+def health(request: Request, response: Response) -> HealthResponse:
+    """Up ("ok"), still opening the index ("loading"), unable to ("error"), or its engine unreachable
+    ("degraded", 503 with Retry-After); with the index version, the engine and whether the model is loaded."""
     state = request.app.state.rag
     if state is None:
         failed = getattr(request.app.state, "load_error", None)
         return HealthResponse(status="error", detail=str(failed)) if failed is not None else HealthResponse(status="loading")
-    embedder = state.retriever.embedder
+    engine = service.health(state)
+    reachable = bool(engine.get("reachable", True))
+    if not reachable:
+        response.status_code = 503
+        response.headers["Retry-After"] = str(EngineUnavailable.retry_after_s)
     return HealthResponse(
+        status="ok" if reachable else "degraded",
         index_version=state.version,
         patterns=len(state.index.patterns),
-        model_ready=getattr(embedder, "loaded", True),
-        engine=state.index.engine.health(),
+        engine=str(engine.get("engine", state.index.manifest.engine)),
+        reachable=reachable,
+        model_ready=getattr(state.retriever.embedder, "loaded", True),
     )
 
 

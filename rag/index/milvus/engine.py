@@ -1,0 +1,148 @@
+"""The Milvus engine behind the engine seam: one Milvus request per signal, the filter as a pre-filter expression.
+
+Rows are the build's own row numbers (primary keys), so hits map to the local `patterns.jsonl` and
+`chunks.jsonl` of the same build, and a served `State` reads only the collections its manifest names: every
+response comes from one build. BM25 scores are divided by k1 + 1, which makes them bm25s's (Milvus keeps the
+(k1 + 1) numerator that bm25s's Lucene variant drops), so raw scores and explanations agree across engines.
+Each result is re-checked against the selection's masks (a row outside them is dropped), and ties are
+ordered by row, as the embedded engine orders them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.config import LexicalSettings, MilvusSettings, VectorSettings
+from rag.errors import EngineUnavailable, IndexCorrupt
+from rag.index.engine import LexicalField, Scored, Selection
+from rag.index.milvus.client import connect, guarded, redact
+from rag.index.milvus.expressions import both, rows_expression, selection_expression
+from rag.records.manifest import MilvusRecord
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 16384  # Milvus's largest topk
+SPARSE = {"keywords": "keywords_sparse", "fulltext": "fulltext_sparse", "passages": "passages_sparse"}
+PASSAGE_CACHE = 64  # (tokens, rows) -> scores, so evidence of one query's hits costs one request each
+
+
+class MilvusEngine:
+    kind = "milvus"
+
+    def __init__(self, record: MilvusRecord, settings: MilvusSettings, lexical: LexicalSettings, vectors: VectorSettings, sizes: dict[str, int]):
+        self.record = record
+        self.settings = settings
+        self.scale = 1.0 / (lexical.k1 + 1.0)
+        self.vector_settings = vectors
+        self._sizes = sizes
+        self._passages: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, record: MilvusRecord, settings: MilvusSettings | None, lexical: LexicalSettings, vectors: VectorSettings, counts: dict[str, int]) -> MilvusEngine:
+        """Open the build's collections. Unreachable now is not fatal (requests get 503 until it returns);
+        reachable with a collection missing or of another size is IndexCorrupt."""
+        settings = (settings or MilvusSettings()).at(record.uri)
+        engine = cls(record, settings, lexical, vectors, dict(counts))
+        try:
+            engine._sizes = engine.remote_sizes()
+        except EngineUnavailable:
+            log.warning("Milvus at %s is unreachable; serving will answer 503 until it is back", redact(settings.uri))
+        return engine
+
+    @property
+    def client(self):
+        return connect(self.settings)
+
+    def _call(self, collection: str, method: str, *args, **kwargs):
+        client = self.client
+        return guarded(self.settings.uri, collection, getattr(client, method), *args, timeout=self.settings.timeout_s, **kwargs)
+
+    def remote_sizes(self) -> dict[str, int]:
+        out = {}
+        for part, name in (("chunks", self.record.chunks), ("patterns", self.record.patterns)):
+            if not guarded(self.settings.uri, name, self.client.has_collection, name, timeout=self.settings.timeout_s):
+                raise IndexCorrupt(f"Milvus collection {name} is missing on {redact(self.settings.uri)}; run `rag index LIBRARY --engine milvus --rebuild`")
+            out[part] = int(self._call(name, "query", name, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return {"vectors": out["chunks"], "keywords": out["patterns"], "fulltext": out["patterns"], "passages": out["chunks"]}
+
+    def sizes(self) -> dict[str, int]:
+        """Row counts per field: measured on the server at open, or the build's counts while it is unreachable."""
+        return dict(self._sizes)
+
+    # -- search -----------------------------------------------------------------------------------
+    def dense(self, vectors: np.ndarray, k: int, selection: Selection) -> list[Scored]:
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if k <= 0 or self._sizes.get("vectors", 0) == 0:
+            return [Scored.empty() for _ in vectors]
+        params = {"metric_type": "COSINE", "params": {"nprobe": self.vector_settings.nprobe} if self.record.index_type == "IVF_FLAT" else {}}
+        found = self._call(self.record.chunks, "search", self.record.chunks, data=vectors.tolist(), anns_field="dense",
+                           limit=min(k, MAX_LIMIT), filter=selection_expression(selection), search_params=params, output_fields=[])
+        return [_scored(hits, 1.0, selection.chunks) for hits in found]
+
+    def lexical(self, field: LexicalField, tokens: Sequence[str], k: int, selection: Selection) -> Scored:
+        if not tokens or k <= 0:
+            return Scored.empty()
+        name = self.record.chunks if field == "passages" else self.record.patterns
+        found = self._call(name, "search", name, data=[" ".join(tokens)], anns_field=SPARSE[field], limit=min(k, MAX_LIMIT),
+                           filter=selection_expression(selection), search_params={"metric_type": "BM25"}, output_fields=[])
+        return _scored(found[0], self.scale, selection.chunks if field == "passages" else selection.patterns)
+
+    def passage_scores(self, tokens: Sequence[str], chunk_rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(chunk_rows, dtype=np.int64)
+        if not tokens or not len(rows):
+            return np.zeros(len(rows), dtype=np.float32)
+        key = (tuple(tokens), rows.tobytes())
+        with self._lock:
+            if key in self._passages:
+                return self._passages[key]
+        keep = np.zeros(self._sizes.get("passages", int(rows.max()) + 1), dtype=bool)
+        keep[rows] = True
+        found = self._call(self.record.chunks, "search", self.record.chunks, data=[" ".join(tokens)], anns_field=SPARSE["passages"],
+                           limit=min(len(rows), MAX_LIMIT), filter=rows_expression("row", keep) if len(rows) < len(keep) else "",
+                           search_params={"metric_type": "BM25"}, output_fields=[])
+        score = {int(h["id"]): float(h["distance"]) * self.scale for h in found[0]}
+        out = np.array([score.get(int(r), 0.0) for r in rows], dtype=np.float32)
+        with self._lock:
+            self._passages[key] = out
+            while len(self._passages) > PASSAGE_CACHE:
+                self._passages.popitem(last=False)
+        return out
+
+    def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros((0, 0), dtype=np.float32)
+        found = self._call(self.record.chunks, "query", self.record.chunks, filter=f"row in [{', '.join(map(str, rows.tolist()))}]", output_fields=["row", "dense"])
+        by_row = {int(r["row"]): r["dense"] for r in found}
+        missing = [int(r) for r in rows if int(r) not in by_row]
+        if missing:
+            raise IndexCorrupt(f"Milvus collection {self.record.chunks} lacks chunk rows {missing[:5]}; run `rag index LIBRARY --engine milvus --rebuild`")
+        return np.asarray([by_row[int(r)] for r in rows], dtype=np.float32)
+
+    def health(self) -> dict:
+        out = {"engine": self.kind, "reachable": False, "uri": redact(self.settings.uri), "collections": {"chunks": self.record.chunks, "patterns": self.record.patterns}}
+        try:
+            present = all(guarded(self.settings.uri, name, self.client.has_collection, name, timeout=self.settings.timeout_s) for name in (self.record.chunks, self.record.patterns))
+        except (EngineUnavailable, IndexCorrupt) as exc:
+            out["error"] = str(exc)
+            return out
+        out["reachable"] = True
+        if not present:
+            out["error"] = "a collection of the served build is missing; rebuild"
+        return out
+
+
+def _scored(hits, scale: float, mask: np.ndarray | None) -> Scored:
+    rows = np.fromiter((int(h["id"]) for h in hits), dtype=np.int64, count=len(hits))
+    scores = np.fromiter((float(h["distance"]) * scale for h in hits), dtype=np.float64, count=len(hits)).astype(np.float32)
+    if mask is not None and len(rows):
+        inside = (rows < len(mask)) & mask[np.minimum(rows, len(mask) - 1)]
+        rows, scores = rows[inside], scores[inside]
+    order = np.lexsort((rows, -scores))  # best first, ties by row (the embedded engine's order)
+    return Scored(rows[order], scores[order])
