@@ -16,6 +16,7 @@ relevance is monotone in every kind of evidence.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -69,7 +70,8 @@ def features(index: SearchIndex, rows: Sequence[int], runs: Mapping[str, SignalR
         by_row = dict(zip(dense.rows.tolist(), dense.scores.tolist()))
         out[:, 0] = [by_row.get(int(r), floor) for r in rows]
     if tokens:
-        out[:, 1] = index.engine.coverage("fulltext", tokens, rows)
+        coverage = getattr(index.engine, "coverage", None)
+        out[:, 1] = coverage("fulltext", tokens, rows) if coverage is not None else text_coverage(index, tokens, rows)
     names = runs.get("names")
     if names is not None and len(names.rows):
         by_row = dict(zip(names.rows.tolist(), names.scores.tolist()))
@@ -111,3 +113,19 @@ def logloss(p: np.ndarray, y: np.ndarray) -> float:
 
 def sigmoid_inverse(p: float) -> float:
     return math.log(p / (1 - p))
+
+
+def text_coverage(index: SearchIndex, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    """For an engine without `coverage` (Milvus): the unweighted share of the query tokens found in each
+    pattern's analyzed text, computed here from the pattern records (an approximation of the idf-weighted
+    feature the calibration was fitted on; cached per pattern)."""
+    wanted = list(dict.fromkeys(tokens))
+    return np.array([sum(t in _pattern_tokens(index.patterns[int(r)]) for t in wanted) / len(wanted) for r in rows], dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_tokens(pattern) -> frozenset[str]:
+    from rag.index.lexical import analyze
+
+    text = " ".join((pattern.title, *pattern.aliases, *pattern.keywords, pattern.tension, pattern.summary, *(s.text for s in pattern.sections)))
+    return frozenset(analyze(text))
