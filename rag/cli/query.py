@@ -20,17 +20,18 @@ def search(
     offset: Annotated[int, typer.Option("--offset", help="Skip this many hits first (the next page: --offset 10); offset + k is at most 100.")] = 0,
     group_duplicates: Annotated[bool, typer.Option("--group-duplicates", help="Fold near-duplicate patterns under the best one (listed as 'also').")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show each retriever's rank and raw score per hit, and the fusion weights.")] = False,
+    reader: Annotated[Optional[str], typer.Option("--reader", help="Rank and label for this context without filtering (see `rag facets`).")] = None,
     as_json: JsonFlag = False,
     index_dir: IndexDir = Path("index"),
 ) -> None:
-    """Search the index: per hit its title, score, slug, best-matching section and snippet."""
+    """Search the index: per hit its title, relevance (0-1), slug, best-matching section and snippet; says when nothing fits."""
     from rag.cli.render import search_lines, width
     from rag.serve import service
     from rag.serve.wire import SearchResponse
     from rag.search.filters import Filters
 
     state = load_state(index_dir)
-    results = run(lambda: service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates, offset))
+    results = run(lambda: service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates, offset, reader))
     if as_json:
         print_json(SearchResponse.of(results, explain=True, offset=offset).model_dump())
         return

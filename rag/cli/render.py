@@ -68,22 +68,24 @@ def search_lines(results, cols: int, offset: int = 0, explain: bool = False) -> 
         weights = ", ".join(f"{k} {v:g}" for k, v in f.get("weights", {}).items())
         meta.append(f"fusion: {f.get('method')}" + (f" ({weights})" if weights else ""))
     lines += joined(meta, cols)
+    if results.no_good_match and results.hits:
+        lines += prose(f"No good match in this library: every hit's relevance is below {results.relevance_threshold:.2f}; these are the closest.", cols)
     for h in results.hits:
         lines.append("")
-        lines.append(_headline(f"{h.rank:>2}  {h.title}", f"{h.score:.3f}", cols))
+        lines.append(_headline(f"{h.rank:>2}  {h.title}", ("pinned " if h.pinned else "") + f"{h.relevance:.2f}", cols))
         details = [h.slug]
         if h.evidence:
             details.append(h.evidence[0].section)
         if h.name_match:
             details.append(f"name match: {h.name_match}")
         block = joined(details, cols, INDENT)
-        if results.filters.get("context"):  # a context's label is often a sentence: prose, at most LABEL_LINES
-            block += prose(f"{results.filters['context']}: {h.context_label or '(no label)'}", cols, INDENT, LABEL_LINES)
+        if h.context:  # a context's label is often a sentence: prose, at most LABEL_LINES
+            block += prose(f"{h.context}: {h.context_label or '(no label)'}", cols, INDENT, LABEL_LINES)
         lines += block
         if h.duplicates:
             lines += joined([f"also: {h.duplicates[0]}", *h.duplicates[1:]], cols, INDENT, ", ")
         if explain:
-            scores = [f"{name} #{s.rank} {s.score:.3g}" for name, s in sorted(h.retrievers.items(), key=lambda kv: kv[1].rank)]
+            scores = [f"fused {h.score:.3f}"] + [f"{name} #{s.rank} {s.score:.3g}" for name, s in sorted(h.retrievers.items(), key=lambda kv: kv[1].rank)]
             lines += joined(scores or ["no retriever scores"], cols, INDENT)
         if h.evidence and h.evidence[0].snippet:  # the snippet gets what the hit's lines budget leaves (at least one)
             lines += prose(h.evidence[0].snippet, cols, INDENT, max(1, min(SNIPPET_LINES, HIT_LINES - len(block))))

@@ -66,6 +66,8 @@ def search_answer(results: Results, terms: Sequence[str]) -> tuple[dict, str]:
         hits.append(hit)
     data["hits"] = hits
     text = f"{len(hits)} patterns, best first." if hits else "No pattern matched."
+    if results.no_good_match and hits:
+        text = f"No good match in this library (best relevance below {results.relevance_threshold:.2f}); {len(hits)} weak patterns."
     return compact(data), text
 
 

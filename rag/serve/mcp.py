@@ -74,10 +74,11 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
         status: Status = None,
         min_confidence: MinConfidence = None,
         group_duplicates: Annotated[bool, Field(description="Fold near-duplicates under the best hit.")] = False,
+        reader: Annotated[str | None, Field(description="Rank and label for this context without filtering.")] = None,
     ) -> CallToolResult:
-        """Patterns that fit a situation, best first: {index_version, hits: [{slug, title, evidence: [{cite, snippet}]}]}; get_pattern for more."""
+        """Patterns that fit a situation, best first: {index_version, no_good_match?, hits: [{slug, title, relevance (0-1), pinned?, evidence: [{cite, snippet}]}]}; get_pattern for more."""
         with _as_tool_errors():
-            results = service.search(get_state(), query, k, Filters(domain, context, status, min_confidence), group_duplicates)
+            results = service.search(get_state(), query, k, Filters(domain, context, status, min_confidence), group_duplicates, 0, reader)
             return _answer(*lean.search_answer(results, analyze(query)))
 
     def get_pattern(

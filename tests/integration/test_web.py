@@ -3,11 +3,12 @@
 Each test drives the page the way an analyst does (typing, Enter, clicks, arrow keys, the back button)
 and checks what the page shows against what the JSON API answers. Every test also checks that the
 browser made no request outside 127.0.0.1 and logged no console error. Screenshots at 375 and 1440 px
-go to the test's folder; one of each is copied to eval/screenshots/ for the README.
+go to the test's folder; with RAG_UPDATE_SCREENSHOTS=1 one of each is copied to eval/screenshots/ for the README.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -408,9 +409,10 @@ def test_readable_at_375_and_1440_px_with_screenshots(tab, tmp_path, width, heig
     expect(page.locator("h1")).to_have_text("Pull-Based Replenishment")
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "the pattern page scrolls sideways"
     page.screenshot(path=str(tmp_path / f"pattern-{width}.png"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, SCREENSHOTS / f"search-{width}.png")
-    assert (SCREENSHOTS / f"search-{width}.png").stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("RAG_UPDATE_SCREENSHOTS"):  # refresh the README's pictures on request only
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOTS / f"search-{width}.png")
     assert_clean(recorder)
 
 
