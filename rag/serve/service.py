@@ -50,10 +50,14 @@ class State:
     milvus: MilvusSettings | None = None  # a Milvus index's URI override and credentials (kept for reloads)
 
     def with_batching(self, window_ms: float, max_batch: int) -> State:
-        """This state with micro-batched searches (max_batch 1: none)."""
+        """This state with micro-batched searches (max_batch 1: none); a state that batches already is
+        returned as it is. A batcher serves whatever state submits to it: each request carries its own
+        retriever, so a state replaced with `dataclasses.replace` (a new index) still answers from its own."""
         if max_batch <= 1:
-            return replace(self, batcher=None)
-        return replace(self, batcher=MicroBatcher(self.retriever.search_many, window_ms / 1000.0, max_batch))
+            return replace(self, batcher=None) if self.batcher is not None else self
+        if self.batcher is not None:
+            return self
+        return replace(self, batcher=MicroBatcher(run_batch, window_ms / 1000.0, max_batch))
 
     @property
     def version(self) -> str:
@@ -139,10 +143,23 @@ def search(state: State, query: str, k: int = 10, filters: Filters = Filters(), 
         raise QueryError("k", f"k must be between 1 and {max_k - offset} with offset {offset} (offset + k is at most {max_k}), got {k}")
     filters = check_filters(state, filters)
     if state.batcher is not None:
-        results = state.batcher.submit(SearchRequest(query, k + offset, filters, group_duplicates, reader))
+        results = state.batcher.submit((state.retriever, SearchRequest(query, k + offset, filters, group_duplicates, reader)))
     else:
         results = state.retriever.search(query, k + offset, filters, group_duplicates, reader)
     return results if not offset else replace(results, k=k, hits=results.hits[offset:])
+
+
+def run_batch(items: list[tuple[Retriever, SearchRequest]]) -> list:
+    """The micro-batcher's call: each retriever (index version) answers its own requests in one batch."""
+    out: list = [None] * len(items)
+    groups: dict[int, list[int]] = {}
+    for i, (retriever, _) in enumerate(items):
+        groups.setdefault(id(retriever), []).append(i)
+    for members in groups.values():
+        retriever = items[members[0]][0]
+        for i, result in zip(members, retriever.search_many([items[i][1] for i in members])):
+            out[i] = result
+    return out
 
 
 def list_patterns(state: State, filters: Filters = Filters(), limit: int = 20, offset: int = 0) -> PatternPage:

@@ -76,3 +76,17 @@ def test_the_batcher_propagates_errors_and_idles_without_a_thread():
     assert not batcher._working
     with pytest.raises(ValueError):
         MicroBatcher(run, window_s=0.001, max_batch=0)
+
+
+def test_a_replaced_state_answers_from_its_own_index_through_a_shared_batcher(fake_index_dir, fake_encoder):
+    import dataclasses
+
+    from rag.search.retriever import Retriever
+
+    state = State.load(fake_index_dir, fake_encoder).with_batching(window_ms=1, max_batch=8)
+    assert state.with_batching(1, 8) is state
+    index = dataclasses.replace(state.index, manifest=state.index.manifest.with_(build_id="v2-test"))
+    newer = dataclasses.replace(state, index=index, retriever=Retriever(index, fake_encoder))
+    assert newer.batcher is state.batcher
+    assert service.search(newer, "stock", 1).index_version == "v2-test"
+    assert service.search(state, "stock", 1).index_version == state.version
