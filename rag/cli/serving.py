@@ -32,11 +32,12 @@ def serve(
     import uvicorn
 
     from rag.errors import IndexError_
-    from rag.index.store import current_build
+    from rag.index.store import current_build, read_manifest, verify
     from rag.serve.http import create_app
 
-    try:
-        current_build(settings.index_dir)  # a missing index fails here, before the server starts
+    try:  # a missing, corrupt or other model's index fails here, before the server starts (checksums only: fast)
+        build = current_build(settings.index_dir)
+        verify(build, read_manifest(build), encoder().info.record)
     except IndexError_ as exc:
         fail(str(exc))
     typer.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs); /health says loading until the index is open", err=True)

@@ -28,7 +28,7 @@ SUMMARY_CHARS = 100  # a hit without evidence shows its summary instead, cut at 
 # List order is the rank, and the fused score is only comparable within one answer (the order already
 # says it); the context echoes the request. Dropping the score leaves room for a calibrated number.
 _HIT_DROPPED = ("rank", "score", "domains", "retrievers", "context")
-_SEARCH_DROPPED = ("query", "k", "fusion", "timings_ms")
+_SEARCH_DROPPED = ("query", "k", "fusion", "timings_ms", "offset")
 _PATTERN_KEPT = ("slug", "title", "aliases", "summary", "domains", "tension", "lifecycle", "relationships")
 
 

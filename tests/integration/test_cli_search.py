@@ -103,5 +103,5 @@ def test_serve_builds_the_app_for_the_index_and_runs_uvicorn(run, monkeypatch, s
     assert result.exit_code == 0, result.output
     (served, kwargs), = calls
     assert kwargs == {"host": "127.0.0.1", "port": 8765, "log_level": "info"}
-    assert served.state.rag.version == search_index.version
-    assert f"serving index {search_index.version} on http://127.0.0.1:8765" in result.stderr
+    assert served.state.rag is None and served.state.settings.index_dir == search_index.build_dir.parent.parent  # loads in the background
+    assert "on http://127.0.0.1:8765" in result.stderr and "/health says loading" in result.stderr

@@ -24,6 +24,7 @@ KNOWN_SLUG = "pull-based-replenishment"
 WITH_INPUT = [
     ("POST", "/search"),
     ("POST", "/context"),
+    ("GET", "/patterns"),
     ("GET", "/patterns/{slug}"),
     ("GET", "/patterns/{slug}/related"),
     ("GET", "/patterns/{slug}/similar"),

@@ -133,7 +133,6 @@ def test_garbage_manifest_is_refused(built):
         SearchIndex.open(built)
 
 
-@pytest.mark.slow
 def test_build_killed_mid_encoding_leaves_previous_index_loadable(built, tmp_path):
     """kill -9 while `rag index` encodes: `current` still points at the previous complete build."""
     before = SearchIndex.open(built).version

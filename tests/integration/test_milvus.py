@@ -172,8 +172,8 @@ def filter_engines(tmp_path_factory, fake_encoder, milvus_settings):
 
 
 FILTERS = [dict(domain="farming"), dict(domain="community"), dict(context="government"), dict(context="tech"), dict(status="draft"),
-           dict(status="deprecated"), dict(min_confidence=4.0), dict(min_confidence=0.0), dict(domain="community", context="activist"),
-           dict(domain="repair", status="stable", min_confidence=1.0), dict(domain="food", context="tech")]
+           dict(status="deprecated"), dict(min_confidence=0.8), dict(min_confidence=0.0), dict(domain="community", context="activist"),
+           dict(domain="repair", status="stable", min_confidence=0.2), dict(domain="food", context="tech")]
 
 
 def complies(pattern, f: dict) -> bool:
@@ -324,7 +324,8 @@ def test_server_down_gives_503_with_retry_after_and_recovers(tmp_path, embedder,
         app_settings = Settings(index_dir=tmp_path / "index", milvus=settings)
         with TestClient(create_app(app_settings, embedder=embedder)) as client:
             assert client.post("/search", json={"query": SHELVES, "k": 3}).json()["hits"][0]["slug"] == "pull-based-replenishment"
-            assert client.get("/health").json() | {"index_version": ""} == {"status": "ok", "index_version": "", "patterns": 25, "engine": "milvus", "reachable": True}
+            health = client.get("/health").json()
+            assert {k: health[k] for k in ("status", "patterns", "engine", "reachable")} == {"status": "ok", "patterns": 25, "engine": "milvus", "reachable": True}
             server.stop()
             down = client.post("/search", json={"query": SHELVES, "k": 3})
             assert down.status_code == 503 and down.headers["retry-after"] == "5"

@@ -184,7 +184,6 @@ def test_reindex_without_a_library_keeps_serving_and_says_what_to_set(state, pat
 
 
 # -- crash safety while serving -----------------------------------------------------------------
-@pytest.mark.slow
 def test_a_killed_build_leaves_the_server_on_the_previous_version(tmp_path, embedder, embedding_cache_dir):
     library = small_library(tmp_path / "small")
     index_dir = tmp_path / "index"
@@ -229,7 +228,6 @@ def test_a_killed_build_leaves_the_server_on_the_previous_version(tmp_path, embe
     assert {p.slug for p in SearchIndex.open(index_dir).patterns} == {"bees", "bikes", "bread"}
 
 
-@pytest.mark.slow
 def test_rag_serve_refuses_a_missing_or_corrupt_index_with_a_message(tmp_path, embedder, embedding_cache_dir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     serve = [RAG, "serve", "--host", "127.0.0.1", "--port", str(free_port())]
