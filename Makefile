@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 INDEX  ?= index
+BENCH_BMN ?= index-bmn
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --disable-pip-version-check --progress-bar on
@@ -54,9 +55,13 @@ test-fast: $(TEST_STAMP) ## run the unit tests only (fake encoder; seconds)
 lint: $(TEST_STAMP) ## check the layer contracts between the stages (import-linter)
 	$(BIN)/lint-imports
 
-bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md
+bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md, then kernels, batching, milvus (.md, .json)
 	$(PIP) --quiet -e '.[eval,dev,milvus,bench]'
 	$(BIN)/python -m rag.bench --out eval/bench
+	$(BIN)/rag index ../shared/corpora/bmn --index-dir $(BENCH_BMN) --cache-dir $(INDEX)/cache
+	$(BIN)/python -m rag.bench.kernels --out eval/bench --index-dir $(BENCH_BMN)
+	$(BIN)/python -m rag.bench.batching --out eval/bench --index-dir $(BENCH_BMN)
+	$(BIN)/python -m rag.bench.milvus --out eval/bench --library ../shared/corpora/bmn --cache-dir $(INDEX)/cache
 
 clean: ## remove the virtual environment and built indexes
-	rm -rf $(VENV) $(INDEX)
+	rm -rf $(VENV) $(INDEX) $(BENCH_BMN)

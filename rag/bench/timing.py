@@ -100,3 +100,23 @@ def clocked(call: Callable[[], T]) -> tuple[T, dict[str, float]]:
     value = call()
     wall = time.perf_counter() - started
     return value, {"seconds": round(wall, 3), "cpu_seconds": round(own_cpu() - cpu, 3), "other_cores": other_cores(before, cpu_seconds(), wall)}
+
+
+def interleaved(variants: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Milliseconds of each variant over `reps` rounds; every round runs each variant once, the order
+    rotating by one per round, so drift of a shared machine touches every variant alike."""
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[: rep % len(names)]:
+            samples[name].append(time_ms(variants[name]))
+    return samples
+
+
+def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float | None:
+    """Median of the per-round ratios numerator[i] / denominator[i] (rounds of `interleaved`)."""
+    ratios = [a / b for a, b in zip(numerator, denominator) if b > 0]
+    return round(float(np.median(ratios)), 3) if ratios else None

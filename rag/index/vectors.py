@@ -13,9 +13,10 @@ import numpy as np
 from rag.config import VectorSettings
 
 # A filter keeping less than this share of rows is scanned by FAISS's bitmap selector, which only scores
-# the kept rows; above it one BLAS product over every row wins (eval/bench/kernels.md: 2,000 of 83,379
-# rows kept: FAISS 3.7 ms, gather + BLAS 17.6 ms; FAISS's cost grows with the rows kept, BLAS's does not).
-BLAS_MIN_SHARE = 0.5
+# the kept rows; from it on one BLAS product over every row wins. eval/bench/kernels.md (83,379 x 384, k=300,
+# BLAS time / FAISS time): 25% kept: one query 1.41, 8 at once 0.87, 32 at once 0.46; 35% kept: 1.00, 0.59,
+# 0.33; 50% kept: 0.97, 0.51, 0.29. FAISS's cost grows with the rows kept, BLAS's does not. (Was 0.5.)
+BLAS_MIN_SHARE = 0.35
 
 
 class VectorIndex:
