@@ -42,11 +42,28 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-@lru_cache(maxsize=1)
-def encoder():
+@lru_cache(maxsize=4)
+def encoder(model: Path | None = None):
+    """The base all-MiniLM-L6-v2, or the adapted model folder `model` (`rag adapt`)."""
     from rag.embedding.minilm import MiniLMEncoder
 
-    return MiniLMEncoder()
+    return MiniLMEncoder(model_path=model)
+
+
+def index_encoder(index_dir: Path):
+    """The encoder an index was built with: its manifest names an adapted model's folder (`model_path`), else
+    the base model. A moved or altered model folder is refused when it loads (its hash names the vectors)."""
+    from rag.errors import RagError
+    from rag.index.store import current_build
+    from rag.records.manifest import read_manifest
+
+    try:
+        path = read_manifest(current_build(Path(index_dir))).extra.get("model_path")
+    except RagError:
+        return encoder()  # no usable index: opening it reports why
+    if path and not Path(path).is_dir():
+        fail(f"{index_dir} was built with the adapted model {path}, which is gone; restore it or rebuild with `rag index LIBRARY --index-dir {index_dir} --model MODEL_DIR`")
+    return encoder(Path(path)) if path else encoder()
 
 
 def milvus_settings():
@@ -70,7 +87,7 @@ def load_state(index_dir: Path, warm: bool = False, milvus=None):
     from rag.serve.service import State
 
     try:
-        return State.load(index_dir, encoder(), warm=warm, milvus=milvus or milvus_settings())
+        return State.load(index_dir, index_encoder(index_dir), warm=warm, milvus=milvus or milvus_settings())
     except RagError as exc:
         fail(str(exc))
 

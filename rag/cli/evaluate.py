@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.cli.common import IndexDir, JsonFlag, encoder, fail, milvus_settings, setup_logging
+from rag.cli.common import IndexDir, JsonFlag, fail, index_encoder, milvus_settings, setup_logging
 
 CHOICES = ("hybrid", "dense", "lexical", "all")
 
@@ -62,10 +62,11 @@ def eval_(
     from rag.evaluation.trec import write_run
 
     try:
-        index = SearchIndex.open(index_dir, milvus=milvus_settings())
+        embedder = index_encoder(index_dir)
+        index = SearchIndex.open(index_dir, expected_model=embedder.info.record, milvus=milvus_settings())
     except RagError as exc:
         fail(str(exc))
-    base = Retriever(index, encoder())
+    base = Retriever(index, embedder)
     if not 1 <= k <= base.settings.max_k:
         fail(f"-k must be between 1 and {base.settings.max_k}, got {k}")
     try:

@@ -57,6 +57,7 @@ def index(
     max_file_mb: MaxFileMb = DEFAULT_MAX_FILE_MB,
     engine: Annotated[str, typer.Option("--engine", help="embedded (FAISS + bm25s files in INDEX_DIR) or milvus (collections on a Milvus server; INDEX_DIR keeps the manifest and texts).")] = "embedded",
     milvus_uri: Annotated[Optional[str], typer.Option("--milvus-uri", help="Milvus server for --engine milvus (default $RAG_MILVUS_URI, else http://127.0.0.1:19530); credentials only from $RAG_MILVUS_TOKEN.")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="An adapted model folder (`rag adapt`) instead of the base all-MiniLM-L6-v2; the index then names it, and search, serve and eval use it.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Build or incrementally refresh the index of a library (progress on stderr)."""
@@ -74,6 +75,12 @@ def index(
         fail("--milvus-uri needs --engine milvus")
     if not library.is_dir():
         fail(f"pattern library folder not found: {library}")
+    if model is not None:
+        from rag.embedding.adapted import is_adapted
+
+        if not is_adapted(model):
+            fail(f"--model {model} is not a `rag adapt` model folder (it has no adapt-manifest.json)")
+        model = model.resolve()
     milvus = None
     if engine == "milvus":
         milvus = (milvus_settings() or MilvusSettings()).with_(**({"uri": milvus_uri} if milvus_uri else {})).at(DEFAULT_MILVUS_URI)
@@ -94,7 +101,7 @@ def index(
         max_file_bytes=_max_file_bytes(max_file_mb), engine=engine, milvus=milvus,
     )
     try:
-        summary = build_index(settings, encoder(), progress)
+        summary = build_index(settings, encoder(model), progress)
     except RagError as exc:
         fail(str(exc))
     finally:

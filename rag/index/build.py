@@ -20,6 +20,7 @@ from rag import __version__
 from rag.chunking import chunk_pattern, model_token_counter
 from rag.config import DEFAULT_MILVUS_URI, BuildSettings, MilvusSettings, VectorSettings
 from rag.embedding.cache import EmbeddingCache, encode_with_cache
+from rag.embedding.adapted import is_adapted
 from rag.embedding.encoder import Encoder
 from rag.errors import IndexError_, IndexNotFound, LibraryError
 from rag.index.embedded import EmbeddedEngine
@@ -171,6 +172,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
             counts=Counts(report.files, len(report.patterns), len(chunks), len(report.problems), len(report.errors)),
             sources=sources,
             milvus=getattr(engine, "record", None),
+            extra={"model_path": info.path} if is_adapted(Path(info.path)) else {},  # what search and serve load (rag adapt)
         )
 
     with build_lock(Path(settings.index_dir)):
