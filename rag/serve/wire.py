@@ -259,15 +259,8 @@ class RelatedResponse(BaseModel):
         if dangling:
             kept = f"{len(related)} resolved" if related else "none resolved"
             note = f"{len(dangling)} curated relationship target(s) of {pattern.slug} name no pattern of this library ({kept}); see dangling_targets"
-        return cls(
-            index_version=version,
-            slug=pattern.slug,
-            title=pattern.title,
-            related=[RelatedOut.model_validate(r, from_attributes=True) for r in related],
-            dangling=len(dangling),
-            dangling_targets=list(dangling),
-            note=note,
-        )
+        related_out = [RelatedOut.model_validate(r, from_attributes=True) for r in related]
+        return cls(index_version=version, slug=pattern.slug, title=pattern.title, related=related_out, dangling=len(dangling), dangling_targets=list(dangling), note=note)
 
 
 class SimilarOut(BaseModel):
@@ -309,15 +302,8 @@ class PatternListResponse(BaseModel):
 
     @classmethod
     def of(cls, version: str, page: PatternPage) -> PatternListResponse:
-        return cls(
-            index_version=version,
-            filters=FiltersOut.model_validate(page.filters),
-            total=page.total,
-            offset=page.offset,
-            limit=page.limit,
-            next_offset=page.next_offset,
-            patterns=[PatternBriefOut.model_validate(p, from_attributes=True) for p in page.patterns],
-        )
+        briefs = [PatternBriefOut.model_validate(p, from_attributes=True) for p in page.patterns]
+        return cls(index_version=version, filters=FiltersOut.model_validate(page.filters), total=page.total, offset=page.offset, limit=page.limit, next_offset=page.next_offset, patterns=briefs)
 
 
 class FacetValue(BaseModel):
