@@ -37,7 +37,7 @@ def serve(
 
     try:  # a missing, corrupt or other model's index fails here, before the server starts (checksums only: fast)
         build = current_build(settings.index_dir)
-        verify(build, read_manifest(build), encoder().info.record)
+        verify(build, read_manifest(build), index_encoder(settings.index_dir).info.record)
     except IndexError_ as exc:
         fail(str(exc))
     typer.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs); /health says loading until the index is open", err=True)

@@ -7,6 +7,7 @@ documents; 0.15 ms vs 178 ms over 33k section chunks); a test checks its ranking
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -22,6 +23,14 @@ STOPWORDS = frozenset(
     to was will with how what why when where who which do does did can could should would i we our us you your my me
     them its from about than so""".split()
 )
+
+
+def _bm25s():
+    """bm25s, with its logger quietened: on import it sets itself to DEBUG ("Building index from tokens")."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.DEBUG if logging.getLogger("rag").isEnabledFor(logging.DEBUG) else logging.WARNING)
+    return bm25s
 
 
 @lru_cache(maxsize=1)
@@ -56,8 +65,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, documents: Sequence[list[str]], k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         model = bm25s.BM25(method="lucene", k1=k1, b=b)
         # an empty document would be dropped by bm25s' vocabulary; give it a token that never matches
         model.index([doc if doc else ["\x00"] for doc in documents], show_progress=False)
@@ -103,8 +111,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = False) -> LexicalIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         settings = json.loads((directory / "settings.json").read_text())
         model = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False, verbosity=0)
         return cls(model, settings["k1"], settings["b"])
