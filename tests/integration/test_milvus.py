@@ -347,11 +347,9 @@ def test_server_down_gives_503_with_retry_after_and_recovers(tmp_path, embedder,
 # -- the CLI end to end: rag index --engine milvus, rag search, rag eval ---------------------------------------
 def test_cli_index_search_and_eval_on_milvus(tmp_path, monkeypatch, embedder, embedding_cache_dir, milvus, milvus_prefix, patterns_index_dir):
     from rag.cli import common as cli_common
-    from rag.cli import evaluate as cli_evaluate
     from rag.cli.app import app
 
     monkeypatch.setattr(cli_common, "encoder", lambda: embedder)
-    monkeypatch.setattr(cli_evaluate, "encoder", lambda: embedder)
     runner = CliRunner()
     env = {"RAG_MILVUS_PREFIX": f"{milvus_prefix}_cli", "COLUMNS": "160", **({"RAG_MILVUS_TOKEN": milvus.token} if milvus.token else {})}
     index_dir = tmp_path / "index"
