@@ -8,14 +8,9 @@ every console error, so a test can assert that nothing left 127.0.0.1 and nothin
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,34 +83,11 @@ def web_app(index_dir: Path, encoder):
 
 
 # -- a real server ---------------------------------------------------------------------------------
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def serve(app, host: str = "127.0.0.1", startup_timeout: float = 120.0):
+    """Run `app` under uvicorn in a background thread; yields its base URL (the load generator's server)."""
+    from rag.bench.loadgen import serve_in_thread
 
-
-@contextlib.contextmanager
-def serve(app, host: str = "127.0.0.1", startup_timeout: float = 120.0) -> Iterator[str]:
-    """Run `app` under uvicorn in a background thread; yields its base URL."""
-    import uvicorn
-
-    port = free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-web-{port}", daemon=True)
-    thread.start()
-    started = time.perf_counter()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError(f"the server on {host}:{port} did not start (see the log above)")
-        if time.perf_counter() - started > startup_timeout:
-            server.should_exit = True
-            raise TimeoutError(f"the server on {host}:{port} did not start within {startup_timeout:.0f} s")
-        time.sleep(0.05)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    return serve_in_thread(app, host=host, startup_timeout=startup_timeout)
 
 
 # -- the browser -----------------------------------------------------------------------------------
