@@ -13,75 +13,23 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-import warnings
-from contextlib import closing
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rag.bench.loadgen import free_port
+from rag.bench.milvus_lite import LiteServer
 from rag.bench.timing import clocked, cycled, dev_queries, in_worker_thread, paired_ratio, percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
 CAVEAT = "Milvus Lite: one process on this machine, not a cluster's figures."
 ENGINES = ("embedded", "milvus")
-
-
-class LiteServer:
-    """Milvus Lite 2.5.1 on 127.0.0.1:`port`, its data in `data_dir` (as tests/integration/milvus_fixtures.py)."""
-
-    def __init__(self, data_dir: Path):
-        self.data_dir, self.port = data_dir, free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiteServer:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # milvus_lite imports pkg_resources
-            from milvus_lite.server import Server
-        from pymilvus import MilvusClient
-
-        started = time.perf_counter()
-        self._server = Server(str(self.data_dir / "milvus.db"), address=f"127.0.0.1:{self.port}")
-        if not self._server.init() or not self._server.start():
-            raise RuntimeError("milvus-lite failed to start")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with closing(socket.create_connection(("127.0.0.1", self.port), timeout=0.5)):
-                    pass
-                probe = MilvusClient(uri=self.uri, timeout=2, alias=f"ready-{uuid.uuid4().hex[:8]}")
-                try:
-                    probe.list_collections(timeout=2)
-                finally:
-                    probe.close()
-                break
-            except Exception:
-                if self._server._p.poll() is not None:
-                    raise RuntimeError(f"milvus-lite exited with {self._server._p.returncode}") from None
-                if time.monotonic() > deadline:
-                    self.__exit__()
-                    raise
-                time.sleep(0.1)
-        self.start_seconds = round(time.perf_counter() - started, 3)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        process = getattr(self._server, "_p", None)
-        if process is not None and process.poll() is None:
-            process.terminate()  # SIGTERM: Server.stop() alone cannot stop the binary in TCP mode
-            try:
-                process.wait(timeout=10)
-            except Exception:
-                process.kill()
-        self._server.stop()  # releases the lock file
 
 
 def builds(library: Path, cache_dir: Path, work: Path, milvus, encoder, rounds: int) -> tuple[dict, dict[str, Path]]:
