@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-FusionMethod = Literal["rrf", "convex"]
+FusionMethod = Literal["rrf", "convex", "learned"]  # learned: convex + the linear corrections of rag/search/ranker.json
 VectorKind = Literal["flat", "ivf", "hnsw"]
 EngineKind = Literal["embedded", "milvus"]
 DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"  # Milvus Standalone's default gRPC port

@@ -50,6 +50,14 @@ def default_calibration() -> Calibration:
     return Calibration.load()
 
 
+@functools.lru_cache(maxsize=1)
+def default_ranker():
+    """The shipped learned-fusion weights (rag/search/ranker.json), read once per process."""
+    from rag.search.learned import LinearRanker
+
+    return LinearRanker.load()
+
+
 class Retriever:
     def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None, calibration: Calibration | None = None):
         self.index = index
@@ -58,6 +66,7 @@ class Retriever:
         self.calibration = calibration or default_calibration()
         self.facets = Facets.of(index.patterns)
         self.masks = FilterMasks(index.patterns)
+        self.ranker = default_ranker() if self.settings.fusion == "learned" else None
         self.signals: dict[str, Signal] = {name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0}
 
     # -- public API -------------------------------------------------------------------------
@@ -91,6 +100,25 @@ class Retriever:
             return normalize(Filters(context=reader), self.facets).context
         except UnknownFilterValue as exc:
             raise UnknownFilterValue("reader", exc.value, exc.valid) from None
+
+    def rerank(self, fused: list[tuple[int, float]], runs: dict[str, SignalRun], vector, tokens: Sequence[str], reader: str | None, filters: Filters) -> list[tuple[int, float]]:
+        """The learned fusion's order of the candidates (rag/search/learned.py): convex score + linear corrections."""
+        extractor = self.learned_extractor()
+        rows = extractor.candidates(runs, self.settings.depth)
+        X = extractor.features(rows, vector, tokens, runs, reader, self.selection(filters), dict(fused))
+        return ranked(dict(zip(rows.tolist(), self.ranker.score(X).tolist())))
+
+    def learned_extractor(self):
+        """The feature extractor of the learned fusion (rag/search/learned.py), built once per retriever."""
+        if getattr(self, "_extractor", None) is None:
+            from rag.search.learned import FeatureExtractor, hub_prior
+
+            index = self.index
+            n_chunks = len(index.chunks)
+            vectors = index.engine.chunk_vectors(np.arange(n_chunks, dtype=np.int64)) if n_chunks else np.zeros((0, 1), np.float32)
+            hub = hub_prior(vectors, np.asarray(index.chunk_pattern), [c.role for c in index.chunks], len(index.patterns))
+            self._extractor = FeatureExtractor(index, hub, self.settings.dense_support, self.settings.dense_support_chunks)
+        return self._extractor
 
     @property
     def needs_vector(self) -> bool:
@@ -172,6 +200,10 @@ class Retriever:
     def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float, reader: str | None = None, prefetched: Mapping[str, Scored] | None = None) -> Results:
         runs, tokens = self.run(text, filters, vector, timings, reader, prefetched)
         fused, pinned = self.fuse(runs)
+        if self.settings.fusion == "learned":
+            clock = time.perf_counter()
+            fused = self.rerank(fused, runs, vector, tokens, reader, filters)
+            timings["learned"] = (time.perf_counter() - clock) * 1000
         pinned_set = set(pinned)
         order = pinned + [row for row, _ in fused if row not in pinned_set]
         if group_duplicates:

@@ -1,0 +1,179 @@
+"""Learned fusion: a linear model over structure-aware features of every candidate pattern (issue 12).
+
+Candidates are the union of the signals' runs (each cut at `depth` under the filter). For each candidate
+the features are computed exactly, not only where a signal happened to retrieve it:
+
+- dense, per section role: the query's cosine with every chunk of the pattern, reduced to its best
+  chunk, its best chunk + support (the default dense score), and the best chunk of each role group
+  (problem and context; solution and implementation; summary and tension; context labels; known uses,
+  vitality and cognitive era; consequences and the rest), plus the asked-for reader's own label;
+- lexical: full-text and keyword BM25 scaled by the query's best candidate, and the idf-weighted share
+  of the query's words the pattern's text contains;
+- names: the title or alias similarity of the names signal;
+- the default convex fusion's score itself, so the model learns corrections to it;
+- a hub prior: how well the pattern matches everything (its mean best-chunk cosine to pseudo-queries
+  drawn from the library's own problem sections), so that patterns that score well for every query can
+  be corrected.
+
+The score is `features @ weights` (rag/search/ranker.json, fitted with k-fold cross-validation by
+`python -m rag.evaluation.learn`; eval/learned.md). Pure numpy over the index's arrays; no state per query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.index.engine import Selection
+
+__all__ = ["FEATURES", "ROLE_GROUPS", "LinearRanker", "FeatureExtractor", "hub_prior"]
+
+ROLE_GROUPS: dict[str, tuple[str, ...]] = {
+    "d_problem": ("problem", "context"),
+    "d_solution": ("solution", "implementation"),
+    "d_summary": ("summary", "tension"),
+    "d_label": ("context-label",),
+    "d_uses": ("known-uses", "vitality", "cognitive-era"),
+    "d_other": ("consequences", "other"),
+}
+FEATURES: tuple[str, ...] = (
+    "fused", "d_best", "d_support", *ROLE_GROUPS, "d_reader",
+    "fulltext", "keywords", "coverage", "names", "hub",
+)
+MODEL_PATH = Path(__file__).with_name("ranker.json")
+HUB_QUERIES = 512  # pseudo-queries (problem-section chunks) for the hub prior; 256 and 1024 agreed to 0.99 rank correlation
+HUB_SEED = 7
+
+
+@dataclass(frozen=True)
+class LinearRanker:
+    weights: dict[str, float]
+    source: str = ""  # how the weights were chosen (the fit's report)
+
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        w = np.array([self.weights.get(name, 0.0) for name in FEATURES], dtype=np.float32)
+        return matrix @ w
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> LinearRanker:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        unknown = set(data["weights"]) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"{path}: unknown ranker features {sorted(unknown)}; known: {list(FEATURES)}")
+        return cls({k: float(v) for k, v in data["weights"].items()}, data.get("source", ""))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"features": list(FEATURES), "weights": self.weights, "source": self.source}, indent=2) + "\n", encoding="utf-8")
+
+
+def hub_prior(chunk_vectors: np.ndarray, chunk_pattern: np.ndarray, roles: Sequence[str], n_patterns: int,
+              queries: int = HUB_QUERIES, seed: int = HUB_SEED) -> np.ndarray:
+    """Per pattern: mean over pseudo-queries of its best chunk's cosine, z-scored over the library.
+
+    The pseudo-queries are problem and context chunks of the library itself (situations in its own
+    words); a pattern is not scored against its own chunks. Patterns whose chunks are close to every
+    situation (broad, generic texts) get a high prior."""
+    if n_patterns == 0 or len(chunk_vectors) == 0:
+        return np.zeros(n_patterns, dtype=np.float32)
+    pool = np.flatnonzero(np.isin(np.asarray(roles), ("problem", "context")))
+    if len(pool) == 0:
+        pool = np.arange(len(chunk_vectors))
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(pool, size=min(queries, len(pool)), replace=False)
+    order = np.argsort(chunk_pattern, kind="stable")
+    cp = chunk_pattern[order]
+    starts = np.searchsorted(cp, np.arange(n_patterns))
+    present = np.searchsorted(cp, np.arange(n_patterns), "right") > starts
+    total = np.zeros(n_patterns, dtype=np.float64)
+    counts = np.zeros(n_patterns, dtype=np.float64)
+    for block in np.array_split(picked, max(1, len(picked) // 64)):
+        sims = chunk_vectors[order] @ chunk_vectors[block].T  # (chunks, block)
+        best = np.full((n_patterns, len(block)), -1.0, dtype=np.float32)
+        best[present] = np.maximum.reduceat(sims, starts[present], axis=0)
+        own = chunk_pattern[block]
+        best[own, np.arange(len(block))] = np.nan
+        ok = ~np.isnan(best)
+        total += np.where(ok, best, 0).sum(axis=1)
+        counts += ok.sum(axis=1)
+    mean = total / np.maximum(counts, 1)
+    std = mean[present].std() if present.any() else 0.0
+    z = (mean - mean[present].mean()) / std if std > 0 else np.zeros_like(mean)
+    return np.where(present, z, 0.0).astype(np.float32)
+
+
+class FeatureExtractor:
+    """Features of candidate pattern rows for one query (see the module docstring)."""
+
+    def __init__(self, index, hub: np.ndarray, dense_support: float, dense_support_chunks: int):
+        self.index = index
+        self.hub = hub
+        self.support = dense_support
+        self.support_chunks = dense_support_chunks
+        groups = {role: g for g, roles in ROLE_GROUPS.items() for role in roles}
+        names = list(ROLE_GROUPS)
+        self.chunk_group = np.array([names.index(groups.get(c.role, "d_other")) for c in index.chunks], dtype=np.int64)
+        self.label_context = np.array([c.context or "" for c in index.chunks], dtype=object)
+
+    def candidates(self, runs: Mapping, depth: int) -> np.ndarray:
+        rows: set[int] = set()
+        for run in runs.values():
+            rows.update(run.rows[:depth].tolist())
+        return np.array(sorted(rows), dtype=np.int64)
+
+    def features(self, rows: np.ndarray, vector: np.ndarray | None, tokens: Sequence[str], runs: Mapping,
+                 reader: str | None, selection: Selection, fused: Mapping[int, float] | None = None) -> np.ndarray:
+        n = len(rows)
+        X = np.zeros((n, len(FEATURES)), dtype=np.float32)
+        col = {name: i for i, name in enumerate(FEATURES)}
+        if n == 0:
+            return X
+        if fused:
+            X[:, col["fused"]] = [fused.get(int(r), 0.0) for r in rows]
+        if vector is not None:
+            self._dense(X, col, rows, vector, reader)
+        engine = self.index.engine
+        if tokens:
+            for name in ("fulltext", "keywords"):
+                scored = engine.lexical(name, tokens, len(self.index.patterns), selection)
+                values = dict(zip(scored.rows.tolist(), scored.scores.tolist()))
+                raw = np.array([values.get(int(r), 0.0) for r in rows], dtype=np.float32)
+                top = raw.max()
+                X[:, col[name]] = raw / top if top > 0 else 0.0
+            X[:, col["coverage"]] = engine.coverage("fulltext", tokens, rows)
+        names = runs.get("names")
+        if names is not None:
+            values = dict(zip(names.rows.tolist(), names.scores.tolist()))
+            X[:, col["names"]] = [values.get(int(r), 0.0) for r in rows]
+        X[:, col["hub"]] = self.hub[rows]
+        return X
+
+    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, vector: np.ndarray, reader: str | None) -> None:
+        spans = [self.index.chunk_rows(int(r)) for r in rows]
+        flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
+        if len(flat) == 0:
+            return
+        sims = self.index.engine.chunk_vectors(flat) @ vector.astype(np.float32)
+        groups = self.chunk_group[flat]
+        start = 0
+        first_group = col[next(iter(ROLE_GROUPS))]
+        for i, span in enumerate(spans):
+            s = sims[start : start + len(span)]
+            g = groups[start : start + len(span)]
+            ctx = self.label_context[flat[start : start + len(span)]]
+            start += len(span)
+            if len(s) == 0:
+                continue
+            ordered = np.sort(s)[::-1]
+            X[i, col["d_best"]] = ordered[0]
+            X[i, col["d_support"]] = ordered[0] + self.support * ordered[1 : 1 + self.support_chunks].sum()
+            mean = float(s.mean())
+            for j in range(len(ROLE_GROUPS)):
+                mine = s[g == j]
+                X[i, first_group + j] = mine.max() if len(mine) else mean
+            if reader:
+                own = s[ctx == reader]
+                X[i, col["d_reader"]] = own.max() if len(own) else mean

@@ -1,0 +1,135 @@
+"""The learned fusion's parts: the hub prior, exact per-role features, the linear ranker and its fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.evaluation import learn
+from rag.records.filters import Filters
+from rag.search.learned import FEATURES, ROLE_GROUPS, LinearRanker, hub_prior
+from rag.search.retriever import Retriever
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_hub_prior_ranks_the_pattern_close_to_every_situation_highest():
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=8)
+    # pattern 0: chunks at the centre of everything; patterns 1-3: each far out in its own direction
+    chunks = [centre + 0.05 * rng.normal(size=8) for _ in range(3)]
+    owners = [0, 0, 0]
+    for p in (1, 2, 3):
+        direction = rng.normal(size=8) * 3
+        for _ in range(3):
+            chunks.append(centre + direction + 0.3 * rng.normal(size=8))
+            owners.append(p)
+    vectors = _unit(np.array(chunks))
+    roles = ["problem"] * len(chunks)
+    hub = hub_prior(vectors, np.array(owners), roles, 4, queries=len(chunks))
+    assert hub.shape == (4,)
+    assert int(np.argmax(hub)) == 0
+    assert abs(float(hub.mean())) < 1e-5  # z-scored
+
+
+def test_hub_prior_never_scores_a_pattern_against_its_own_chunks():
+    # two patterns, each with identical chunks: with self-matches the prior would be 1.0 for both
+    vectors = _unit(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=np.float32))
+    hub = hub_prior(vectors, np.array([0, 0, 1, 1]), ["problem"] * 4, 2, queries=4)
+    assert np.allclose(hub, 0.0)  # both see only the other (cosine 0): equal, so z-scores 0
+
+
+def test_features_are_exact_for_every_candidate(fake_index, fake_encoder):
+    retriever = Retriever(fake_index, fake_encoder)
+    extractor = retriever.learned_extractor()
+    text = "pull based replenishment of stock"
+    vector = fake_encoder.encode_query(text)
+    runs, tokens = retriever.run(text, Filters(), vector, {})
+    rows = extractor.candidates(runs, retriever.settings.depth)
+    X = extractor.features(rows, vector, tokens, runs, None, retriever.selection(Filters()))
+    assert X.shape == (len(rows), len(FEATURES))
+    col = {n: i for i, n in enumerate(FEATURES)}
+    for i, row in enumerate(rows[:5]):
+        chunk_rows = fake_index.chunk_rows(int(row))
+        sims = fake_index.engine.chunk_vectors(chunk_rows) @ vector
+        assert X[i, col["d_best"]] == pytest.approx(float(sims.max()), abs=1e-5)
+        roles = [fake_index.chunks[c].role for c in chunk_rows]
+        problem = [s for s, r in zip(sims, roles) if r in ROLE_GROUPS["d_problem"]]
+        if problem:
+            assert X[i, col["d_problem"]] == pytest.approx(max(problem), abs=1e-5)
+    assert X[:, col["fulltext"]].max() == pytest.approx(1.0)  # scaled by the query's best candidate
+    assert (X[:, col["d_reader"]] == 0).all()  # no reader asked for
+
+
+def test_reader_feature_is_that_readers_label(fake_index, fake_encoder):
+    retriever = Retriever(fake_index, fake_encoder)
+    extractor = retriever.learned_extractor()
+    text = "a community group shares tools"
+    vector = fake_encoder.encode_query(text)
+    filters = Filters(context="activist")
+    runs, tokens = retriever.run(text, filters, vector, {}, "activist")
+    rows = extractor.candidates(runs, retriever.settings.depth)
+    X = extractor.features(rows, vector, tokens, runs, "activist", retriever.selection(filters))
+    col = FEATURES.index("d_reader")
+    row = int(rows[0])
+    label_rows = [c for c in fake_index.chunk_rows(row) if fake_index.chunks[c].context == "activist"]
+    assert label_rows, "patterns/ carries an activist label on every pattern"
+    expected = float((fake_index.engine.chunk_vectors(np.array(label_rows)) @ vector).max())
+    assert X[0, col] == pytest.approx(expected, abs=1e-5)
+
+
+def test_linear_ranker_round_trips_and_rejects_unknown_features(tmp_path):
+    ranker = LinearRanker({"d_support": 1.0, "fulltext": 0.3}, source="test")
+    path = tmp_path / "ranker.json"
+    ranker.save(path)
+    again = LinearRanker.load(path)
+    assert again.weights == ranker.weights
+    X = np.zeros((2, len(FEATURES)), dtype=np.float32)
+    X[0, FEATURES.index("fulltext")] = 1.0
+    X[1, FEATURES.index("d_support")] = 0.2
+    assert again.score(X).tolist() == pytest.approx([0.3, 0.2])
+    path.write_text('{"weights": {"no_such_feature": 1}}')
+    with pytest.raises(ValueError, match="no_such_feature"):
+        LinearRanker.load(path)
+
+
+def _query(set_name: str, qid: str, X: np.ndarray, grades: dict[int, int]) -> learn.QueryData:
+    rows = np.arange(len(X))
+    ideal = learn.dcg(sorted(grades.values(), reverse=True)[: learn.K])
+    return learn.QueryData(set_name, qid, "situation", rows, X.astype(np.float32), [], list(rows), grades, ideal)
+
+
+def test_fit_learns_a_feature_that_carries_the_relevance():
+    rng = np.random.default_rng(3)
+    fulltext = FEATURES.index("fulltext")
+    queries = []
+    for n in range(12):
+        X = rng.normal(size=(30, len(FEATURES))) * 0.1
+        relevant = int(rng.integers(30))
+        X[relevant, fulltext] += 1.0  # only full text knows the answer; d_support is noise
+        queries.append(_query("a" if n % 2 else "b", f"q{n}", X, {relevant: 2}))
+    before = learn.objective(queries, np.eye(len(FEATURES))[FEATURES.index("d_support")])
+    weights = learn.fit(queries)
+    assert weights[fulltext] > 0
+    assert learn.objective(queries, weights) > before + 0.3
+
+
+def test_cross_validation_scores_each_query_with_a_model_that_never_saw_it(monkeypatch):
+    rng = np.random.default_rng(4)
+    queries = [_query("a", f"q{n}", rng.normal(size=(10, len(FEATURES))), {0: 1}) for n in range(10)]
+    seen: list[set[str]] = []
+    real_fit = learn.fit
+
+    def spy(train, start=None):
+        seen.append({q.qid for q in train})
+        return real_fit(train, start)
+
+    monkeypatch.setattr(learn, "fit", spy)
+    held, models = learn.cross_validate(queries, 5)
+    assert len(models) == 5 and len(held) == 10
+    folds = learn.folds_of(queries, 5)
+    for f, train in enumerate(seen):
+        held_out = {q.qid for q, g in zip(queries, folds) if g == f}
+        assert held_out and not (held_out & train)
