@@ -369,7 +369,7 @@
     const labels = Object.entries(p.context_labels || {});
     labels.sort(([a], [b]) => (a === context ? -1 : b === context ? 1 : CONTEXTS.indexOf(a) - CONTEXTS.indexOf(b)));
     const meta = [
-      ["Domains", p.domains.join(", ")], ["Tension", p.tension], ["Status", life.status], ["Confidence", life.confidence != null ? `${life.confidence} of 5` : null],
+      ["Domains", p.domains.join(", ")], ["Tension", p.tension], ["Status", life.status], ["Confidence", life.confidence != null ? (life.confidence_stars != null ? `${fmt(life.confidence, 2)} (${life.confidence_stars} of 5 stars)` : fmt(life.confidence, 2)) : null],
       ["Version", life.version], ["Usage stage", life.usage_stage], ["Adoption", life.adoption_stage], ["Overall score", p.overall_score != null ? fmt(p.overall_score, 1) : null],
       ["Source file", p.path]].filter(([, v]) => v);
     fill(view,
