@@ -15,6 +15,8 @@ from typing import Literal
 FusionMethod = Literal["rrf", "convex", "learned"]  # learned: convex + the linear corrections of rag/search/ranker.json
 VectorKind = Literal["flat", "ivf", "hnsw"]
 EngineKind = Literal["embedded", "milvus"]
+DeviceKind = Literal["auto", "cpu", "cuda"]  # where the encoder runs; auto: CUDA when torch sees a GPU, else CPU
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"  # Milvus Standalone's default gRPC port
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a pattern file above this is reported as unusable (the largest commons-os file is 0.34 MB)
 
@@ -206,6 +208,14 @@ class Settings:
         values["milvus"] = MilvusSettings.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def device_from_env(environ: Mapping[str, str]) -> DeviceKind:
+    """RAG_DEVICE: cpu, cuda or auto (the default: CUDA when torch sees a GPU, else CPU); ValueError naming it."""
+    value = (environ.get("RAG_DEVICE") or "auto").strip().lower()
+    if value not in DEVICES:
+        raise ValueError(f"RAG_DEVICE must be one of {', '.join(DEVICES)}, got {environ.get('RAG_DEVICE')!r}")
+    return value  # type: ignore[return-value]
 
 
 def positive_int(name: str, text: str, unit: str = "bytes") -> int:

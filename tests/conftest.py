@@ -13,6 +13,12 @@ pytest_plugins = ["index_fixtures"]
 from support import CANONICAL_BODY, front_matter, write_pattern  # noqa: F401  (re-exported for older imports)
 
 
+@pytest.fixture(autouse=True)
+def no_rag_server(monkeypatch):
+    """A RAG_SERVER in the caller's environment would send every `rag search` of the tests to that server."""
+    monkeypatch.delenv("RAG_SERVER", raising=False)
+
+
 @pytest.fixture(scope="session")
 def token_counter():
     """The chunker's own counter (word pieces, no special tokens), built from the real tokenizer."""

@@ -47,10 +47,16 @@ def fail(message: str, code: int = 2) -> None:
 
 @lru_cache(maxsize=4)
 def encoder(model: Path | None = None):
-    """The base all-MiniLM-L6-v2, or the adapted model folder `model` (`rag adapt`)."""
+    """The base all-MiniLM-L6-v2, or the adapted model folder `model` (`rag adapt`), on the device RAG_DEVICE
+    names (cpu, cuda; default auto: CUDA when torch sees a GPU, else the CPU)."""
+    from rag.config import device_from_env
     from rag.embedding.minilm import MiniLMEncoder
 
-    return MiniLMEncoder(model_path=model)
+    try:
+        device = device_from_env(os.environ)
+    except ValueError as exc:
+        fail(str(exc))
+    return MiniLMEncoder(model_path=model, device=device)
 
 
 def index_encoder(index_dir: Path):

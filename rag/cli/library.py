@@ -120,9 +120,10 @@ def summary_sentence(summary, index_dir: Path) -> str:
     problems = f"{summary.problems} problems ({summary.errors} errors; `rag validate {summary.library}` lists them)" if summary.problems else "no problems"
     stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in summary.seconds.items())
     total = sum(summary.seconds.values())
+    where = f" on {summary.device}" if summary.device and summary.chunks_encoded else ""
     return (
         f"Built {summary.build_id} in {total:.1f} s ({stages}): {summary.patterns} patterns from {summary.files} files, "
-        f"{summary.chunks} chunks ({summary.chunks_encoded} encoded, {summary.chunks_reused} from the cache), {problems}."
+        f"{summary.chunks} chunks ({summary.chunks_encoded} encoded{where}, {summary.chunks_reused} from the cache), {problems}."
     )
 
 

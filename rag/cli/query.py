@@ -23,18 +23,32 @@ def search(
     reader: Annotated[Optional[str], typer.Option("--reader", help="Rank and label for this context without filtering (see `rag facets`).")] = None,
     as_json: JsonFlag = False,
     index_dir: IndexDir = Path("index"),
+    server: Annotated[Optional[str], typer.Option("--server", envvar="RAG_SERVER", show_envvar=False, help="Ask a running `rag serve` at this URL (default $RAG_SERVER) instead of opening --index-dir; loads no model.")] = None,
 ) -> None:
     """Search the index: per hit its title, relevance (0-1), slug, best-matching section and snippet; says when nothing fits."""
     from rag.cli.render import search_lines, width
-    from rag.serve import service
-    from rag.serve.wire import SearchResponse
-    from rag.search.filters import Filters
 
-    state = load_state(index_dir)
-    results = run(lambda: service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates, offset, reader))
-    if as_json:
-        print_json(SearchResponse.of(results, explain=True, offset=offset).model_dump())
-        return
+    if server:  # the server's JSON is what a local --json prints; its Results render as local ones do
+        from rag.cli import remote
+
+        filters = {"domain": domain, "context": context, "status": status, "min_confidence": min_confidence}
+        request = {"query": query, "k": k, "offset": offset, "filters": {key: v for key, v in filters.items() if v is not None},
+                   "group_duplicates": group_duplicates, "reader": reader, "explain": explain or as_json}
+        answer = remote.search(server, request)
+        if as_json:
+            print_json(answer)
+            return
+        results = remote.results(server, answer)
+    else:
+        from rag.serve import service
+        from rag.serve.wire import SearchResponse
+        from rag.search.filters import Filters
+
+        state = load_state(index_dir)
+        results = run(lambda: service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates, offset, reader))
+        if as_json:
+            print_json(SearchResponse.of(results, explain=True, offset=offset).model_dump())
+            return
     typer.echo("\n".join(search_lines(results, width(), offset, explain)))
     if not results.hits:
         typer.echo("no patterns match these filters" if results.filters and any(results.filters.values()) else "no patterns match", err=True)

@@ -31,7 +31,10 @@ class ModelInfo:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Texts to L2-normalized float32 vectors. `info` must be cheap (no model load)."""
+    """Texts to L2-normalized float32 vectors. `info` must be cheap (no model load).
+
+    An encoder may also say where it runs: a `device` attribute ("cpu" or "cuda"), which a build records in
+    its manifest and /health reports; it is optional (read with getattr), so encoders without one still fit."""
 
     @property
     def info(self) -> ModelInfo: ...

@@ -19,8 +19,9 @@ FAKE_MODEL_NAME = "fake/hashed-words-trigrams"
 
 
 class FakeEncoder:
-    def __init__(self, dimension: int = 64, max_seq_length: int = 256):
+    def __init__(self, dimension: int = 64, max_seq_length: int = 256, device: str = "cpu"):
         self._info = ModelInfo(FAKE_MODEL_NAME, "(none)", dimension, max_seq_length)
+        self.device = device  # only reported (manifest, /health), as a real encoder's is
         self.calls = 0  # encode calls (batches), for tests of batching and caching
 
     @property

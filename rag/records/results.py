@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,19 @@ class Hit:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Hit:
+        """Inverse of `to_dict`; also reads a hit of the wire's JSON (lists for tuples, `retrievers` null
+        without explain). Keys this record does not know are ignored (a newer server's additions)."""
+        evidence = tuple(Evidence(**{**_known(Evidence, e), "highlights": tuple(tuple(h) for h in e.get("highlights") or ())}) for e in data.get("evidence") or ())
+        return cls(**{
+            **_known(cls, data),
+            "domains": tuple(data.get("domains") or ()),
+            "retrievers": {name: RetrieverScore(**_known(RetrieverScore, s)) for name, s in (data.get("retrievers") or {}).items()},
+            "evidence": evidence,
+            "duplicates": tuple(data.get("duplicates") or ()),
+        })
+
 
 @dataclass(frozen=True, slots=True)
 class Results:
@@ -58,6 +71,24 @@ class Results:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Results:
+        """Inverse of `to_dict`; also reads the wire's SearchResponse JSON (`rag search --server`), whose
+        `fusion` and `timings_ms` are null without explain. Raises KeyError or TypeError when a field is missing."""
+        return cls(**{
+            **_known(cls, data),
+            "filters": dict(data.get("filters") or {}),
+            "hits": tuple(Hit.from_dict(h) for h in data["hits"]),
+            "fusion": dict(data.get("fusion") or {}),
+            "timings_ms": dict(data.get("timings_ms") or {}),
+        })
+
     @property
     def slugs(self) -> list[str]:
         return [h.slug for h in self.hits]
+
+
+def _known(record: type, data: dict) -> dict:
+    """The keys of `data` that are fields of `record`."""
+    names = {f.name for f in fields(record)}
+    return {k: v for k, v in data.items() if k in names}

@@ -31,6 +31,7 @@ from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
 from rag.search.signals import SIGNALS, Signal, SignalQuery, SignalRun
 
 RETRIEVERS: tuple[str, ...] = tuple(SIGNALS)
+EMPTY_QUERY = "query is empty; describe a situation or name a pattern"  # also the HTTP API's answer to ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class Retriever:
     # -- public API -------------------------------------------------------------------------
     def validate(self, query: str, k: int, filters: Filters) -> tuple[str, Filters]:
         if not isinstance(query, str) or not query.strip():
-            raise QueryError("query", "query is empty; describe a situation or name a pattern")
+            raise QueryError("query", EMPTY_QUERY)
         if len(query) > self.settings.max_query_chars:
             raise QueryError("query", f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.settings.max_k:

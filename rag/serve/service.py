@@ -263,6 +263,7 @@ def stats(state: State) -> dict:
         "package_version": m.package_version,
         "engine": m.engine,
         "model": m.model.to_dict(),
+        "device": m.device,
         "counts": counts,
         "vectors": m.vectors,
         "chunker": m.chunker,

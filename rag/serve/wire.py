@@ -331,6 +331,7 @@ class HealthResponse(BaseModel):
     engine: str | None = Field(None, description="embedded (FAISS + bm25s files) or milvus.")
     reachable: bool | None = Field(None, description="Whether the engine answers now (false: searches get 503; retry later).")
     model_ready: bool | None = Field(None, description="Whether the model is loaded (the first search loads it otherwise).")
+    device: str | None = Field(None, description="Where the serving encoder runs once loaded: cuda (a GPU, used when torch sees one) or cpu.")
     detail: str | None = Field(None, description="Why the server cannot serve (status error).")
 
 
@@ -348,6 +349,7 @@ class StatsResponse(BaseModel):
     package_version: str | None = None
     engine: str = "embedded"
     model: ModelOut
+    device: str | None = Field(None, description="Where the build encoded (cpu or cuda); null for builds from before it was recorded.")
     counts: dict[str, int] = Field(description="patterns, chunks, files, problems, errors, edges.")
     vectors: dict[str, Any] = Field(description="The vector index kind and its parameters.")
     chunker: dict[str, Any]

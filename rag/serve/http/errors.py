@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import EngineUnavailable, IndexError_, PatternNotFound, QueryError, UnknownFilterValue
+from rag.search.retriever import EMPTY_QUERY
 from rag.serve.service import SLUG_RULE
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _validation_message(field: str, error: dict) -> str:
     if kind == "string_pattern_mismatch" and field == "slug":
         return f"invalid slug {_number(repr(got))}: {SLUG_RULE}"
     if kind == "string_too_short":
-        return f"{field} is empty"
+        return EMPTY_QUERY if field == "query" else f"{field} is empty"  # "" reads as "   " does
     if kind == "string_too_long" and isinstance(got, str):
         return f"{field} has {len(got)} characters; the limit is {ctx.get('max_length')}"
     return f"{field}: {error.get('msg', 'invalid value')}"

@@ -22,12 +22,15 @@ def facets(state: Annotated[State, Depends(get_state)]) -> FacetsResponse:
 @router.get("/health", operation_id="health", response_model=HealthResponse, response_model_exclude_none=True, responses={503: {"model": HealthResponse}})
 def health(request: Request, response: Response) -> HealthResponse:
     """Up ("ok"), still opening the index ("loading"), unable to ("error"), or its engine unreachable
-    ("degraded", 503 with Retry-After); with the index version, the engine and whether the model is loaded."""
+    ("degraded", 503 with Retry-After); with the index version, the engine, whether the model is loaded and
+    on which device (cpu or cuda) it runs."""
     state = request.app.state.rag
     if state is None:
         failed = getattr(request.app.state, "load_error", None)
         return HealthResponse(status="error", detail=str(failed)) if failed is not None else HealthResponse(status="loading")
     engine = service.health(state)
+    embedder = state.retriever.embedder
+    ready = bool(getattr(embedder, "loaded", True))
     reachable = bool(engine.get("reachable", True))
     if not reachable:
         response.status_code = 503
@@ -38,7 +41,8 @@ def health(request: Request, response: Response) -> HealthResponse:
         patterns=len(state.index.patterns),
         engine=str(engine.get("engine", state.index.manifest.engine)),
         reachable=reachable,
-        model_ready=getattr(state.retriever.embedder, "loaded", True),
+        model_ready=ready,
+        device=getattr(embedder, "device", None) if ready else None,  # asked only once loaded: resolving imports torch
     )
 
 
