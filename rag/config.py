@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 FusionMethod = Literal["rrf", "convex", "learned"]  # learned: convex + the linear corrections of rag/search/ranker.json
 VectorKind = Literal["flat", "ivf", "hnsw"]
@@ -21,15 +21,44 @@ DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"  # Milvus Standalone's default gRP
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a pattern file above this is reported as unusable (the largest commons-os file is 0.34 MB)
 
 
+# every role a chunk can have (rag.load.sections roles plus the chunker's own summary, tension, context-label)
+CHUNK_ROLES: tuple[str, ...] = ("summary", "tension", "context-label", "context", "problem", "solution", "implementation",
+                                "consequences", "known-uses", "cognitive-era", "vitality", "other")
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkerSettings:
     max_tokens: int = 256  # the model's window, special tokens included
     special_tokens: int = 2  # [CLS] and [SEP]
     version: int = 2  # bump whenever chunk text or ids change: the manifest records it, so old builds count as stale
+    # What gets encoded (issue 14, item 5; eval/bench/chunk-kinds.md measures each kind with query-time masks).
+    # Chunks of a skipped role, and windows past `max_windows` of a long section, are neither encoded nor
+    # searched as passages; their words still count in the pattern's full-text BM25 document.
+    skip_roles: tuple[str, ...] = ()
+    max_windows: int = 0  # 0: every window of every section
 
     @property
     def budget(self) -> int:
         return self.max_tokens - self.special_tokens
+
+    @property
+    def selective(self) -> bool:
+        return bool(self.skip_roles) or self.max_windows > 0
+
+    def encodes(self, chunk) -> bool:
+        """Whether a chunk (rag.records.chunk.Chunk) is encoded and searched."""
+        return chunk.role not in self.skip_roles and (self.max_windows <= 0 or chunk.part <= self.max_windows)
+
+    def to_dict(self) -> dict:
+        return {"max_tokens": self.max_tokens, "special_tokens": self.special_tokens, "version": self.version,
+                "skip_roles": sorted(self.skip_roles), "max_windows": self.max_windows}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ChunkerSettings:
+        """A manifest's chunker (older manifests lack skip_roles and max_windows: they encoded everything)."""
+        return cls(max_tokens=int(data.get("max_tokens", 256)), special_tokens=int(data.get("special_tokens", 2)),
+                   version=int(data.get("version", cls.version)), skip_roles=tuple(data.get("skip_roles") or ()),
+                   max_windows=int(data.get("max_windows") or 0))
 
 
 @dataclass(frozen=True, slots=True)

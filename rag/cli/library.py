@@ -58,12 +58,16 @@ def index(
     engine: Annotated[str, typer.Option("--engine", help="embedded (FAISS + bm25s files in INDEX_DIR) or milvus (collections on a Milvus server; INDEX_DIR keeps the manifest and texts).")] = "embedded",
     milvus_uri: Annotated[Optional[str], typer.Option("--milvus-uri", help="Milvus server for --engine milvus (default $RAG_MILVUS_URI, else http://127.0.0.1:19530); credentials only from $RAG_MILVUS_TOKEN.")] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="An adapted model folder (`rag adapt`) instead of the base all-MiniLM-L6-v2; the index then names it, and search, serve and eval use it.")] = None,
+    max_windows: Annotated[Optional[int], typer.Option("--max-windows", min=0, help="Encode only the first N windows of each long section (0: all; default from the chunker settings, eval/bench/chunk-kinds.md).")] = None,
+    skip_role: Annotated[Optional[list[str]], typer.Option("--skip-role", help="Do not encode chunks of this section role (repeatable; their words still count in full-text BM25).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Build or incrementally refresh the index of a library (progress on stderr)."""
     setup_logging()
     from rag.cli.common import milvus_settings
-    from rag.config import DEFAULT_MILVUS_URI, BuildSettings, MilvusSettings, VectorSettings
+    from dataclasses import replace
+
+    from rag.config import CHUNK_ROLES, DEFAULT_MILVUS_URI, BuildSettings, ChunkerSettings, MilvusSettings, VectorSettings
     from rag.errors import RagError
     from rag.index.build import build_index
 
@@ -96,9 +100,17 @@ def index(
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="chunk" if stage == "encode" else "pattern", file=sys.stderr)
         bar.update(done - bar.n)
 
+    chunker = ChunkerSettings()
+    if max_windows is not None:
+        chunker = replace(chunker, max_windows=max_windows)
+    if skip_role is not None:
+        unknown = sorted(set(skip_role) - set(CHUNK_ROLES))
+        if unknown:
+            fail(f"--skip-role: unknown role {', '.join(unknown)}; roles: {', '.join(CHUNK_ROLES)}")
+        chunker = replace(chunker, skip_roles=tuple(sorted(set(skip_role))))
     settings = BuildSettings(
         library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index),
-        max_file_bytes=_max_file_bytes(max_file_mb), engine=engine, milvus=milvus,
+        max_file_bytes=_max_file_bytes(max_file_mb), engine=engine, milvus=milvus, chunker=chunker,
     )
     try:
         summary = build_index(settings, encoder(model), progress)

@@ -45,6 +45,7 @@ class BuildSummary:
     patterns: int = 0
     chunks: int = 0
     chunks_encoded: int = 0
+    chunks_skipped: int = 0  # chunked but not encoded (ChunkerSettings.skip_roles / max_windows)
     chunks_reused: int = 0
     patterns_rechunked: int = 0
     problems: int = 0
@@ -99,25 +100,28 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     info = embedder.info
     model = info.record
     sources = {p.path: p.content_hash for p in report.patterns}
-    config = {"chunker": asdict(settings.chunker), "vectors": settings.vectors.to_dict(), "lexical": settings.lexical.to_dict()}
+    config = {"chunker": settings.chunker.to_dict(), "vectors": settings.vectors.to_dict(), "lexical": settings.lexical.to_dict()}
     if previous and _same_build(previous[1], sources, model, config, report) and _same_engine(previous[1], settings):
         summary.up_to_date, summary.build_id, summary.device = True, previous[1].build_id, previous[1].device
         summary.chunks = previous[1].counts.chunks
         summary.chunks_reused = summary.chunks
         return summary
 
-    reusable = _reusable_chunks(previous, config)
+    # a selective chunker stores only the chunks it encodes, but full text needs them all: chunk afresh
+    reusable = {} if settings.chunker.selective else _reusable_chunks(previous, config)
     count = model_token_counter()
-    chunks: list[Chunk] = []
+    every: list[Chunk] = []
     for n, pattern in enumerate(report.patterns, start=1):
         old = reusable.get((pattern.slug, pattern.content_hash))
         if old is None:
             old = chunk_pattern(pattern, count, settings.chunker)
             summary.patterns_rechunked += 1
-        chunks.extend(old)
+        every.extend(old)
         if progress and n % 200 == 0:
             progress("chunk", n, len(report.patterns))
+    chunks = [c for c in every if settings.chunker.encodes(c)] if settings.chunker.selective else every
     summary.chunks = len(chunks)
+    summary.chunks_skipped = len(every) - len(chunks)
     lap("chunk")
 
     cache = EmbeddingCache(settings.cache_dir or settings.index_dir / "cache", info.key, info.dimension)
@@ -137,7 +141,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     lap("encode")
 
     by_slug: dict[str, list[Chunk]] = {}
-    for chunk in chunks:
+    for chunk in every:
         by_slug.setdefault(chunk.slug, []).append(chunk)
     documents = {
         "keywords": [keyword_document(p) for p in report.patterns],

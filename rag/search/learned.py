@@ -134,7 +134,7 @@ class FeatureExtractor:
         if fused:
             X[:, col["fused"]] = [fused.get(int(r), 0.0) for r in rows]
         if vector is not None:
-            self._dense(X, col, rows, vector, reader)
+            self._dense(X, col, rows, vector, reader, selection.chunks)
         engine = self.index.engine
         if tokens:
             for name in ("fulltext", "keywords"):
@@ -151,8 +151,10 @@ class FeatureExtractor:
         X[:, col["hub"]] = self.hub[rows]
         return X
 
-    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, vector: np.ndarray, reader: str | None) -> None:
+    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, vector: np.ndarray, reader: str | None, allowed: np.ndarray | None) -> None:
         spans = [self.index.chunk_rows(int(r)) for r in rows]
+        if allowed is not None:  # only chunks the query may see (filters; masks of what is not encoded)
+            spans = [span[allowed[span]] for span in spans]
         flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
         if len(flat) == 0:
             return

@@ -231,7 +231,7 @@ def rebuild(state: State, index_dir: Path, library: Path | None = None, cache_di
         library=Path(source),
         index_dir=Path(index_dir),
         cache_dir=cache_dir,
-        chunker=ChunkerSettings(**{**manifest.chunker, "version": ChunkerSettings().version}),  # this code's chunker
+        chunker=ChunkerSettings.from_dict({**manifest.chunker, "version": ChunkerSettings().version}),  # this code's chunker
         vectors=VectorSettings(**vectors),
         lexical=LexicalSettings(**manifest.lexical),
         engine="milvus" if manifest.engine == "milvus" else "embedded",
