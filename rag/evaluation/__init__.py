@@ -1,1 +1,1 @@
-"""The evaluation harness: query sets and qrels, TREC runs, ranx metrics, reports, ablation."""
+"""The evaluation harness: query sets and qrels, TREC runs, ranx metrics, reports, variant tables (ablation, tuning)."""
