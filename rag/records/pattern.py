@@ -6,8 +6,13 @@ shared between threads and cached without defensive copies. Ids are strings (slu
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+BRIEF_CHARS = 320  # the longest derived summary: two lines of a result card, like an evidence snippet
+_MARKUP = re.compile(r"[*_`>#]+|!?\[([^\]]*)\]\([^)]*\)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 Severity = Literal["error", "warning"]
 
@@ -168,6 +173,27 @@ class Pattern:
 
     def section(self, role: str) -> Section | None:
         return next((s for s in self.sections if s.role == role), None)
+
+    @property
+    def brief(self) -> str:
+        """The summary as written; for a file without one (the older schema has no summary field), the first
+        sentences of its first section with text, up to BRIEF_CHARS, so that no hit or listing shows a blank."""
+        if self.summary.strip():
+            return self.summary
+        for section in self.sections:
+            text = " ".join(_MARKUP.sub(lambda m: m.group(1) or "", section.text).split())
+            if not text:
+                continue
+            out = ""
+            for sentence in _SENTENCE_END.split(text):
+                if out and len(out) + 1 + len(sentence) > BRIEF_CHARS:
+                    break
+                out = f"{out} {sentence}".strip()
+            if len(out) > BRIEF_CHARS:
+                cut = out[:BRIEF_CHARS].rsplit(" ", 1)[0]
+                out = cut.rstrip(",;:") + " ..."
+            return out
+        return ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

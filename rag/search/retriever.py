@@ -243,7 +243,7 @@ class Retriever:
         return Hit(
             slug=pattern.slug,
             title=pattern.title,
-            summary=pattern.summary,
+            summary=pattern.brief,
             domains=pattern.domains,
             rank=rank,
             score=round(float(score), 6),
