@@ -25,6 +25,7 @@ from rag.embedding.encoder import Encoder
 from rag.errors import IndexError_, IndexNotFound, LibraryError
 from rag.index.embedded import EmbeddedEngine
 from rag.index.lexical import analyze
+from rag.index.priors import HUB_FILE, hub_prior
 from rag.index.search_index import CHUNKS, PATTERNS, PROBLEMS
 from rag.index.store import build_lock, current_build, read_manifest, write_build
 from rag.load.library import load_library
@@ -161,7 +162,12 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         vectors_record = engine.vectors.settings.to_dict()
     lap("index")
 
+    row_of = {p.slug: i for i, p in enumerate(report.patterns)}
+    hub = hub_prior(vectors, np.array([row_of[c.slug] for c in chunks], dtype=np.int64), [c.role for c in chunks], len(report.patterns))
+    lap("priors")
+
     def write_files(tmp: Path) -> Manifest:
+        np.save(tmp / HUB_FILE, hub)
         _write_jsonl(tmp / PATTERNS, (p.to_dict() for p in report.patterns))
         _write_jsonl(tmp / CHUNKS, (c.to_dict() for c in chunks))
         _write_jsonl(tmp / PROBLEMS, (p.to_dict() for p in report.problems))

@@ -17,6 +17,7 @@ from rag.config import LexicalSettings, MilvusSettings, VectorSettings
 from rag.errors import IndexCorrupt
 from rag.index.embedded import EmbeddedEngine
 from rag.index.engine import Engine
+from rag.index.priors import HUB_FILE
 from rag.index.store import current_build, read_manifest, verify
 from rag.records.chunk import Chunk
 from rag.records.manifest import Manifest, ModelRecord
@@ -36,6 +37,7 @@ class SearchIndex:
     chunk_pattern: np.ndarray  # int32: chunk row -> pattern row
     engine: Engine
     problems: tuple[Problem, ...]
+    hub: np.ndarray | None = None  # per-pattern hub prior (rag/index/priors.py); None for builds made before it
     _slug_row: dict[str, int] = field(init=False, repr=False, compare=False)
     _chunk_start: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -94,7 +96,10 @@ class SearchIndex:
         expected = {"vectors": len(chunks), "keywords": len(patterns), "fulltext": len(patterns), "passages": len(chunks)}
         if (len(patterns), len(chunks)) != (counts.patterns, counts.chunks) or sizes != expected:
             raise IndexCorrupt(f"index in {build} is inconsistent (counts differ between files); run `rag index LIBRARY --rebuild`")
-        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems)
+        hub = np.load(build / HUB_FILE) if (build / HUB_FILE).exists() else None
+        if hub is not None and hub.shape != (len(patterns),):
+            raise IndexCorrupt(f"index in {build} is inconsistent ({HUB_FILE} has {hub.shape[0]} rows for {len(patterns)} patterns); run `rag index LIBRARY --rebuild`")
+        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems, hub)
 
 
 def _open_engine(build: Path, manifest: Manifest, milvus: MilvusSettings | None) -> Engine:

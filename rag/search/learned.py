@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.index.engine import Selection
+from rag.index.priors import hub_prior
 
 __all__ = ["FEATURES", "ROLE_GROUPS", "LinearRanker", "FeatureExtractor", "hub_prior"]
 
@@ -45,8 +46,6 @@ FEATURES: tuple[str, ...] = (
     "fulltext", "keywords", "coverage", "names", "hub",
 )
 MODEL_PATH = Path(__file__).with_name("ranker.json")
-HUB_QUERIES = 512  # pseudo-queries (problem-section chunks) for the hub prior; 256 and 1024 agreed to 0.99 rank correlation
-HUB_SEED = 7
 
 
 @dataclass(frozen=True)
@@ -68,41 +67,6 @@ class LinearRanker:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({"features": list(FEATURES), "weights": self.weights, "source": self.source}, indent=2) + "\n", encoding="utf-8")
-
-
-def hub_prior(chunk_vectors: np.ndarray, chunk_pattern: np.ndarray, roles: Sequence[str], n_patterns: int,
-              queries: int = HUB_QUERIES, seed: int = HUB_SEED) -> np.ndarray:
-    """Per pattern: mean over pseudo-queries of its best chunk's cosine, z-scored over the library.
-
-    The pseudo-queries are problem and context chunks of the library itself (situations in its own
-    words); a pattern is not scored against its own chunks. Patterns whose chunks are close to every
-    situation (broad, generic texts) get a high prior."""
-    if n_patterns == 0 or len(chunk_vectors) == 0:
-        return np.zeros(n_patterns, dtype=np.float32)
-    pool = np.flatnonzero(np.isin(np.asarray(roles), ("problem", "context")))
-    if len(pool) == 0:
-        pool = np.arange(len(chunk_vectors))
-    rng = np.random.default_rng(seed)
-    picked = rng.choice(pool, size=min(queries, len(pool)), replace=False)
-    order = np.argsort(chunk_pattern, kind="stable")
-    cp = chunk_pattern[order]
-    starts = np.searchsorted(cp, np.arange(n_patterns))
-    present = np.searchsorted(cp, np.arange(n_patterns), "right") > starts
-    total = np.zeros(n_patterns, dtype=np.float64)
-    counts = np.zeros(n_patterns, dtype=np.float64)
-    for block in np.array_split(picked, max(1, len(picked) // 64)):
-        sims = chunk_vectors[order] @ chunk_vectors[block].T  # (chunks, block)
-        best = np.full((n_patterns, len(block)), -1.0, dtype=np.float32)
-        best[present] = np.maximum.reduceat(sims, starts[present], axis=0)
-        own = chunk_pattern[block]
-        best[own, np.arange(len(block))] = np.nan
-        ok = ~np.isnan(best)
-        total += np.where(ok, best, 0).sum(axis=1)
-        counts += ok.sum(axis=1)
-    mean = total / np.maximum(counts, 1)
-    std = mean[present].std() if present.any() else 0.0
-    z = (mean - mean[present].mean()) / std if std > 0 else np.zeros_like(mean)
-    return np.where(present, z, 0.0).astype(np.float32)
 
 
 class FeatureExtractor:

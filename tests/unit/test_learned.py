@@ -133,3 +133,23 @@ def test_cross_validation_scores_each_query_with_a_model_that_never_saw_it(monke
     for f, train in enumerate(seen):
         held_out = {q.qid for q, g in zip(queries, folds) if g == f}
         assert held_out and not (held_out & train)
+
+
+def test_the_build_stores_the_hub_prior_and_the_index_checks_it(fake_index, tmp_path):
+    import shutil
+
+    from rag.errors import IndexCorrupt
+    from rag.index.priors import HUB_FILE
+    from rag.index.search_index import SearchIndex
+
+    assert fake_index.hub is not None and fake_index.hub.shape == (len(fake_index.patterns),)
+    vectors = fake_index.engine.chunk_vectors(np.arange(len(fake_index.chunks)))
+    again = hub_prior(vectors, np.asarray(fake_index.chunk_pattern), [c.role for c in fake_index.chunks], len(fake_index.patterns))
+    assert np.allclose(fake_index.hub, again, atol=1e-5)
+    assert HUB_FILE in fake_index.manifest.files  # checksummed like every build file
+    copy = tmp_path / "index"
+    shutil.copytree(fake_index.build_dir.parent.parent, copy, symlinks=True)
+    build = copy / "current"
+    np.save(build / HUB_FILE, np.zeros(3, dtype=np.float32))
+    with pytest.raises(IndexCorrupt):
+        SearchIndex.open(copy)
