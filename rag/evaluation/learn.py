@@ -106,6 +106,41 @@ def fit(queries: Sequence[QueryData], start: np.ndarray | None = None) -> np.nda
     return weights
 
 
+def fit_pairwise(queries: Sequence[QueryData], c: float = 0.1, per_query: int = 400, seed: int = 5) -> np.ndarray:
+    """RankNet-style linear model: logistic regression on feature differences of (better, worse) pairs
+    within a query (grade 2 > 1 > 0 among the candidates), L2-regularised; each set weighs equally. The
+    weights are rescaled so that the fused score's weight is 1 (the same scale as `fit`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    diffs, weights = [], []
+    sets = {q.set for q in queries}
+    per_set = {s: sum(1 for q in queries if q.set == s) for s in sets}
+    for q in queries:
+        grades = np.array([q.grades.get(int(r), 0) for r in q.rows])
+        better, worse = np.nonzero(grades[:, None] > grades[None, :])
+        if not len(better):
+            continue
+        if len(better) > per_query:
+            pick = rng.choice(len(better), per_query, replace=False)
+            better, worse = better[pick], worse[pick]
+        d = q.X[better] - q.X[worse]
+        diffs += [d, -d]
+        w = 1.0 / (per_set[q.set] * len(better))
+        weights += [np.full(len(d), w), np.full(len(d), w)]
+    if not diffs:
+        return np.eye(len(FEATURES), dtype=np.float32)[FEATURES.index(FIXED)]
+    X = np.concatenate(diffs)
+    y = np.concatenate([np.ones(len(d)) if i % 2 == 0 else np.zeros(len(d)) for i, d in enumerate(diffs)])
+    sw = np.concatenate(weights)
+    scale = X.std(axis=0) + 1e-6
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
+    model.fit(X / scale, y, sample_weight=sw / sw.mean())
+    w = model.coef_[0] / scale
+    fixed = FEATURES.index(FIXED)
+    return (w / w[fixed] if w[fixed] > 0 else w).astype(np.float32)
+
+
 def folds_of(queries: Sequence[QueryData], k: int, seed: int = 13) -> list[int]:
     rng = np.random.default_rng(seed)
     fold = [0] * len(queries)
@@ -119,19 +154,22 @@ def folds_of(queries: Sequence[QueryData], k: int, seed: int = 13) -> list[int]:
     return fold
 
 
-def cross_validate(queries: Sequence[QueryData], k: int) -> tuple[dict[str, list[int]], list[np.ndarray]]:
+def cross_validate(queries: Sequence[QueryData], k: int, method: str = "ascent") -> tuple[dict[str, list[int]], list[np.ndarray]]:
     """Held-out rankings per qid (set:qid) and the weights of each fold."""
     fold = folds_of(queries, k)
     held: dict[str, list[int]] = {}
     models = []
     for f in range(k):
         train = [q for q, g in zip(queries, fold) if g != f]
-        weights = fit(train)
+        weights = METHODS[method](train)
         models.append(weights)
         for q, g in zip(queries, fold):
             if g == f:
                 held[f"{q.set}:{q.qid}"] = rank(q, weights)
     return held, models
+
+
+METHODS = {"ascent": lambda qs: fit(qs), "pairwise": lambda qs: fit_pairwise(qs)}
 
 
 def extract(name: str, index_dir: Path, queries_path: Path, embedder) -> list[QueryData]:
@@ -198,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write the weights refitted on all queries (rag/search/ranker.json)")
     parser.add_argument("--report", type=Path)
+    parser.add_argument("--method", choices=sorted(METHODS), default="ascent", help="coordinate ascent on nDCG@10, or pairwise logistic regression")
     parser.add_argument("--features-cache", type=Path, help="pickle of the extracted features (re-fits skip extraction)")
     args = parser.parse_args(argv)
     import pickle
@@ -214,9 +253,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             queries += extract(name, Path(index_dir), Path(path), embedder)
         if args.features_cache:
             args.features_cache.write_bytes(pickle.dumps(queries))
-    held, models = cross_validate(queries, args.folds)
-    final = fit(queries)
-    command = "python -m rag.evaluation.learn " + " ".join(f"--set {s}" for s in args.set) + f" --folds {args.folds}"
+    held, models = cross_validate(queries, args.folds, args.method)
+    final = METHODS[args.method](queries)
+    command = "python -m rag.evaluation.learn " + " ".join(f"--set {s}" for s in args.set) + f" --folds {args.folds} --method {args.method}"
     text = report(queries, held, models, final, args.folds, command)
     print(text)
     if args.report:
