@@ -122,24 +122,32 @@ class FeatureExtractor:
         flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
         if len(flat) == 0:
             return
-        sims = self.index.engine.chunk_vectors(flat) @ vector.astype(np.float32)
+        sims = (self.index.engine.chunk_vectors(flat) @ vector.astype(np.float32)).astype(np.float32)
+        n = len(rows)
+        owner = np.repeat(np.arange(n), [len(span) for span in spans])
+        counts = np.bincount(owner, minlength=n)
+        has = counts > 0
+        mean = np.bincount(owner, weights=sims, minlength=n) / np.maximum(counts, 1)
+        # chunks best-first within each candidate: rank 0 is the best chunk, 1.. the support
+        order = np.lexsort((-sims, owner))
+        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        rank = np.arange(len(order)) - first[owner[order]]
+        best = np.zeros(n, dtype=np.float64)
+        best[owner[order][rank == 0]] = sims[order][rank == 0]
+        near = (rank >= 1) & (rank <= self.support_chunks)
+        support = np.bincount(owner[order][near], weights=sims[order][near], minlength=n)
+        X[has, col["d_best"]] = best[has]
+        X[has, col["d_support"]] = (best + self.support * support)[has]
         groups = self.chunk_group[flat]
-        start = 0
         first_group = col[next(iter(ROLE_GROUPS))]
-        for i, span in enumerate(spans):
-            s = sims[start : start + len(span)]
-            g = groups[start : start + len(span)]
-            ctx = self.label_context[flat[start : start + len(span)]]
-            start += len(span)
-            if len(s) == 0:
-                continue
-            ordered = np.sort(s)[::-1]
-            X[i, col["d_best"]] = ordered[0]
-            X[i, col["d_support"]] = ordered[0] + self.support * ordered[1 : 1 + self.support_chunks].sum()
-            mean = float(s.mean())
-            for j in range(len(ROLE_GROUPS)):
-                mine = s[g == j]
-                X[i, first_group + j] = mine.max() if len(mine) else mean
-            if reader:
-                own = s[ctx == reader]
-                X[i, col["d_reader"]] = own.max() if len(own) else mean
+        for j in range(len(ROLE_GROUPS)):
+            X[has, first_group + j] = self._group_max(owner, sims, groups == j, mean, n)[has]
+        if reader:
+            X[has, col["d_reader"]] = self._group_max(owner, sims, self.label_context[flat] == reader, mean, n)[has]
+
+    @staticmethod
+    def _group_max(owner: np.ndarray, sims: np.ndarray, member: np.ndarray, fallback: np.ndarray, n: int) -> np.ndarray:
+        """Per candidate: its best chunk among `member`, or `fallback` (its mean) when it has none."""
+        out = np.full(n, -np.inf)
+        np.maximum.at(out, owner[member], sims[member])
+        return np.where(np.isfinite(out), out, fallback)
