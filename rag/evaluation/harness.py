@@ -246,7 +246,8 @@ def variant(base: Retriever, name: str) -> Retriever:
     if name not in VARIANTS:
         raise ValueError(f"unknown retriever variant {name!r}; choose from {', '.join(VARIANTS)}")
     weights = VARIANTS[name]
-    return base if weights is None else Retriever(base.index, base.embedder, base.settings.with_(weights=dict(weights)))
+    # a signal alone is that signal's own ranking: no learned corrections (they read every signal's features)
+    return base if weights is None else Retriever(base.index, base.embedder, base.settings.with_(weights=dict(weights), fusion="convex" if base.settings.fusion == "learned" else base.settings.fusion))
 
 
 def run_queries(retriever: Retriever, queries: Sequence[Query], k: int, name: str) -> RunResult:

@@ -89,7 +89,7 @@ def measure(sets: Sequence[tuple[str, Path, Path]]) -> dict:
         queries = [q for q in data.queries if q.qid in set(data.scored)]
         runs = []
         for label, weights in OWN.items():
-            retriever = base if weights is None else Retriever(index, embedder, RetrieverSettings().with_(weights=weights, name_pin=2.0 if "names" not in weights else RetrieverSettings().name_pin))
+            retriever = base if weights is None else Retriever(index, embedder, RetrieverSettings().with_(weights=weights, fusion="convex", name_pin=2.0 if "names" not in weights else RetrieverSettings().name_pin))
             runs.append(run_queries(retriever, queries, DEPTH, label))
         for stem in (False, True):
             for labels in (True, False):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, fields
 from rag.config import RetrieverSettings
 from rag.evaluation.harness import VARIANTS as RETRIEVERS
 
-DEFAULT = RetrieverSettings()
+DEFAULT = RetrieverSettings()  # the product's default: the learned fusion (round 2)
+CONVEX = DEFAULT.with_(fusion="convex")  # the round-1 convex fusion: the learned fusion's base, and the tuning table's
 W = dict(DEFAULT.weights)
 R = dict(DEFAULT.role_weights)
 
@@ -56,7 +57,7 @@ def _without(name: str) -> dict[str, float]:
 
 
 def _weights(**changes: float) -> RetrieverSettings:
-    return DEFAULT.with_(weights={**W, **changes})
+    return CONVEX.with_(weights={**W, **changes})
 
 
 ABLATION = VariantTable(
@@ -67,7 +68,8 @@ ABLATION = VariantTable(
         "dense retriever, names without aliases, another fusion, or one retriever alone.",
     ),
     (
-        Variant("hybrid (default)", "all four retrievers, convex fusion", DEFAULT),
+        Variant("hybrid (default)", "all four retrievers, learned fusion", DEFAULT),
+        Variant("convex fusion (round 1)", "no learned corrections: the convex combination alone", CONVEX),
         Variant("- dense", "no dense retriever", DEFAULT.with_(weights=_without("dense"))),
         Variant("- full-text BM25", "no full-text BM25", DEFAULT.with_(weights=_without("fulltext"))),
         Variant("- keyword BM25 (search hints)", "no BM25 over title, aliases, vector_keywords, tension", DEFAULT.with_(weights=_without("keywords"))),
@@ -81,8 +83,8 @@ ABLATION = VariantTable(
         Variant("- dense support", "a pattern's dense score is its best chunk only", DEFAULT.with_(dense_support=0.0)),
         Variant("rrf k=60 (equal weights)", "reciprocal rank fusion instead of convex", DEFAULT.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W})),
         # the same weights as `rag eval --retriever dense` and `--retriever lexical`
-        Variant("dense only", "dense retriever alone", DEFAULT.with_(weights=dict(RETRIEVERS["dense"]))),
-        Variant("BM25 only (keywords+full text)", "lexical retrievers alone", DEFAULT.with_(weights=dict(RETRIEVERS["lexical"]))),
+        Variant("dense only", "dense retriever alone", CONVEX.with_(weights=dict(RETRIEVERS["dense"]))),
+        Variant("BM25 only (keywords+full text)", "lexical retrievers alone", CONVEX.with_(weights=dict(RETRIEVERS["lexical"]))),
     ),
 )
 
@@ -101,11 +103,11 @@ TUNING = VariantTable(
         "chunk) are not settings of the retriever and are not in this table.",
     ),
     (
-        Variant("convex (default)", "convex fusion (min-max), dense 1, full text 0.5, names 0.5, keywords 0.1", DEFAULT),
-        Variant("rrf k=60 (equal weights)", "reciprocal rank fusion, k=60, every weight 1", DEFAULT.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W})),
-        Variant("rrf k=5 (equal weights)", "reciprocal rank fusion, k=5, every weight 1", DEFAULT.with_(fusion="rrf", rrf_k=5.0, weights={k: 1.0 for k in W})),
+        Variant("convex (round-1 default)", "convex fusion (min-max), dense 1, full text 0.5, names 0.5, keywords 0.1: the learned fusion's base", CONVEX),
+        Variant("rrf k=60 (equal weights)", "reciprocal rank fusion, k=60, every weight 1", CONVEX.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W})),
+        Variant("rrf k=5 (equal weights)", "reciprocal rank fusion, k=5, every weight 1", CONVEX.with_(fusion="rrf", rrf_k=5.0, weights={k: 1.0 for k in W})),
         Variant("rrf k=10 (tuned weights)", "reciprocal rank fusion, k=10, dense 1.5, full text 1, names 1, keywords 0.3",
-                DEFAULT.with_(fusion="rrf", rrf_k=10.0, weights={"dense": 1.5, "keywords": 0.3, "fulltext": 1.0, "names": 1.0})),
+                CONVEX.with_(fusion="rrf", rrf_k=10.0, weights={"dense": 1.5, "keywords": 0.3, "fulltext": 1.0, "names": 1.0})),
         Variant("dense 0.7", "dense weight 1 -> 0.7", _weights(dense=0.7)),
         Variant("dense 1.5", "dense weight 1 -> 1.5", _weights(dense=1.5)),
         Variant("full text 0.3", "full-text weight 0.5 -> 0.3", _weights(fulltext=0.3)),
@@ -116,16 +118,16 @@ TUNING = VariantTable(
         Variant("keywords 0", "keyword BM25 weight 0.1 -> 0 (off)", _weights(keywords=0.0)),
         Variant("keywords 0.2", "keyword BM25 weight 0.1 -> 0.2", _weights(keywords=0.2)),
         Variant("keywords 0.3", "keyword BM25 weight 0.1 -> 0.3", _weights(keywords=0.3)),
-        Variant("dense support 0", "a pattern's dense score is its best chunk only (0.05 -> 0)", DEFAULT.with_(dense_support=0.0)),
-        Variant("dense support 0.1", "best chunk + 0.1 x the next four (0.05 -> 0.1)", DEFAULT.with_(dense_support=0.1)),
-        Variant("role weights 1.0", "Known Uses, Vitality, Cognitive Era chunks x1.0 (0.95 -> 1.0)", DEFAULT.with_(role_weights={k: 1.0 for k in R})),
-        Variant("role weights 0.9", "Known Uses, Vitality, Cognitive Era chunks x0.9 (0.95 -> 0.9)", DEFAULT.with_(role_weights={k: 0.9 for k in R})),
-        Variant("name pin 0.85", "names pinned first from trigram similarity 0.85 (0.8 -> 0.85)", DEFAULT.with_(name_pin=0.85)),
-        Variant("reader label 1.05", "the asked-for context's label chunk x1.05", DEFAULT.with_(reader_label_weight=1.05)),
+        Variant("dense support 0", "a pattern's dense score is its best chunk only (0.05 -> 0)", CONVEX.with_(dense_support=0.0)),
+        Variant("dense support 0.1", "best chunk + 0.1 x the next four (0.05 -> 0.1)", CONVEX.with_(dense_support=0.1)),
+        Variant("role weights 1.0", "Known Uses, Vitality, Cognitive Era chunks x1.0 (0.95 -> 1.0)", CONVEX.with_(role_weights={k: 1.0 for k in R})),
+        Variant("role weights 0.9", "Known Uses, Vitality, Cognitive Era chunks x0.9 (0.95 -> 0.9)", CONVEX.with_(role_weights={k: 0.9 for k in R})),
+        Variant("name pin 0.85", "names pinned first from trigram similarity 0.85 (0.8 -> 0.85)", CONVEX.with_(name_pin=0.85)),
+        Variant("reader label 1.05", "the asked-for context's label chunk x1.05", CONVEX.with_(reader_label_weight=1.05)),
         Variant("reader label 1.1 / other labels 0", "the asked-for context's label chunk x1.1, other contexts' label chunks ignored",
-                DEFAULT.with_(reader_label_weight=1.1, other_label_weight=0.0)),
-        Variant("other labels 0.9", "other contexts' label chunks x0.9", DEFAULT.with_(other_label_weight=0.9)),
-        Variant("learned fusion", "convex score + the linear corrections of rag/search/ranker.json", DEFAULT.with_(fusion="learned")),
+                CONVEX.with_(reader_label_weight=1.1, other_label_weight=0.0)),
+        Variant("other labels 0.9", "other contexts' label chunks x0.9", CONVEX.with_(other_label_weight=0.9)),
+        Variant("learned fusion (default)", "convex score + the linear corrections of rag/search/ranker.json (eval/learned.md)", DEFAULT),
     ),
 )
 

@@ -120,7 +120,14 @@ class VectorIndex:
         return faiss.SearchParameters()
 
     def reconstruct(self, rows: np.ndarray) -> np.ndarray:
-        return np.vstack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dimension), np.float32)
+        """The stored vectors of `rows`: a gather from the flat matrix (one numpy take), else FAISS's batch
+        reconstruction (IVF needs its direct map; HNSW stores a flat copy)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros((0, self.dimension), np.float32)
+        if self.settings.kind == "flat":
+            return self.matrix()[rows]
+        return np.vstack([self.index.reconstruct(int(r)) for r in rows])
 
     def save(self, path: Path) -> None:
         import faiss
