@@ -66,7 +66,7 @@ def test_remote_search_prints_what_a_local_search_prints(rag, server, args):
     assert remote.stdout == local.stdout
     assert remote.stderr == local.stderr
     if "--explain" in args:
-        assert any(line.startswith("fusion: convex (dense 1") for line in remote.stdout.splitlines())
+        assert any(line.startswith("fusion: learned (dense 1") for line in remote.stdout.splitlines())
 
 
 def test_remote_json_is_the_local_json_and_names_the_expected_hits(rag, server):

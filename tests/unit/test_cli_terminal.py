@@ -63,7 +63,7 @@ def test_explain_shows_each_retrievers_rank_and_offset_pages_on(rag):
     assert result.exit_code == 0, result.output
     lines = lines_of(result.stdout)
     assert lines[0] == f"hits 3-4 for {SHELVES!r}"
-    assert any(line.startswith("fusion: convex (dense 1") for line in lines)
+    assert any(line.startswith("fusion: learned (dense 1") for line in lines)
     assert [line.strip().split(" · ")[0] for line in lines if line.strip().split(" · ")[0] in slugs] == slugs[2:4]
     assert any(line.startswith("    ") and "dense #" in line for line in lines)
 

@@ -66,9 +66,9 @@ def test_ablation_report_numbers_equal_rag_eval_of_each_retriever_alone(tmp_path
     assert text == result.stdout.rstrip("\n") + "\n"
     assert "```sh\n" + data["command"] + "\n```" in text
     default = rows["hybrid (default)"]["sets"]["dev"]["means"]["ndcg@10"]
-    assert f"| hybrid (default) | all four retrievers, convex fusion | (default) | {rows['hybrid (default)']['sets']['small']['means']['ndcg@10']:.3f} | {default:.3f} | default |" in text
+    assert f"| hybrid (default) | all four retrievers, learned fusion | (default) | {rows['hybrid (default)']['sets']['small']['means']['ndcg@10']:.3f} | {default:.3f} | default |" in text
     dense = rows["dense only"]
-    assert "`weights.fulltext=-, weights.keywords=-, weights.names=-`" in text
+    assert "`fusion=convex, weights.fulltext=-, weights.keywords=-, weights.names=-`" in text
     assert f"| {dense['decision']} |" in text.split("## small")[0]
 
 
@@ -105,7 +105,7 @@ def test_every_decision_follows_from_the_numbers(tmp_path, fake_index_dir, small
     one = rag("--variants", "tuning", "--set", f"{fake_index_dir}:{DEV}", "--row", "rrf k=5 (equal weights)", "--report", alone)
     assert one.exit_code == 0, one.output
     rows = json.loads(alone.with_suffix(".json").read_text())["variants"]
-    assert [r["name"] for r in rows] == ["convex (default)", "rrf k=5 (equal weights)"]
+    assert [r["name"] for r in rows] == ["convex (round-1 default)", "rrf k=5 (equal weights)"]
     whole = next(r for r in data["variants"] if r["name"] == "rrf k=5 (equal weights)")
     assert rows[1]["sets"]["patterns"] == whole["sets"]["patterns"]
     assert "--row 'rrf k=5 (equal weights)'" in alone.read_text()
@@ -130,7 +130,7 @@ def test_changes_are_derived_from_the_settings():
     assert describe(changes(roles.settings)) == "role_weights={}"
     for table in TABLES.values():
         assert len({v.name for v in table.variants}) == len(table.variants)
-        assert all(changes(v.settings) for v in table.variants[1:]), table.name  # every row changes something
+        assert all(changes(v.settings, table.default.settings) for v in table.variants[1:]), table.name  # every row changes something
         assert len({repr(v.settings) for v in table.variants}) == len(table.variants), table.name  # and no two rows are the same
 
 

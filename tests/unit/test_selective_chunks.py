@@ -25,11 +25,18 @@ def selective_dir(tmp_path_factory, fake_encoder):
     return index_dir, summary
 
 
-def test_skipped_chunks_are_not_encoded_or_searched(selective_dir, fake_index):
+def _every_chunk():
+    from rag.chunking import chunk_library
+    from rag.load.library import load_library
+
+    return chunk_library(load_library(PATTERNS).patterns)
+
+
+def test_skipped_chunks_are_not_encoded_or_searched(selective_dir):
     index_dir, summary = selective_dir
     index = SearchIndex.open(index_dir)
     assert all(c.role != "vitality" and c.part == 1 for c in index.chunks)
-    full = fake_index.chunks
+    full = _every_chunk()
     expected = [c for c in full if c.role != "vitality" and c.part == 1]
     assert len(index.chunks) == len(expected) < len(full)
     assert summary.chunks_skipped == len(full) - len(expected)
@@ -40,7 +47,7 @@ def test_skipped_chunks_are_not_encoded_or_searched(selective_dir, fake_index):
 def test_words_of_skipped_chunks_still_count_in_full_text(selective_dir, fake_index, fake_encoder):
     index_dir, _ = selective_dir
     index = SearchIndex.open(index_dir)
-    vitality = next(c for c in fake_index.chunks if c.role == "vitality")
+    vitality = next(c for c in _every_chunk() if c.role == "vitality")
     pattern_row = fake_index.slug_row[vitality.slug]
     from rag.index.lexical import analyze
 
@@ -56,14 +63,14 @@ def test_an_unchanged_selective_build_is_up_to_date(selective_dir, fake_encoder)
     chunker = ChunkerSettings(skip_roles=("vitality",), max_windows=1)
     again = build_index(BuildSettings(PATTERNS, index_dir, chunker=chunker), fake_encoder)
     assert again.up_to_date
-    changed = build_index(BuildSettings(PATTERNS, index_dir, chunker=ChunkerSettings()), fake_encoder)
+    changed = build_index(BuildSettings(PATTERNS, index_dir, chunker=ChunkerSettings(max_windows=0)), fake_encoder)
     assert not changed.up_to_date and changed.chunks_skipped == 0
 
 
 def test_old_manifests_read_as_encoding_everything():
     old = {"max_tokens": 256, "special_tokens": 2, "version": 2}
     settings = ChunkerSettings.from_dict(old)
-    assert settings == ChunkerSettings() and not settings.selective
+    assert settings == ChunkerSettings(max_windows=0) and not settings.selective
 
 
 def test_the_cli_rejects_an_unknown_role(tmp_path, monkeypatch):
