@@ -55,7 +55,7 @@ test-fast: $(TEST_STAMP) ## run the unit tests only (fake encoder; seconds)
 lint: $(TEST_STAMP) ## check the layer contracts between the stages (import-linter)
 	$(BIN)/lint-imports
 
-bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md, then kernels, batching, milvus (.md, .json)
+bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md (and adaptation.md/.json: rag adapt on bmn), then kernels, batching, milvus (.md, .json)
 	$(PIP) --quiet -e '.[eval,dev,milvus,bench]'
 	$(BIN)/python -m rag.bench --out eval/bench
 	$(BIN)/rag index ../shared/corpora/bmn --index-dir $(BENCH_BMN) --cache-dir $(INDEX)/cache

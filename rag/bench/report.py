@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rag.bench.adaptation_report import headline, summary
+
 
 @dataclass(frozen=True, slots=True)
 class Goal:
@@ -88,6 +90,23 @@ def goals(results: Mapping) -> list[Goal]:
         out.append(Goal("6", "scale", "not measured", "p50 <= 20 ms at recall@10 >= 0.95", None))
     ratio = _get(results, "memory", "ratio")
     out.append(Goal("7", "serving RSS / (index bytes + model bytes)", _fmt(ratio, 2), "<= 1.3", None if ratio is None else ratio <= 1.3))
+    return out + _adapt_goals(results.get("adapt"))
+
+
+def _adapt_goals(a: Mapping | None) -> list[Goal]:
+    """Issue 13's figures on the small library (the full report is adaptation.md): "no loss on bmn, for at most one
+    extra full encoding of the library"; the held-out split is the command's own guard."""
+    if not isinstance(a, Mapping) or "error" in a:
+        return [Goal("adapt", "library adaptation", "error" if isinstance(a, Mapping) else "not measured", "", None)]
+    h = headline(a)
+    where = a["library"].rstrip("/").rsplit("/", 1)[-1] + (" subset (--quick)" if _get(a, "settings", "quick") else "")
+    out = []
+    for figure, (base, adapted), goal in (("held-out nDCG@10 (the command's guard)", h["held_out_ndcg@10"], "adapted >= base"),
+                                          ("dev hybrid nDCG@10 (not cross-validated)", h["dev_hybrid_ndcg@10"], "no loss (adapted >= base)")):
+        known = base is not None and adapted is not None
+        out.append(Goal("adapt", f"{where}: {figure}, base -> adapted", f"{_fmt(base, 4)} -> {_fmt(adapted, 4)}", goal, adapted >= base if known else None))
+    ratio = h["cost_ratio"]
+    out.append(Goal("adapt", f"{where}: re-encoding with the adapted model / base build (cold, own caches)", _fmt(ratio), "<= 1.10 (one extra full encoding)", None if ratio is None else ratio <= 1.10))
     return out
 
 
@@ -116,7 +135,7 @@ def markdown(results: Mapping) -> str:
         "|---|---|---|---|---|",
     ]
     out += [f"| {g['item']} | {g['figure']} | {g['value']} | {g['goal']} | {_mark(g['met'])} |" for g in r.get("goals", [])]
-    out += _build_md(r) + _rebuild_md(r) + _latency_md(r) + _txtai_md(r) + _http_md(r) + _scale_md(r) + _memory_md(r)
+    out += _build_md(r) + _rebuild_md(r) + _latency_md(r) + _txtai_md(r) + _http_md(r) + _scale_md(r) + _memory_md(r) + _adapt_md(r)
     busy = [(name, section["other_cores"]) for name, section in r.items() if isinstance(section, Mapping) and section.get("other_cores", 0) >= 0.2]
     if busy:
         out += ["", "## Other load on the machine", "", "Processes other than the bench kept cores busy during these sections (average cores); their figures may be slower than on an idle machine:", ""]
@@ -274,6 +293,15 @@ def _memory_md(r: Mapping) -> list[str]:
     out += [f"RSS of the `rag serve` process serving {m['index']}: {m['rss_idle'] / gib:.2f} GiB after start-up and warm-up, peak {m['rss_peak'] / gib:.2f} GiB under the HTTP load. "
             f"Index on disk {m['index_bytes'] / gib:.3f} GiB + model files {m['model_bytes'] / gib:.3f} GiB = {(m['index_bytes'] + m['model_bytes']) / gib:.3f} GiB. "
             f"Ratio (peak RSS / (index + model)) = **{_fmt(m['ratio'], 2)}**. A process that only loads the model and encodes one query: {m['model_only_rss'] / gib:.2f} GiB."]
+    return out
+
+
+def _adapt_md(r: Mapping) -> list[str]:
+    a, out = _section(r, "adapt", "8. Library adaptation (`rag adapt`)")
+    if a is None:
+        return out
+    out += [f"`rag adapt` on {a['library']}, a cold re-encoding with the adapted model beside a cold base build, and `rag eval` base vs adapted on the same chunks; "
+            f"the full report, with the command that reproduces it alone, is [{Path(a['report']).name}]({Path(a['report']).name}).", "", "```", summary(a), "```"]
     return out
 
 

@@ -1,8 +1,9 @@
-"""One benchmark run: every figure of the benchmark issue, measured in this process (and its servers).
+"""One benchmark run: every figure of the benchmark issue, measured in this process (and its servers and child processes).
 
 Order: the cold subset, slice by slice (floor, our build, txtai's build); the warm full build (the index
 every later section uses); a one-file rebuild on copies; in-process query latency; txtai beside ours;
-HTTP load and serving memory on one `rag serve` subprocess; the synthetic scale test last (it needs
+HTTP load and serving memory on one `rag serve` subprocess; `rag adapt` on the small library (re-encoding it and
+base vs adapted dev figures; rag.bench.adaptation writes its own report); the synthetic scale test last (it needs
 the most memory). A section that fails is recorded with its error and the run goes on. Every section
 records how many cores other processes kept busy meanwhile (`other_cores`): a shared machine slows
 the figures, and the report says where.
@@ -26,14 +27,14 @@ from rag.embedding.minilm import MiniLMEncoder, default_model_path
 from rag.search.retriever import Retriever
 from rag.index.search_index import SearchIndex
 from rag.index.store import current_build
-from rag.bench import builds, latency, report, serving, txtai_baseline
+from rag.bench import adaptation, builds, latency, report, serving, txtai_baseline
 from rag.bench.scale import ScaleSettings
 from rag.bench.synthetic import SyntheticSpec, exact_top, similarity_profile
 from rag.bench.timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
-SECTIONS: tuple[str, ...] = ("cold", "rebuild", "latency", "txtai", "http", "memory", "scale")
+SECTIONS: tuple[str, ...] = ("cold", "rebuild", "latency", "txtai", "http", "memory", "adapt", "scale")
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +282,14 @@ class Run:
             "model_only_rss": serving.model_only_rss(),
         }
 
+    def adapt(self) -> dict:
+        """`rag adapt` on the small library, its re-encoding and base vs adapted dev figures (rag.bench.adaptation,
+        which writes its own adaptation.md / .json; adaptation-quick.* in a quick run)."""
+        s = self.settings
+        dev = s.dev_dir / f"{s.small_library}.jsonl"
+        spec = adaptation.AdaptBenchSettings(library=s.corpora / s.small_library, dev=dev if dev.is_file() else None, out=s.out)
+        return adaptation.run(spec.quick_version() if s.quick else spec, self.work / "adapt", self.embedder)
+
     def scale(self) -> dict:
         """On a worker thread, as the service searches: the real-data check, then the synthetic library."""
         from rag.bench import scale
@@ -336,6 +345,7 @@ def run_bench(settings: BenchSettings) -> tuple[dict, Path, Path]:
             run.section("latency", run.latency, "in-process query latency")
             run.section("txtai", run.txtai, "txtai beside ours")
             run.serve()
+        run.section("adapt", run.adapt, f"library adaptation on {settings.small_library}: rag adapt, re-encoding, base vs adapted")
         run.section("scale", run.scale, "synthetic scale test")
     finally:
         if settings.workdir is None:

@@ -1,7 +1,12 @@
 """The small benchmarks' pure parts: the kernels agree with brute force on an awkward size, batching's
-summary and choice of window follow their rules."""
+summary and choice of window follow their rules, the adaptation bench's settings and dev filter."""
+
+import json
+from pathlib import Path
 
 import numpy as np
+
+from rag.bench.adaptation import AdaptBenchSettings, judged_in_library
 
 from rag.bench.batching import pick, summarize
 from rag.bench.kernels import faiss_batch, random_mask, recall, unit_vectors
@@ -53,3 +58,24 @@ def test_batching_summary_ratios_and_the_chosen_window():
     assert results["1 ms"]["goals"]["met"] and results["1 ms"]["levels"]["32"]["errors"] == 1
     assert results["5 ms"]["goals"] == {"p99_32_over_p50_1": 4.0, "rps_32_over_rps_1": 7.14, "met": True}
     assert pick(results) == "5 ms"
+
+
+def test_adaptation_quick_settings_and_the_command_that_reproduces_them():
+    full = AdaptBenchSettings()
+    assert (full.epochs, full.max_pairs, full.seed, full.name) == (1, 200, 0, "adaptation")  # the README's example
+    quick = full.quick_version()
+    assert (quick.subset, quick.max_pairs, quick.batch_size, quick.force, quick.name) == (10, 8, 4, True, "adaptation-quick")
+    assert quick.quick_version() == quick  # so the command written in a quick report reproduces it
+    assert quick.command() == ("python -m rag.bench.adaptation --library ../shared/corpora/bmn --dev eval/dev/bmn.jsonl --out eval/bench "
+                               "--epochs 1 --max-pairs 8 --seed 0 --batch-size 4 --subset 10 --force --quick")
+    assert "--no-dev" in AdaptBenchSettings(dev=None).command() and "--subset" not in full.command()
+
+
+def test_adaptation_dev_keeps_the_queries_judged_in_the_library(tmp_path):
+    lines = [{"qid": "a", "query": "x", "relevant": {"in": 1, "out": 2}}, {"qid": "b", "query": "y", "relevant": {"out": 2}},
+             {"qid": "c", "query": "z", "relevant": {"in": 0}}, {"qid": "d", "query": "w"}]
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n\n")
+    path, kept, total = judged_in_library(dev, {"in"}, tmp_path / "kept.jsonl")
+    assert (kept, total) == (1, 5)
+    assert [json.loads(line)["qid"] for line in Path(path).read_text().splitlines()] == ["a"]
