@@ -63,14 +63,14 @@ def test_an_unchanged_selective_build_is_up_to_date(selective_dir, fake_encoder)
     chunker = ChunkerSettings(skip_roles=("vitality",), max_windows=1)
     again = build_index(BuildSettings(PATTERNS, index_dir, chunker=chunker), fake_encoder)
     assert again.up_to_date
-    changed = build_index(BuildSettings(PATTERNS, index_dir, chunker=ChunkerSettings(max_windows=0)), fake_encoder)
+    changed = build_index(BuildSettings(PATTERNS, index_dir, chunker=ChunkerSettings()), fake_encoder)
     assert not changed.up_to_date and changed.chunks_skipped == 0
 
 
 def test_old_manifests_read_as_encoding_everything():
     old = {"max_tokens": 256, "special_tokens": 2, "version": 2}
     settings = ChunkerSettings.from_dict(old)
-    assert settings == ChunkerSettings(max_windows=0) and not settings.selective
+    assert settings == ChunkerSettings() and not settings.selective
 
 
 def test_the_cli_rejects_an_unknown_role(tmp_path, monkeypatch):
