@@ -107,7 +107,8 @@ class FeatureExtractor:
                 raw = np.array([values.get(int(r), 0.0) for r in rows], dtype=np.float32)
                 top = raw.max()
                 X[:, col[name]] = raw / top if top > 0 else 0.0
-            X[:, col["coverage"]] = engine.coverage("fulltext", tokens, rows)
+            if hasattr(engine, "coverage"):  # the Milvus engine keeps no per-pattern token sets: coverage stays 0 there
+                X[:, col["coverage"]] = engine.coverage("fulltext", tokens, rows)
         names = runs.get("names")
         if names is not None:
             values = dict(zip(names.rows.tolist(), names.scores.tolist()))
