@@ -112,27 +112,12 @@ def fit_pairwise(queries: Sequence[QueryData], c: float = 0.1, per_query: int = 
     weights are rescaled so that the fused score's weight is 1 (the same scale as `fit`)."""
     from sklearn.linear_model import LogisticRegression
 
-    rng = np.random.default_rng(seed)
-    diffs, weights = [], []
-    sets = {q.set for q in queries}
-    per_set = {s: sum(1 for q in queries if q.set == s) for s in sets}
-    for q in queries:
-        grades = np.array([q.grades.get(int(r), 0) for r in q.rows])
-        better, worse = np.nonzero(grades[:, None] > grades[None, :])
-        if not len(better):
-            continue
-        if len(better) > per_query:
-            pick = rng.choice(len(better), per_query, replace=False)
-            better, worse = better[pick], worse[pick]
-        d = q.X[better] - q.X[worse]
-        diffs += [d, -d]
-        w = 1.0 / (per_set[q.set] * len(better))
-        weights += [np.full(len(d), w), np.full(len(d), w)]
-    if not diffs:
+    D, w = _pairs(queries, per_query, seed)
+    if not len(D):
         return np.eye(len(FEATURES), dtype=np.float32)[FEATURES.index(FIXED)]
-    X = np.concatenate(diffs)
-    y = np.concatenate([np.ones(len(d)) if i % 2 == 0 else np.zeros(len(d)) for i, d in enumerate(diffs)])
-    sw = np.concatenate(weights)
+    X = np.concatenate([D, -D])
+    y = np.concatenate([np.ones(len(D)), np.zeros(len(D))])
+    sw = np.concatenate([w, w])
     scale = X.std(axis=0) + 1e-6
     model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
     model.fit(X / scale, y, sample_weight=sw / sw.mean())
