@@ -36,11 +36,11 @@ class ChunkerSettings:
     # Chunks of a skipped role, and windows past `max_windows` of a long section, are neither encoded nor
     # searched as passages; their words still count in the pattern's full-text BM25 document.
     skip_roles: tuple[str, ...] = ()
-    # eval/bench/chunk-kinds.md: only the first window of each section (`rag index --max-windows 1`): commons-os 0.47x
-    # the encoded tokens, nDCG@10 0.607 -> 0.611; bmn 0.874 -> 0.873, patterns/ 0.909 -> 0.910. Not yet the default:
-    # a selective chunker re-chunks every pattern on each build (full text needs the skipped windows), which made an
-    # incremental commons-os build chunk for 182 s instead of reusing the stored chunks.
-    max_windows: int = 0  # 0: every window of every section
+    # eval/bench/chunk-kinds.md (query-time masks): only the first window of each section costs commons-os 0.47x
+    # the encoded tokens, nDCG@10 0.607 -> 0.611; bmn 0.874 -> 0.873, patterns/ 0.909 -> 0.910 (every other kind
+    # removed, or 2-4 windows kept, loses more or saves less). The skipped windows are stored beside the build
+    # (chunks-skipped.jsonl), so an incremental build re-chunks only changed files. `--max-windows 0` encodes all.
+    max_windows: int = 1  # 0: every window of every section
 
     @property
     def budget(self) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 
 from rag import __version__
 from rag.chunking import chunk_pattern, model_token_counter
-from rag.config import DEFAULT_MILVUS_URI, BuildSettings, MilvusSettings, VectorSettings
+from rag.config import DEFAULT_MILVUS_URI, BuildSettings, ChunkerSettings, MilvusSettings, VectorSettings
 from rag.embedding.cache import EmbeddingCache, encode_with_cache
 from rag.embedding.adapted import is_adapted
 from rag.embedding.encoder import Encoder
@@ -26,7 +26,7 @@ from rag.errors import IndexError_, IndexNotFound, LibraryError
 from rag.index.embedded import EmbeddedEngine
 from rag.index.lexical import analyze
 from rag.index.priors import HUB_FILE, hub_prior
-from rag.index.search_index import CHUNKS, PATTERNS, PROBLEMS
+from rag.index.search_index import CHUNKS, PATTERNS, PROBLEMS, SKIPPED
 from rag.index.store import build_lock, current_build, read_manifest, write_build
 from rag.load.library import load_library
 from rag.records.chunk import Chunk
@@ -108,8 +108,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         summary.chunks_reused = summary.chunks
         return summary
 
-    # a selective chunker stores only the chunks it encodes, but full text needs them all: chunk afresh
-    reusable = {} if settings.chunker.selective else _reusable_chunks(previous, config)
+    reusable = _reusable_chunks(previous, config)
     count = model_token_counter()
     every: list[Chunk] = []
     for n, pattern in enumerate(report.patterns, start=1):
@@ -121,6 +120,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         if progress and n % 200 == 0:
             progress("chunk", n, len(report.patterns))
     chunks = [c for c in every if settings.chunker.encodes(c)] if settings.chunker.selective else every
+    skipped = [c for c in every if not settings.chunker.encodes(c)] if settings.chunker.selective else []
     summary.chunks = len(chunks)
     summary.chunks_skipped = len(every) - len(chunks)
     lap("chunk")
@@ -170,6 +170,9 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         np.save(tmp / HUB_FILE, hub)
         _write_jsonl(tmp / PATTERNS, (p.to_dict() for p in report.patterns))
         _write_jsonl(tmp / CHUNKS, (c.to_dict() for c in chunks))
+        # the chunks not encoded: never read by search, kept so the next build reuses them (full text needs their
+        # words) instead of re-chunking every pattern
+        _write_jsonl(tmp / SKIPPED, (c.to_dict() for c in skipped))
         _write_jsonl(tmp / PROBLEMS, (p.to_dict() for p in report.problems))
         engine.save(tmp)
         return Manifest(
@@ -241,7 +244,9 @@ def _same_engine(manifest: Manifest, settings: BuildSettings) -> bool:
 
 
 def _reusable_chunks(previous: tuple[Path, Manifest] | None, config: dict) -> dict[tuple[str, str], list[Chunk]]:
-    """Chunks of the previous build by (slug, file hash), when it used the same chunker and package version."""
+    """Every chunk of the previous build (encoded and skipped) by (slug, file hash), when it used the same chunker
+    and package version. Within a pattern the encoded chunks keep their order; the skipped ones follow them
+    (full text is a bag of words, and the encoded subset is what the order matters for)."""
     if previous is None:
         return {}
     build, manifest = previous
@@ -253,11 +258,17 @@ def _reusable_chunks(previous: tuple[Path, Manifest] | None, config: dict) -> di
             for line in handle:
                 row = json.loads(line)
                 hashes[row["slug"]] = row["content_hash"]
+        files = [build / CHUNKS, build / SKIPPED]
+        if ChunkerSettings.from_dict(manifest.chunker).selective and not files[1].is_file():
+            return {}  # a selective build from before skipped chunks were stored: its full text needs them
         out: dict[tuple[str, str], list[Chunk]] = {}
-        with open(build / CHUNKS, encoding="utf-8") as handle:
-            for line in handle:
-                row = json.loads(line)
-                out.setdefault((row["slug"], hashes[row["slug"]]), []).append(Chunk(**row))
+        for path in files:
+            if not path.is_file():
+                continue
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    row = json.loads(line)
+                    out.setdefault((row["slug"], hashes[row["slug"]]), []).append(Chunk(**row))
         return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("previous build unreadable (%s); re-chunking everything", exc)

@@ -26,6 +26,7 @@ from rag.records.pattern import Pattern, Problem
 log = logging.getLogger(__name__)
 
 PATTERNS, CHUNKS, PROBLEMS = "patterns.jsonl", "chunks.jsonl", "problems.jsonl"
+SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encodes): only the next build reads it
 
 
 @dataclass(frozen=True)

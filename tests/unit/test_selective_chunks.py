@@ -63,14 +63,43 @@ def test_an_unchanged_selective_build_is_up_to_date(selective_dir, fake_encoder)
     chunker = ChunkerSettings(skip_roles=("vitality",), max_windows=1)
     again = build_index(BuildSettings(PATTERNS, index_dir, chunker=chunker), fake_encoder)
     assert again.up_to_date
-    changed = build_index(BuildSettings(PATTERNS, index_dir, chunker=ChunkerSettings()), fake_encoder)
+    changed = build_index(BuildSettings(PATTERNS, index_dir, chunker=ChunkerSettings(max_windows=0)), fake_encoder)
     assert not changed.up_to_date and changed.chunks_skipped == 0
 
 
 def test_old_manifests_read_as_encoding_everything():
     old = {"max_tokens": 256, "special_tokens": 2, "version": 2}
     settings = ChunkerSettings.from_dict(old)
-    assert settings == ChunkerSettings() and not settings.selective
+    assert settings == ChunkerSettings(max_windows=0) and not settings.selective
+
+
+def test_the_default_encodes_the_first_window_of_each_section():
+    assert ChunkerSettings().max_windows == 1 and ChunkerSettings().selective
+
+
+def test_a_selective_build_rechunks_only_the_changed_file(tmp_path, fake_encoder):
+    import shutil
+
+    library = tmp_path / "library"
+    shutil.copytree(PATTERNS, library)
+    index_dir = tmp_path / "index"
+    chunker = ChunkerSettings(skip_roles=("vitality",), max_windows=1)
+    first = build_index(BuildSettings(library, index_dir, chunker=chunker), fake_encoder)
+    assert first.chunks_skipped > 0 and first.patterns_rechunked == first.patterns
+    victim = sorted(library.glob("*.md"))[0]
+    victim.write_text(victim.read_text(encoding="utf-8") + "\nOne more closing sentence.\n", encoding="utf-8")
+    second = build_index(BuildSettings(library, index_dir, chunker=chunker), fake_encoder)
+    assert second.patterns_rechunked == 1
+    assert second.chunks_skipped == first.chunks_skipped
+    fresh = build_index(BuildSettings(library, tmp_path / "fresh", chunker=chunker), fake_encoder)
+    incremental, rebuilt = SearchIndex.open(index_dir), SearchIndex.open(tmp_path / "fresh")
+    assert [c.id for c in incremental.chunks] == [c.id for c in rebuilt.chunks]
+    words = ["vitality", "renewal", "closing", "sentence"]
+    sel = Retriever(rebuilt, fake_encoder).selection(Filters())
+    a = incremental.engine.lexical("fulltext", words, 10, sel)
+    b = rebuilt.engine.lexical("fulltext", words, 10, sel)
+    assert a.rows.tolist() == b.rows.tolist() and a.scores.tolist() == pytest.approx(b.scores.tolist())
+    assert fresh.chunks == second.chunks
 
 
 def test_the_cli_rejects_an_unknown_role(tmp_path, monkeypatch):
