@@ -1,7 +1,8 @@
 """A built index opened for serving: verified, loaded once, immutable afterwards.
 
 It holds what every face needs locally (the manifest, the patterns, the chunks and their pattern rows)
-and the engine that searches vectors and BM25 fields (`rag.index.engine`).
+and the engine that searches vectors and BM25 fields (`rag.index.engine`). Chunk texts and pattern sections
+stay in the build's files and are read on demand (`rag.index.rows`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from rag.errors import IndexCorrupt
 from rag.index.embedded import EmbeddedEngine
 from rag.index.engine import Engine
 from rag.index.priors import HUB_FILE
+from rag.index.rows import ChunkTable, JsonRows, SectionsOnDisk
 from rag.index.store import current_build, read_manifest, verify
-from rag.records.chunk import Chunk
 from rag.records.manifest import Manifest, ModelRecord
 from rag.records.pattern import Pattern, Problem
 
@@ -33,8 +34,8 @@ SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encode
 class SearchIndex:
     build_dir: Path
     manifest: Manifest
-    patterns: tuple[Pattern, ...]
-    chunks: tuple[Chunk, ...]
+    patterns: tuple[Pattern, ...]  # their sections read from disk on demand
+    chunks: ChunkTable  # roles, contexts and parts resident; whole chunks (texts) read on demand
     chunk_pattern: np.ndarray  # int32: chunk row -> pattern row
     engine: Engine
     problems: tuple[Problem, ...]
@@ -81,15 +82,16 @@ class SearchIndex:
         manifest = read_manifest(build)
         verify(build, manifest, expected_model)
         try:
-            patterns = tuple(Pattern.from_dict(row) for row in _read_jsonl(build / PATTERNS))
-            chunks = tuple(Chunk(**row) for row in _read_jsonl(build / CHUNKS))
+            pattern_rows = JsonRows(build / PATTERNS)
+            patterns = tuple(pattern_rows.scan(lambda i, row: Pattern.from_dict(row, SectionsOnDisk(pattern_rows, i))))
+            chunks, chunk_slugs = ChunkTable.scan(build / CHUNKS)
             problems = tuple(Problem(**row) for row in _read_jsonl(build / PROBLEMS))
             engine = _open_engine(build, manifest, milvus)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index in {build} cannot be read ({exc}); run `rag index LIBRARY --rebuild`") from exc
         rows = {p.slug: i for i, p in enumerate(patterns)}
         try:
-            chunk_pattern = np.fromiter((rows[c.slug] for c in chunks), dtype=np.int32, count=len(chunks))
+            chunk_pattern = np.fromiter((rows[slug] for slug in chunk_slugs), dtype=np.int32, count=len(chunk_slugs))
         except KeyError as exc:
             raise IndexCorrupt(f"chunk of unknown pattern {exc}; run `rag index LIBRARY --rebuild`") from None
         counts = manifest.counts

@@ -38,10 +38,13 @@ def verify(build_dir: Path, manifest: Manifest, expected_model: ModelRecord | No
     """Refuse an index of another model, or whose files do not match their checksums."""
     hint = REBUILD_HINT.format(dir=build_dir.parent.parent)
     if expected_model is not None and manifest.model != expected_model:
+        adapted = manifest.extra.get("model_path")  # built with a `rag adapt` model: a rebuild must name it again
+        model_hint = (f"rebuild it with the model now in that folder: `rag index LIBRARY --index-dir {build_dir.parent.parent} --model {adapted} --rebuild`"
+                      if adapted else hint)
         for key in ("name", "dimension", "max_seq_length"):
             got, want = getattr(manifest.model, key), getattr(expected_model, key)
             if got != want:
-                raise IndexIncompatible(f"index was built with model {key}={got!r}, the server uses {want!r}; {hint}")
+                raise IndexIncompatible(f"index was built with model {key}={got!r}, the server uses {want!r}; {model_hint}")
     if not manifest.files:
         raise IndexCorrupt(f"manifest lists no files; {hint}")
     for name, meta in manifest.files.items():

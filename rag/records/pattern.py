@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 BRIEF_CHARS = 320  # the longest derived summary: two lines of a result card, like an evidence snippet
@@ -152,7 +153,8 @@ class Pattern:
     entities: tuple[Entity, ...] = ()
     communities: tuple[Community, ...] = ()
     provenance: Provenance = field(default_factory=Provenance)
-    sections: tuple[Section, ...] = ()
+    # a tuple, or in an opened index a Sequence read from disk on demand (rag.index.rows.SectionsOnDisk)
+    sections: Sequence[Section] = ()
     content_hash: str = ""
 
     @property
@@ -197,14 +199,15 @@ class Pattern:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["sections"] = [asdict(s) for s in self.sections]
         data["context_labels"] = dict(self.context_labels)
         data["scores"] = dict(self.scores)
         data["domains"] = list(self.domains)
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Pattern:
-        """Inverse of `to_dict` (used by the index store)."""
+    def from_dict(cls, data: dict[str, Any], sections: Sequence[Section] | None = None) -> Pattern:
+        """Inverse of `to_dict` (used by the index store); `sections`, when given, stands in for the row's own."""
         return cls(
             slug=data["slug"],
             title=data["title"],
@@ -228,6 +231,6 @@ class Pattern:
             entities=tuple(Entity(**e) for e in data.get("entities", ())),
             communities=tuple(Community(**c) for c in data.get("communities", ())),
             provenance=Provenance(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.get("provenance", {}).items()}),
-            sections=tuple(Section(**s) for s in data.get("sections", ())),
+            sections=tuple(Section(**s) for s in data.get("sections", ())) if sections is None else sections,
             content_hash=data.get("content_hash", ""),
         )

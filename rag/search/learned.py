@@ -79,8 +79,8 @@ class FeatureExtractor:
         self.support_chunks = dense_support_chunks
         groups = {role: g for g, roles in ROLE_GROUPS.items() for role in roles}
         names = list(ROLE_GROUPS)
-        self.chunk_group = np.array([names.index(groups.get(c.role, "d_other")) for c in index.chunks], dtype=np.int64)
-        self.label_context = np.array([c.context or "" for c in index.chunks], dtype=object)
+        self.chunk_group = np.array([names.index(groups.get(role, "d_other")) for role in index.chunks.roles], dtype=np.int64)
+        self.label_context = np.array([c or "" for c in index.chunks.contexts], dtype=object)
 
     def candidates(self, runs: Mapping, depth: int) -> np.ndarray:
         rows: set[int] = set()

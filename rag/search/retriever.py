@@ -119,7 +119,7 @@ class Retriever:
             if hub is None:  # a build made before the prior was stored: compute it from the chunk vectors once
                 n_chunks = len(index.chunks)
                 vectors = index.engine.chunk_vectors(np.arange(n_chunks, dtype=np.int64)) if n_chunks else np.zeros((0, 1), np.float32)
-                hub = hub_prior(vectors, np.asarray(index.chunk_pattern), [c.role for c in index.chunks], len(index.patterns))
+                hub = hub_prior(vectors, np.asarray(index.chunk_pattern), list(index.chunks.roles), len(index.patterns))
             self._extractor = FeatureExtractor(index, hub, self.settings.dense_support, self.settings.dense_support_chunks)
         return self._extractor
 

@@ -19,8 +19,9 @@ class DenseSignal:
     def __init__(self, index: SearchIndex, settings: RetrieverSettings):
         self.index = index
         self.settings = settings
-        self.role_weight = np.array([settings.role_weights.get(c.role, 1.0) for c in index.chunks], dtype=np.float32)
-        self._label_context = np.array([c.context if c.role == "context-label" else "" for c in index.chunks], dtype=object)
+        roles, contexts = index.chunks.roles, index.chunks.contexts
+        self.role_weight = np.array([settings.role_weights.get(role, 1.0) for role in roles], dtype=np.float32)
+        self._label_context = np.array([(c or "") if role == "context-label" else "" for role, c in zip(roles, contexts)], dtype=object)
         self._reader_weights: dict[str, np.ndarray] = {}
 
     def rank(self, query: SignalQuery) -> SignalRun:
