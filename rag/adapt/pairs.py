@@ -14,6 +14,7 @@ Patterns are split into training and held-out by a seeded hash of the slug; held
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
@@ -81,8 +82,13 @@ def _positive_of(pattern: Pattern, kind: str) -> str:
     return pattern.summary.strip()
 
 
-def _names(pattern: Pattern) -> set[str]:
-    return {normalize_name(n) for n in (pattern.title, *pattern.aliases) if normalize_name(n)}
+def _names(pattern: Pattern) -> frozenset[str]:
+    return _name_set(pattern.title, pattern.aliases)
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_set(title: str, aliases: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalize_name(n) for n in (title, *aliases) if normalize_name(n))
 
 
 def related(a: Pattern, b: Pattern) -> bool:
@@ -90,10 +96,12 @@ def related(a: Pattern, b: Pattern) -> bool:
     return a.slug == b.slug or bool(_names(a) & _names(b)) or near_duplicates(a, b, NEAR_DUPLICATE_DICE)
 
 
-def split(patterns: tuple[Pattern, ...] | list[Pattern], seed: int, share: float = HELD_OUT_SHARE) -> tuple[list[Pattern], list[Pattern]]:
+def split(patterns: tuple[Pattern, ...] | list[Pattern], seed: int, share: float = HELD_OUT_SHARE, among_all: bool = False) -> tuple[list[Pattern], list[Pattern]]:
     """(training, held-out). Held out: the `share` of the patterns with a summary and a Problem whose seeded hash
-    sorts first (stable under library edits: adding a pattern moves no other pattern across the split)."""
-    eligible = [p for p in patterns if p.summary.strip() and _text(p, "problem")]
+    sorts first (stable under library edits: adding a pattern moves no other pattern across the split).
+    `among_all`: the share of every pattern instead (`rag adapt --split-all`, for cross-validating on judged
+    queries: a half of the library never trained on; only its patterns with both texts give held-out queries)."""
+    eligible = list(patterns) if among_all else [p for p in patterns if p.summary.strip() and _text(p, "problem")]
     wanted = max(MIN_HELD_OUT, round(share * len(eligible))) if len(eligible) >= 2 else 0
     rank = sorted(eligible, key=lambda p: hashlib.sha256(f"{seed}:{p.slug}".encode()).hexdigest())
     held = {p.slug for p in rank[:wanted]}

@@ -52,6 +52,7 @@ class AdaptSettings:
     force: bool = False
     eval_files: tuple[Path, ...] = ()
     held_out_share: float = mining.HELD_OUT_SHARE
+    split_all: bool = False  # hold out a share of every pattern (mining.split among_all)
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ def adapt(settings: AdaptSettings, on_step: Callable[[int, int, int], None] | No
     patterns = loaded.patterns
     if not patterns:
         raise LibraryError(f"no patterns in {settings.library}; nothing to adapt to")
-    training, held = mining.split(patterns, settings.train.seed, settings.held_out_share)
+    training, held = mining.split(patterns, settings.train.seed, settings.held_out_share, settings.split_all)
     pairs = mining.cap(mining.mine(training), settings.max_pairs, settings.train.seed)
     if not pairs:
         raise LibraryError(f"{settings.library} yields no training pairs (no summaries, sections, labels or aliases)")

@@ -26,7 +26,7 @@ def main(
     queries: Annotated[int, typer.Option("--queries", min=1, help="Queries per latency figure (the dev sets, cycled).")] = 300,
     http_seconds: Annotated[float, typer.Option("--http-seconds", min=0.5, help="Seconds of load per HTTP concurrency level.")] = 20.0,
     scale_patterns: Annotated[int, typer.Option("--scale-patterns", min=100, help="Synthetic patterns of the scale test (about 10 vectors each).")] = 100_000,
-    skip: Annotated[str, typer.Option("--skip", help="Comma-separated sections to skip: cold, rebuild, latency, txtai, http, memory, adapt (rag adapt on the small library; its own adaptation.md), scale.")] = "",
+    skip: Annotated[str, typer.Option("--skip", help="Comma-separated sections to skip: cold, rebuild, latency, txtai, http, memory, startup, adapt (rag adapt on the small library; its own adaptation.md), scale.")] = "",
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run of a few minutes: tiny subset, short timings, small scale test, adaptation on a 10-file subset with 8 pairs.")] = False,
     workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Keep working files here (default: a temporary folder, removed).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,

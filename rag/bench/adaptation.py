@@ -59,18 +59,27 @@ class AdaptBenchSettings:
     force: bool = False  # write the model even when the guard refuses it (needed for figures after step 1)
     subset: int | None = None  # files of the library (evenly spaced in sorted order); None: all
     quick: bool = False
+    hold_out: float = 0.2  # rag adapt --hold-out
+    split_all: bool = False  # rag adapt --split-all
+    # Cross-validation (issue 13): train on the training share only, then build, search and judge on the
+    # held-out patterns alone (a library of their files), with the dev queries whose every relevant pattern is held out.
+    cross_validate: bool = False
+    base_cache: Path | None = None  # the base model's embedding cache for the base build (its time is then not a cold build's)
 
     def quick_version(self) -> AdaptBenchSettings:
         return replace(self, quick=True, subset=min(self.subset or 10, 10), max_pairs=min(self.max_pairs, 8), batch_size=min(self.batch_size, 4), force=True)
 
     @property
     def name(self) -> str:
-        return "adaptation-quick" if self.quick else "adaptation"
+        name = "adaptation-cv" if self.cross_validate else "adaptation"
+        return f"{name}-quick" if self.quick else (f"{name}-{self.library.name}" if self.cross_validate else name)
 
     def command(self) -> str:
         flags = [f"--library {self.library}", f"--dev {self.dev}" if self.dev else "--no-dev", f"--out {self.out}", f"--epochs {self.epochs}",
                  f"--max-pairs {self.max_pairs}", f"--seed {self.seed}", f"--batch-size {self.batch_size}"]
         flags += [f"--subset {self.subset}"] * bool(self.subset) + ["--force"] * self.force + ["--quick"] * self.quick
+        flags += [f"--hold-out {self.hold_out}"] * (self.hold_out != 0.2) + ["--split-all"] * self.split_all + ["--cross-validate"] * self.cross_validate
+        flags += [f"--base-cache {self.base_cache}"] * bool(self.base_cache)
         return "python -m rag.bench.adaptation " + " ".join(flags)
 
     def to_dict(self) -> dict:
@@ -156,28 +165,48 @@ def measure(s: AdaptBenchSettings, work: Path, base_encoder=None) -> dict:
                     "files": files, "library_files": total, "machine": machine()}
     log.info("adaptation: rag adapt %s (%s)", library, s.command())
     train = TrainSettings(epochs=s.epochs, batch_size=s.batch_size, seed=s.seed)
-    result["adapt"] = in_fresh_process(adapt_step, AdaptSettings(library.resolve(), model.resolve(), train, max_pairs=s.max_pairs, force=s.force))
+    result["adapt"] = in_fresh_process(adapt_step, AdaptSettings(library.resolve(), model.resolve(), train, max_pairs=s.max_pairs, force=s.force,
+                                                                 held_out_share=s.hold_out, split_all=s.split_all))
     if not result["adapt"]["report"]["written"]:
         result["skipped"] = "the guard refused the adapted model (worse than the base on the held-out patterns), so there is nothing to re-encode or evaluate; give --force to measure it anyway"
         return result
+    if s.cross_validate:
+        held = result["adapt"]["report"]["held_out"]
+        library, copied = held_out_library(library, held, work / "held-out-library")
+        result["cross_validation"] = {"held_out_patterns": len(held), "files": copied}
     builds: dict = {}
     for name, path in (("base", None), ("adapted", model.resolve())):
-        log.info("adaptation: cold build with the %s model", name)
-        builds[name] = in_fresh_process(build_step, library.resolve(), work / name / "index", work / name / "cache", path)
+        log.info("adaptation: build with the %s model", name)
+        cache = Path(s.base_cache) if name == "base" and s.base_cache else work / name / "cache"
+        builds[name] = in_fresh_process(build_step, library.resolve(), work / name / "index", cache, path)
     b, a = builds["base"]["build"], builds["adapted"]["build"]
     builds["ratio"] = round(a["seconds"]["total"] / b["seconds"]["total"], 3)
     builds["ratio_cpu"] = round(a["cpu_seconds"] / b["cpu_seconds"], 3) if b["cpu_seconds"] else None
     result["builds"] = builds
     if s.dev and Path(s.dev).is_file():
         log.info("adaptation: rag eval on both indexes")
-        result["dev"] = in_worker_thread(lambda: dev_eval(work, model, Path(s.dev), result["adapt"]["report"]["held_out"], base_encoder))
+        result["dev"] = in_worker_thread(lambda: dev_eval(work, model, Path(s.dev), result["adapt"]["report"]["held_out"], base_encoder, every=s.cross_validate))
     else:
         result["dev"] = {"error": f"no dev query file ({s.dev})"}
     return result
 
 
-def judged_in_library(dev: Path, slugs, dest: Path) -> tuple[Path, int, int]:
-    """The dev lines with a relevant pattern (grade > 0) in the library, written to `dest`; (dest, kept, lines)."""
+def held_out_library(library: Path, held: list[str], dest: Path) -> tuple[Path, int]:
+    """A library of the held-out patterns' files only (copied to `dest`); (dest, files)."""
+    from rag.load.library import load_library
+
+    wanted = set(held)
+    paths = [p.path for p in load_library(library).patterns if p.slug in wanted]
+    for rel in paths:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(library) / rel, target)
+    return dest, len(paths)
+
+
+def judged_in_library(dev: Path, slugs, dest: Path, every: bool = False) -> tuple[Path, int, int]:
+    """The dev lines with a relevant pattern (grade > 0) in the library (`every`: all of their relevant patterns
+    in it), written to `dest`; (dest, kept, lines)."""
     lines = [line for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
     kept = []
     for line in lines:
@@ -185,13 +214,14 @@ def judged_in_library(dev: Path, slugs, dest: Path) -> tuple[Path, int, int]:
             relevant = json.loads(line).get("relevant") or {}
         except (ValueError, AttributeError):
             continue  # the harness reports bad lines; here they are left out
-        if any(int(g) > 0 and slug in slugs for slug, g in relevant.items()):
+        wanted = [slug in slugs for slug, g in relevant.items() if int(g) > 0]
+        if wanted and (all(wanted) if every else any(wanted)):
             kept.append(line)
     dest.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     return dest, len(kept), len(lines)
 
 
-def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encoder=None) -> dict:
+def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encoder=None, every: bool = False) -> dict:
     """`rag eval --retriever all` on the base and the adapted index, side by side (one ranx comparison)."""
     from rag.embedding.minilm import MiniLMEncoder
     from rag.evaluation.harness import evaluate, load_input, run_queries, variant
@@ -200,7 +230,7 @@ def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encod
 
     encoders = {"base": base_encoder or MiniLMEncoder(), "adapted": MiniLMEncoder(model_path=model.resolve())}
     retrievers = {name: Retriever(SearchIndex.open(work / name / "index", expected_model=enc.info.record), enc) for name, enc in encoders.items()}
-    path, kept, lines = judged_in_library(dev, set(retrievers["base"].index.slug_row), work / "dev.jsonl")
+    path, kept, lines = judged_in_library(dev, set(retrievers["base"].index.slug_row), work / "dev.jsonl", every)
     data = load_input(path, retrievers["base"], K)
     if not data.scored:
         return {"error": f"no query of {dev} has a relevant pattern in the library ({lines} lines)"}
@@ -210,7 +240,7 @@ def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encod
     evaluation = evaluate(runs, {q: data.judgments[q] for q in data.scored})
     held = set(held_out)
     cross = [q for q in data.scored if all(s in held for s, g in data.judgments[q].items() if g > 0)]
-    out: dict = {"file": str(dev), "lines": lines, "queries": len(data.scored), "left_out": lines - kept, "k": K, "variants": {}}
+    out: dict = {"file": str(dev), "lines": lines, "queries": len(data.scored), "left_out": lines - kept, "k": K, "variants": {}, "cross_validated": every}
     for v in VARIANT_NAMES:
         row: dict = {}
         for m in METRICS:
@@ -264,6 +294,10 @@ def main(
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="rag adapt --batch-size.")] = 16,
     force: Annotated[bool, typer.Option("--force", help="rag adapt --force: measure the model even when the guard refuses it.")] = False,
     subset: Annotated[Optional[int], typer.Option("--subset", min=2, help="Only this many files of the library (evenly spaced in sorted order).")] = None,
+    hold_out: Annotated[float, typer.Option("--hold-out", min=0.0, max=0.9, help="rag adapt --hold-out.")] = 0.2,
+    split_all: Annotated[bool, typer.Option("--split-all", help="rag adapt --split-all.")] = False,
+    cross_validate: Annotated[bool, typer.Option("--cross-validate", help="Build, search and judge on the held-out patterns only (queries whose every relevant pattern is held out).")] = False,
+    base_cache: Annotated[Optional[Path], typer.Option("--base-cache", help="Embedding cache for the base build (e.g. index/cache after a full build).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Smoke run: 10-file subset, 8 pairs, batch 4, --force; writes adaptation-quick.*.")] = False,
     workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Keep the model and indexes here (default: a temporary folder, removed).")] = None,
 ) -> None:
@@ -272,7 +306,8 @@ def main(
     if not library.is_dir():
         typer.echo(f"error: library folder not found: {library}", err=True)
         raise typer.Exit(2)
-    s = AdaptBenchSettings(library=library, dev=None if no_dev else dev, out=out, epochs=epochs, max_pairs=max_pairs, seed=seed, batch_size=batch_size, force=force, subset=subset)
+    s = AdaptBenchSettings(library=library, dev=None if no_dev else dev, out=out, epochs=epochs, max_pairs=max_pairs, seed=seed, batch_size=batch_size, force=force, subset=subset,
+                           hold_out=hold_out, split_all=split_all, cross_validate=cross_validate, base_cache=base_cache)
     result = run(s.quick_version() if quick else s, workdir)
     typer.echo(f"wrote {result['report']} and {result['json']}")
     from rag.bench.adaptation_report import summary

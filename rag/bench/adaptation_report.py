@@ -42,7 +42,8 @@ def summary(r: Mapping) -> str:
     if h["cost_ratio"] is not None:
         lines.append(f"re-encoding {h['reencode_seconds']} s / base build {h['base_build_seconds']} s = {h['cost_ratio']} (CPU {h['cost_ratio_cpu']})")
     if h["dev_queries"]:
-        lines.append(f"dev hybrid nDCG@10 base {h['dev_hybrid_ndcg@10'][0]} -> adapted {h['dev_hybrid_ndcg@10'][1]} ({h['dev_queries']} queries; not cross-validated)")
+        cv = (r.get("dev") or {}).get("cross_validated")
+        lines.append(f"dev hybrid nDCG@10 base {h['dev_hybrid_ndcg@10'][0]} -> adapted {h['dev_hybrid_ndcg@10'][1]} ({h['dev_queries']} queries; {'cross-validated' if cv else 'not cross-validated'})")
     return "\n".join(lines)
 
 
@@ -73,6 +74,12 @@ def _busy(r: Mapping) -> str:
 
 
 def _scope(r: Mapping) -> list[str]:
+    cv = r.get("cross_validation")
+    if cv:
+        return [f"**Cross-validated** (`--split-all --hold-out {r['settings']['hold_out']} --cross-validate`): `rag adapt` trains on the training share of "
+                f"{r['settings']['library']} only; {cv['held_out_patterns']} patterns (the held-out share plus their near-duplicates) are never trained on. "
+                f"Sections 2 and 3 build, search and judge a library of those {cv['files']} held-out files alone, with the dev queries whose every relevant "
+                "pattern is held out: no answer the adapted model is judged on was in its training pairs."]
     b = r.get("builds") or {}
     rate = (b.get("adapted") or {}).get("build", {}).get("chunks_per_second")
     here = f"; at this run's re-encoding rate ({rate:.1f} chunks/s) about {COMMONS_OS['chunks'] / rate / 3600:.1f} h" if rate and not r["settings"].get("quick") else ""
@@ -105,9 +112,12 @@ def _adapt_md(r: Mapping) -> list[str]:
 
 def _builds_md(r: Mapping) -> list[str]:
     b = r["builds"]
+    warm = r["settings"].get("base_cache")
     out = ["", "## 2. Re-encoding: a cold build with each model", "",
            "Each into a fresh index folder with its own empty embedding cache, in a fresh process, timed with its model already loaded "
-           "(the adapted one as `rag index LIBRARY --model MODEL_DIR` loads it).", "",
+           "(the adapted one as `rag index LIBRARY --model MODEL_DIR` loads it)."
+           + (f" **The base build reused the base model's vectors from `{warm}`** (built before), so its time is not a cold build's and the cost ratio below is not one; "
+              "the adapted build's encode seconds are the re-encoding's cost." if warm else ""), "",
            "| model | chunks | encoded | encode s | total s | CPU s | chunks/s | process peak RSS GiB | other cores |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key in ("base", "adapted"):
         step, build = b[key], b[key]["build"]
@@ -126,8 +136,10 @@ def _dev_md(r: Mapping) -> list[str]:
         return out + [f"Not measured: {d['error']}."]
     out += [f"`rag eval`'s harness (rag.evaluation.harness: runs of k = {d['k']}, metrics from ranx, paired two-sided t-test per query) over the {d['queries']} judged queries of "
             f"`{d['file']}` with a relevant pattern in the library ({d['left_out']} left out), on the two indexes of section 2. Lexical uses no vectors: a control.", "",
+            ("**Cross-validated**: the library searched holds only patterns never trained on, and only the queries whose every relevant pattern is among them are judged. "
+             if d.get("cross_validated") else
             "**These dev figures are not cross-validated**: the dev queries' relevant patterns were in the library `rag adapt` trained on (their texts made "
-            "training pairs; the queries themselves never did), so a gain may be memorised pattern text. The cross-validated figure is the held-out one of section 1. "
+            "training pairs; the queries themselves never did), so a gain may be memorised pattern text. The cross-validated figure is the held-out one of section 1. ") +
             f"{d['held_out_queries']} dev {'query has' if d['held_out_queries'] == 1 else 'queries have'} every relevant pattern among the held-out ones" + (" (last column; too few to conclude from)." if d["held_out_queries"] else "."), "",
             "| retriever | " + " | ".join(f"{LABELS[m]} base | adapted | diff" for m in LABELS) + " | held-out queries nDCG@10 base / adapted |",
             "|---|" + "---:|---:|---|" * len(LABELS) + "---|"]

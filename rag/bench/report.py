@@ -75,8 +75,26 @@ def goals(results: Mapping) -> list[Goal]:
         ndcg = _get(lib, "quality", "ndcg@10")
         if ndcg:
             out.append(Goal("4", f"{name}: nDCG@10 ours vs txtai", f"{ndcg['ours']:.3f} vs {ndcg['txtai']:.3f}", "ours higher", ndcg["ours"] > ndcg["txtai"]))
-    for clients, level in (_get(results, "http", "levels") or {}).items():
+    levels = _get(results, "http", "levels") or {}
+    for clients, level in levels.items():
         out.append(Goal("5", f"HTTP, {clients} concurrent clients: p50 / p99 ms, requests/s", f"{level['p50']:.1f} / {level['p99']:.1f}, {level['rps']:.1f}", "(no goal)", None))
+    if "1" in levels and "32" in levels:  # issue 14's goals for micro-batching
+        one, many = levels["1"], levels["32"]
+        tail, speed = many["p99"] / one["p50"], many["rps"] / one["rps"]
+        out.append(Goal("5", "HTTP 32 clients: p99 / 1-client p50", _fmt(tail, 1), "<= 6", tail <= 6))
+        out.append(Goal("5", "HTTP 32 clients: throughput / 1-client throughput", _fmt(speed, 2), ">= 4", speed >= 4))
+        errors = sum(level["errors"] for level in levels.values())
+        out.append(Goal("5", "HTTP errors, every level", str(errors), "0", errors == 0))
+    first = results.get("startup") or {}
+    if "show" in first:
+        show = first["show"]["seconds"]
+        out.append(Goal("startup", "`rag show` in a fresh process: seconds to its answer", _fmt(show, 2), "< 2", show < 2))
+    health = _get(first, "serve", "health_seconds")
+    if health is not None:
+        out.append(Goal("startup", "`rag serve`: seconds to the first /health answer", _fmt(health, 2), "< 3", health < 3))
+    handshake = _get(first, "mcp", "handshake_seconds")
+    if handshake is not None:
+        out.append(Goal("startup", "`rag mcp`: seconds to the MCP handshake's reply", _fmt(handshake, 2), "(before the model loads)", None))
     scale = results.get("scale") or {}
     picked = _get(scale, "kinds", scale.get("picked"))
     if picked:
@@ -135,7 +153,7 @@ def markdown(results: Mapping) -> str:
         "|---|---|---|---|---|",
     ]
     out += [f"| {g['item']} | {g['figure']} | {g['value']} | {g['goal']} | {_mark(g['met'])} |" for g in r.get("goals", [])]
-    out += _build_md(r) + _rebuild_md(r) + _latency_md(r) + _txtai_md(r) + _http_md(r) + _scale_md(r) + _memory_md(r) + _adapt_md(r)
+    out += _build_md(r) + _rebuild_md(r) + _latency_md(r) + _txtai_md(r) + _http_md(r) + _startup_md(r) + _scale_md(r) + _memory_md(r) + _adapt_md(r)
     busy = [(name, section["other_cores"]) for name, section in r.items() if isinstance(section, Mapping) and section.get("other_cores", 0) >= 0.2]
     if busy:
         out += ["", "## Other load on the machine", "", "Processes other than the bench kept cores busy during these sections (average cores); their figures may be slower than on an idle machine:", ""]
@@ -243,10 +261,29 @@ def _http_md(r: Mapping) -> list[str]:
     h, out = _section(r, "http", "5. HTTP on loopback")
     if h is None:
         return out
-    out += [f"`rag serve` in a subprocess (up in {h.get('startup_seconds')} s), `POST /search` k=10 with the dev queries, closed loop, {h.get('seconds_per_level')} s per level; latency percentiles by nearest rank (rag.loadtest).", "",
-            "| clients | requests | errors | p50 ms | p99 ms | requests/s |", "|---:|---:|---:|---:|---:|---:|"]
-    for clients, level in h.get("levels", {}).items():
-        out.append(f"| {clients} | {level['requests']} | {level['errors']} | {level['p50']:.1f} | {level['p99']:.1f} | {level['rps']:.1f} |")
+    out += [f"`rag serve` in a subprocess (up in {h.get('startup_seconds')} s), `POST /search` k=10 with the dev queries, closed loop, {h.get('seconds_per_level')} s per level; latency percentiles by nearest rank (rag.loadtest). "
+            "The load generator runs in the bench process, on the same 2 cores as the server. Batched: the server's defaults (micro-batching, rag.serve.batching); "
+            "unbatched: a second server with `RAG_BATCH_MAX=1`, after the first.", "",
+            "| clients | batching | requests | errors | p50 ms | p99 ms | requests/s | p99 / 1-client p50 | throughput / 1 client |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, key in (("on", "levels"), ("off", "unbatched_levels")):
+        levels = h.get(key) or {}
+        one = levels.get("1")
+        for clients, level in levels.items():
+            rel = f"{level['p99'] / one['p50']:.1f} | {level['rps'] / one['rps']:.2f}" if one else "- | -"
+            out.append(f"| {clients} | {label} | {level['requests']} | {level['errors']} | {level['p50']:.1f} | {level['p99']:.1f} | {level['rps']:.1f} | {rel} |")
+    return out
+
+
+def _startup_md(r: Mapping) -> list[str]:
+    f, out = _section(r, "startup", "5b. Time to first answer")
+    if f is None:
+        return out
+    serve, mcp = f.get("serve") or {}, f.get("mcp") or {}
+    out += ["Each command in a fresh process on the full index (imports included), timed from its start.", "",
+            "| command | first answer | seconds | then |", "|---|---|---:|---|",
+            f"| `rag show SLUG` | the page (exit code {f['show']['exit_code']}) | {f['show']['seconds']:.2f} | - |",
+            f"| `rag serve` | `/health` ({serve.get('health_status', serve.get('error'))}) | {_fmt(serve.get('health_seconds'), 2)} | first `/search` answered at {_fmt(serve.get('first_search_seconds'), 2)} s (the model loaded) |",
+            f"| `rag mcp` (stdio) | the `initialize` reply | {_fmt(mcp.get('handshake_seconds'), 2)} | first `search_patterns` reply at {_fmt(mcp.get('first_search_seconds'), 2)} s{' (error: ' + mcp['error'] + ')' if mcp.get('error') else ''} |"]
     return out
 
 
@@ -293,6 +330,13 @@ def _memory_md(r: Mapping) -> list[str]:
     out += [f"RSS of the `rag serve` process serving {m['index']}: {m['rss_idle'] / gib:.2f} GiB after start-up and warm-up, peak {m['rss_peak'] / gib:.2f} GiB under the HTTP load. "
             f"Index on disk {m['index_bytes'] / gib:.3f} GiB + model files {m['model_bytes'] / gib:.3f} GiB = {(m['index_bytes'] + m['model_bytes']) / gib:.3f} GiB. "
             f"Ratio (peak RSS / (index + model)) = **{_fmt(m['ratio'], 2)}**. A process that only loads the model and encodes one query: {m['model_only_rss'] / gib:.2f} GiB."]
+    if m.get("skipped_chunks_bytes"):
+        out += ["", f"The index folder includes chunks-skipped.jsonl ({m['skipped_chunks_bytes'] / gib:.3f} GiB: the windows not encoded, kept only so the next build need not re-chunk; "
+                f"serving never reads it). Without it the ratio is {_fmt(m.get('ratio_without_skipped'), 2)}."]
+    if m.get("model_only_rss"):
+        floor = m["model_only_rss"] / (m["index_bytes"] + m["model_bytes"])
+        out += ["", f"The model-only process alone is {floor:.2f}x index + model bytes: Python, torch and sentence-transformers' imports and the weights, before any index is loaded."]
+    return out
     return out
 
 

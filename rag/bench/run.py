@@ -34,7 +34,7 @@ from rag.bench.timing import cpu_seconds, cycled, dev_queries, in_worker_thread,
 
 log = logging.getLogger(__name__)
 
-SECTIONS: tuple[str, ...] = ("cold", "rebuild", "latency", "txtai", "http", "memory", "adapt", "scale")
+SECTIONS: tuple[str, ...] = ("cold", "rebuild", "latency", "txtai", "http", "memory", "startup", "adapt", "scale")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class BenchSettings:
     cold_slices: int = 5
     queries: int = 300
     http_seconds: float = 20.0
-    http_levels: tuple[int, ...] = (1, 8, 32)
+    http_levels: tuple[int, ...] = (1, 8, 32, 64)
     scale: ScaleSettings = field(default_factory=ScaleSettings)
     skip: frozenset[str] = frozenset()
     quick: bool = False
@@ -259,6 +259,11 @@ class Run:
                         }
                         self.checkpoint()
                 peak = max(sampler.peak, idle)
+            if measure_http:  # the same levels on a server with batching off (RAG_BATCH_MAX=1), side by side
+                with serving.Server(self.full_index, self.work / "serve-unbatched.log", env={"RAG_BATCH_MAX": "1"}) as plain:
+                    run_load(plain.base_url, self.queries[:20], clients=1, seconds=5.0)
+                    self.results["http"]["unbatched_levels"] = serving.http_levels(plain, self.queries, s.http_levels, s.http_seconds)
+                self.checkpoint()
         except Exception as exc:  # recorded in the report like any failed section
             log.exception("serving failed")
             for name, wanted in (("http", measure_http), ("memory", measure_memory)):
@@ -268,10 +273,20 @@ class Run:
         if measure_memory:
             self.section("memory", lambda: self._memory(idle, peak))
 
+    def startup(self) -> dict:
+        """Time to first answer of `rag show`, `rag serve` and `rag mcp`, each a fresh process on the full index."""
+        index = self.index()
+        return serving.first_answers(self.full_index, index.patterns[0].slug, self.queries[0], self.work)
+
     def _memory(self, idle: int, peak: int) -> dict:
+        from rag.index.search_index import SKIPPED
+
         build = current_build(self.full_index)
         index_bytes, model_bytes = serving.tree_bytes(build), serving.tree_bytes(default_model_path())
+        skipped = (build / SKIPPED).stat().st_size if (build / SKIPPED).is_file() else 0  # kept for the next build, never read by serving
         return {
+            "skipped_chunks_bytes": skipped,
+            "ratio_without_skipped": round(peak / (index_bytes - skipped + model_bytes), 3),
             "index": str(self.full_library),
             "rss_idle": idle,
             "rss_peak": peak,
@@ -345,6 +360,8 @@ def run_bench(settings: BenchSettings) -> tuple[dict, Path, Path]:
             run.section("latency", run.latency, "in-process query latency")
             run.section("txtai", run.txtai, "txtai beside ours")
             run.serve()
+            if "startup" not in settings.skip:
+                run.section("startup", run.startup, "time to first answer: rag show, rag serve, rag mcp")
         run.section("adapt", run.adapt, f"library adaptation on {settings.small_library}: rag adapt, re-encoding, base vs adapted")
         run.section("scale", run.scale, "synthetic scale test")
     finally:

@@ -34,8 +34,9 @@ def tree_bytes(path: Path) -> int:
 class Server:
     """`rag serve --index-dir D` on 127.0.0.1:<free port>; a context manager that waits for /health."""
 
-    def __init__(self, index_dir: Path, log_path: Path, startup_timeout: float = 600.0):
+    def __init__(self, index_dir: Path, log_path: Path, startup_timeout: float = 600.0, env: dict[str, str] | None = None):
         self.index_dir = Path(index_dir)
+        self.env = dict(env or {})  # e.g. RAG_BATCH_MAX=1: batching off
         self.log_path = Path(log_path)
         self.startup_timeout = startup_timeout
         self.port = free_port()
@@ -47,7 +48,7 @@ class Server:
     def __enter__(self) -> Server:
         import httpx
 
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **self.env}
         command = [sys.executable, "-c", SERVE, "serve", "--index-dir", str(self.index_dir), "--host", "127.0.0.1", "--port", str(self.port)]
         self._log = open(self.log_path, "wb")
         started = time.perf_counter()
@@ -143,4 +144,84 @@ def http_levels(server: Server, queries: list[str], levels: tuple[int, ...], sec
         if result["errors"]:
             out[str(clients)]["error_samples"] = result["error_samples"]
         log.info("HTTP %d clients: p50 %.1f ms, p99 %.1f ms, %.1f rps", clients, result["p50"], result["p99"], result["rps"])
+    return out
+
+
+# -- time to first answer -----------------------------------------------------------------------------
+def first_answers(index_dir: Path, slug: str, query: str, log_dir: Path, timeout: float = 600.0) -> dict:
+    """Seconds from starting each command to its first answer, each in a fresh process on the same index:
+    `rag show SLUG`, `rag serve` (/health answering at all, in `loading` or `ok`; then the first search),
+    `rag mcp` over stdio (the `initialize` handshake's reply; then the first `search_patterns` reply)."""
+    import httpx
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out: dict = {}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", SERVE, "show", slug, "--index-dir", str(index_dir)], capture_output=True, env=env, timeout=timeout)
+    out["show"] = {"seconds": round(time.perf_counter() - started, 2), "exit_code": done.returncode}
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log_dir / "first-answer-serve.log", "wb") as log_file:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--index-dir", str(index_dir), "--host", "127.0.0.1", "--port", str(port)],
+                                   stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        try:
+            health = status = None
+            while time.perf_counter() - started < timeout and process.poll() is None:
+                try:
+                    reply = httpx.get(url + "/health", timeout=2.0)
+                    if health is None:
+                        health, status = round(time.perf_counter() - started, 2), reply.json().get("status")
+                    searched = httpx.post(url + "/search", json={"query": query, "k": 5}, timeout=60.0)
+                    if searched.status_code == 200:
+                        out["serve"] = {"health_seconds": health, "health_status": status, "first_search_seconds": round(time.perf_counter() - started, 2)}
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    out.setdefault("serve", {"error": "no answer", "log": str(log_dir / "first-answer-serve.log")})
+    out["mcp"] = _mcp_first_answer(index_dir, query, env, timeout)
+    return out
+
+
+def _mcp_first_answer(index_dir: Path, query: str, env: dict, timeout: float) -> dict:
+    """`rag mcp` on stdio: JSON-RPC lines in, the reply to `initialize` timed, then one tool call."""
+    import json
+
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", SERVE, "mcp", "--index-dir", str(index_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, env=env)
+    out: dict = {}
+
+    def send(message: dict) -> None:
+        process.stdin.write((json.dumps(message) + "\n").encode())
+        process.stdin.flush()
+
+    def reply(wanted: int) -> dict:
+        while True:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"rag mcp closed its output (exit code {process.poll()})")
+            message = json.loads(line)
+            if message.get("id") == wanted:
+                return message
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+        reply(1)
+        out["handshake_seconds"] = round(time.perf_counter() - started, 2)
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search_patterns", "arguments": {"query": query, "k": 5}}})
+        answer = reply(2)
+        out["first_search_seconds"] = round(time.perf_counter() - started, 2)
+        out["search_error"] = bool(answer.get("error") or (answer.get("result") or {}).get("isError"))
+    except Exception as exc:  # recorded in the report; the other commands' figures stand
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
     return out

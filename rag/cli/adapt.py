@@ -22,6 +22,8 @@ def adapt(
     max_pairs: Annotated[Optional[int], typer.Option("--max-pairs", min=1, help="Train on a seeded sample of at most this many pairs.")] = None,
     learning_rate: Annotated[float, typer.Option("--learning-rate", min=0.0, help="AdamW learning rate.")] = 2e-5,
     force: Annotated[bool, typer.Option("--force", help="Write the model even when it is worse than the base on the held-out patterns.")] = False,
+    hold_out: Annotated[float, typer.Option("--hold-out", min=0.0, max=0.9, help="Share of the patterns held out of training (validation).")] = 0.2,
+    split_all: Annotated[bool, typer.Option("--split-all", help="Hold out that share of every pattern, not only of those with a summary and a Problem (to cross-validate on judged queries).")] = False,
     eval_files: Annotated[Optional[list[Path]], typer.Option("--eval", help="Judged queries (rag eval JSONL) to validate on too; repeatable.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -36,7 +38,7 @@ def adapt(
     typer.echo(f"adapting on {device_name()}" + (" (GPU)" if device_name() == "cuda" else " (no GPU found; CPU)"), err=True)
     settings = AdaptSettings(
         library=library, out=out, train=TrainSettings(epochs=epochs, batch_size=batch_size, seed=seed, learning_rate=learning_rate),
-        max_pairs=max_pairs, force=force, eval_files=tuple(eval_files or ()),
+        max_pairs=max_pairs, force=force, eval_files=tuple(eval_files or ()), held_out_share=hold_out, split_all=split_all,
     )
     bar = None
 

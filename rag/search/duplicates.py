@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 from rag.records.pattern import Pattern
 from rag.search.names import normalize_name, trigrams
+
+
+@functools.lru_cache(maxsize=65536)
+def _title_trigrams(title: str) -> frozenset[str]:
+    """Cached: `rag adapt` compares every pair of a library's patterns (13M comparisons on commons-os)."""
+    return frozenset(trigrams(normalize_name(title)))
 
 
 def near_duplicates(a: Pattern, b: Pattern, title_dice: float) -> bool:
@@ -11,7 +19,7 @@ def near_duplicates(a: Pattern, b: Pattern, title_dice: float) -> bool:
     sa, sb = a.slug, b.slug
     if sb.startswith(sa + "-") or sa.startswith(sb + "-"):
         return True
-    ta, tb = trigrams(normalize_name(a.title)), trigrams(normalize_name(b.title))
+    ta, tb = _title_trigrams(a.title), _title_trigrams(b.title)
     return 2 * len(ta & tb) / max(1, len(ta) + len(tb)) >= title_dice
 
 
