@@ -17,7 +17,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SERVE = "from rag.cli import main; main()"
+SERVE = "from rag.cli.app import main; main()"  # the `rag` command, run by this Python
 
 
 def free_port(host: str = "127.0.0.1") -> int:

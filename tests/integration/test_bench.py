@@ -108,8 +108,15 @@ def test_goals_say_met_and_not_met_from_the_figures():
         },
         "rebuild": {"chunks_encoded": 2, "changed_chunks": 2, "file_chunks": 20, "patterns_rechunked": 1, "share_of_full_cold_build": 0.03},
         "memory": {"ratio": 1.25},
+        "http": {"levels": {"1": {"p50": 10.0, "p99": 12.0, "rps": 20.0, "errors": 0}, "32": {"p50": 40.0, "p99": 50.0, "rps": 90.0, "errors": 0}}},
+        "startup": {"show": {"seconds": 1.5, "exit_code": 0}, "serve": {"health_seconds": 3.5}, "mcp": {"handshake_seconds": 2.0}},
     }
     met = {g.figure: g.met for g in report.goals(results)}
+    assert met["HTTP 32 clients: p99 / 1-client p50"] is True  # 50 / 10 = 5 <= 6
+    assert met["HTTP 32 clients: throughput / 1-client throughput"] is True  # 4.5x
+    assert met["HTTP errors, every level"] is True
+    assert met["`rag show` in a fresh process: seconds to its answer"] is True
+    assert met["`rag serve`: seconds to the first /health answer"] is False
     assert met["build / encoding floor, cold, 3000 chunks of the subset"] is True
     assert met["build / encoding floor, full library cold (extrapolated)"] is False
     assert met["chunks encoded by the warm full build (a repeated bench reuses the cache)"] is True
@@ -117,3 +124,19 @@ def test_goals_say_met_and_not_met_from_the_figures():
     assert met["one-file rebuild / full cold build (extrapolated)"] is False
     assert met["serving RSS / (index bytes + model bytes)"] is True
     assert met["hybrid p50 / query-encoding p50 (in process)"] is None
+
+
+def test_first_answers_of_show_serve_and_mcp(patterns_index_dir, tmp_path):
+    """The bench's time-to-first-answer section, on the small index: every command answers, the server's /health
+    before (or when) its first search does, the MCP handshake before its first tool reply."""
+    from rag.bench.serving import first_answers
+
+    out = first_answers(patterns_index_dir, "pull-based-replenishment", "stock nobody ordered fills the warehouse", tmp_path, timeout=300)
+    assert out["show"]["exit_code"] == 0 and out["show"]["seconds"] > 0
+    serve, mcp = out["serve"], out["mcp"]
+    assert "error" not in serve and serve["health_status"] in ("loading", "ok")
+    assert 0 < serve["health_seconds"] <= serve["first_search_seconds"]
+    assert "error" not in mcp and mcp["search_error"] is False
+    assert 0 < mcp["handshake_seconds"] <= mcp["first_search_seconds"]
+    md = report.markdown({"startup": out, "machine": {}})
+    assert "Time to first answer" in md and "`rag mcp` (stdio)" in md
