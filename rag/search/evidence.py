@@ -63,7 +63,8 @@ def snippet(chunk_text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str
 def window(text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str, Spans]:
     """At most `limit` characters of `text` around its densest run of query terms (stemmed), and their offsets."""
     wanted = set(terms)
-    matches = [(s, e, stem) for s, e, stem in analyze_spans(text) if stem in wanted] if wanted else []
+    initials = {term[0] for term in wanted if term}
+    matches = [(s, e, stem) for s, e, stem in analyze_spans(text, initials) if stem in wanted] if wanted else []
     if len(text) <= limit:
         return text, tuple((s, e) for s, e, _ in matches)
     if not matches:
