@@ -20,6 +20,7 @@ from rag.adapt import pairs as mining
 from rag.adapt.train import TrainSettings, device_name, fit
 from rag.adapt.validate import held_out_score, judged_score, read_judged
 from rag.chunking import chunk_pattern, model_token_counter
+from rag.config import ChunkerSettings
 from rag.embedding.adapted import AdaptManifest, is_adapted, weights_hash, write_adapt_manifest
 from rag.embedding.minilm import MODEL_NAME, default_model_path
 from rag.errors import InputError, LibraryError, RagError
@@ -101,7 +102,8 @@ def adapt(settings: AdaptSettings, on_step: Callable[[int, int, int], None] | No
     chunks = []
     if judged:
         count = model_token_counter()
-        chunks = [c for p in patterns for c in chunk_pattern(p, count)]
+        chunker = ChunkerSettings()  # the chunks a default build encodes and searches
+        chunks = [c for p in patterns for c in chunk_pattern(p, count, chunker) if chunker.encodes(c)]
     report.seconds["mine"] = round(time.perf_counter() - clock, 2)
 
     from sentence_transformers import SentenceTransformer

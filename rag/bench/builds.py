@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.chunking import chunk_library, model_token_counter
+from rag.config import ChunkerSettings
 from rag.embedding.minilm import MiniLMEncoder
 from rag.config import BuildSettings
 from rag.index.build import build_index
@@ -44,8 +45,9 @@ def copy_library(source: Path, dest: Path, files: int | None = None) -> tuple[Pa
 
 
 def distinct_chunk_texts(library: Path) -> list[str]:
-    """The distinct chunk texts of a library, in first-seen order (what a cold build encodes)."""
-    return list(dict.fromkeys(c.text for c in chunk_library(load_library(library).patterns)))
+    """The distinct chunk texts a cold build with the default chunker encodes, in first-seen order."""
+    settings = ChunkerSettings()
+    return list(dict.fromkeys(c.text for c in chunk_library(load_library(library).patterns, settings=settings) if settings.encodes(c)))
 
 
 def warm_up(embedder: MiniLMEncoder, texts: list[str]) -> None:
