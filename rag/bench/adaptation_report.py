@@ -52,7 +52,7 @@ def markdown(r: Mapping) -> str:
     name = s["library"].rstrip("/").rsplit("/", 1)[-1]
     subset = f" ({r['files']} of its {r['library_files']} files, evenly spaced in sorted order)" if r["files"] < r["library_files"] else ""
     out = [
-        f"# Library adaptation: `rag adapt` on {name}{subset}{' (--quick)' if s.get('quick') else ''}", "",
+        f"# Library adaptation: `rag adapt` on {name}{subset}{', cross-validated' if r.get('cross_validation') else ''}{' (--quick)' if s.get('quick') else ''}", "",
         f"Reproduce: `{r['command']}` (also the `adapt` section of `python -m rag.bench`; `--skip adapt` leaves it out). "
         f"Run {r['date']}, {r.get('seconds', 0) / 60:.1f} minutes.", "",
         f"Machine: {m['cpus']} cores ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
