@@ -147,6 +147,10 @@ def markdown(results: Mapping) -> str:
         f"Python {machine.get('python')}, torch {machine.get('torch')} ({machine.get('torch_threads')} threads), faiss {machine.get('faiss')}, txtai {machine.get('txtai')}; "
         f"{r.get('seconds', 0) / 60:.1f} minutes{' (--quick)' if _get(r, 'settings', 'quick') else ''}.",
         "",
+    ]
+    for rerun in r.get("reruns", []):  # sections measured again by a second invocation, merged in (rag.bench.merge)
+        out += [f"**Sections {', '.join(rerun['sections'])} come from a second invocation** (`{rerun['command']}`, {rerun['date']}): {rerun['why']}", ""]
+    out += [
         "## Goals",
         "",
         "| item | figure | value | goal | status |",

@@ -122,7 +122,7 @@ def model_only_rss(timeout: float = 300.0) -> int:
     """RSS of a fresh Python process that loaded the model and encoded one query (the fixed part of serving)."""
     code = (
         "import os, psutil\n"
-        "from rag.embedding import MiniLMEncoder\n"
+        "from rag.embedding.minilm import MiniLMEncoder\n"
         "MiniLMEncoder().encode_query('warm up')\n"
         "print(psutil.Process(os.getpid()).memory_info().rss)\n"
     )

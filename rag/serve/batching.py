@@ -3,8 +3,13 @@
 Each request thread calls `submit` and waits. The first request of an idle batcher starts a worker,
 which waits up to `window_s` for more requests (or until `max_batch` are queued), then runs the whole
 batch through one call (`Retriever.search_many`: one forward pass of the encoder, one vector search per
-distinct filter) and hands every request its own result or error. The worker exits once the queue is
-empty, so an idle or replaced batcher holds no thread.
+distinct filter) and hands every request its own result or error. The worker stays for the next batch
+and exits after IDLE_EXIT_S without requests, so an idle or replaced batcher holds no thread.
+
+Why the worker is kept: torch runs its kernels on an OpenMP thread team that belongs to the calling
+thread. A fresh worker thread per batch made a fresh team per batch, and the previous team's threads kept
+spinning on the two cores: one client's requests took 131 ms at p50 through the batcher against 75 ms
+without it (eval/bench/2026-12-02.md, first run).
 """
 
 from __future__ import annotations
@@ -15,17 +20,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+IDLE_EXIT_S = 30.0  # a worker without requests for this long exits (a new one starts with the next request)
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
 class MicroBatcher(Generic[Item, Result]):
-    def __init__(self, run_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]], window_s: float, max_batch: int):
+    def __init__(self, run_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]], window_s: float, max_batch: int, idle_exit_s: float = IDLE_EXIT_S):
         if max_batch < 1 or window_s < 0:
             raise ValueError("max_batch must be at least 1 and window_s at least 0")
         self.run_batch = run_batch
         self.window_s = window_s
         self.max_batch = max_batch
+        self.idle_exit_s = idle_exit_s
         self._pending: list[tuple[Item, Future]] = []
         self._lock = threading.Condition()
         self._working = False
@@ -39,8 +47,8 @@ class MicroBatcher(Generic[Item, Result]):
             if not self._working:
                 self._working = True
                 threading.Thread(target=self._work, name="rag-batcher", daemon=True).start()
-            elif len(self._pending) >= self.max_batch:
-                self._lock.notify()
+            elif len(self._pending) == 1 or len(self._pending) >= self.max_batch:
+                self._lock.notify()  # wake an idle worker, or end a window early when the batch is full
         result = future.result()
         if isinstance(result, BaseException):
             raise result
@@ -49,13 +57,16 @@ class MicroBatcher(Generic[Item, Result]):
     def _work(self) -> None:
         while True:
             with self._lock:
-                deadline = time.monotonic() + self.window_s
+                idle_until = time.monotonic() + self.idle_exit_s
+                while not self._pending and (left := idle_until - time.monotonic()) > 0:
+                    self._lock.wait(left)  # submit wakes it
+                if not self._pending:
+                    self._working = False
+                    return
+                deadline = time.monotonic() + self.window_s  # the window opens with the batch's first request
                 while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                     self._lock.wait(left)
                 batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-                if not batch:
-                    self._working = False
-                    return
             try:
                 results = self.run_batch([item for item, _ in batch])
             except BaseException as exc:  # a bug in the batch call fails its requests, not the worker

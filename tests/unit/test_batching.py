@@ -60,15 +60,20 @@ def test_concurrent_service_searches_are_batched_and_identical(fake_index_dir, f
 
 
 def test_the_batcher_propagates_errors_and_idles_without_a_thread():
+    workers: list[int] = []
+
     def run(items):
+        workers.append(threading.get_ident())
         if "boom" in items:
             raise RuntimeError("boom")
         return [item.upper() for item in items]
 
-    batcher = MicroBatcher(run, window_s=0.001, max_batch=4)
+    batcher = MicroBatcher(run, window_s=0.001, max_batch=4, idle_exit_s=0.5)
     assert batcher.submit("a") == "A"
     with pytest.raises(RuntimeError):
         batcher.submit("boom")
+    assert batcher.submit("b") == "B"
+    assert len(set(workers)) == 1  # one worker thread serves consecutive batches (torch keeps its thread team)
     for _ in range(100):
         if not batcher._working:
             break
