@@ -22,7 +22,7 @@ class LiteServer:
 
     def __init__(self, data_dir: Path, port: int | None = None):
         self.data_dir, self.port = Path(data_dir), port or free_port()
-        self.uri = f"http://127.0.0.1:{port}"
+        self.uri = f"http://127.0.0.1:{self.port}"
         self._server = None
 
     @property

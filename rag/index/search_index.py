@@ -121,3 +121,24 @@ def _open_engine(build: Path, manifest: Manifest, milvus: MilvusSettings | None)
 def _read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_pattern(index_dir: Path, slug: str) -> tuple[Manifest, Pattern | None]:
+    """One pattern of the current build without opening the index (`rag show`): the manifest, the checksum of the
+    patterns file alone, and the one row whose slug matches (no other row is parsed). None when no row matches."""
+    build = current_build(Path(index_dir))
+    manifest = read_manifest(build)
+    if PATTERNS not in manifest.files:
+        raise IndexCorrupt(f"manifest of {build} lists no {PATTERNS}; run `rag index LIBRARY --rebuild`")
+    verify(build, manifest, only=(PATTERNS,))
+    needle = json.dumps(slug, ensure_ascii=False).encode("utf-8")
+    try:
+        with open(build / PATTERNS, "rb") as handle:
+            for line in handle:
+                if needle in line:
+                    row = json.loads(line)
+                    if row.get("slug") == slug:
+                        return manifest, Pattern.from_dict(row)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"index in {build} cannot be read ({exc}); run `rag index LIBRARY --rebuild`") from exc
+    return manifest, None

@@ -34,8 +34,9 @@ def current_build(index_dir: Path) -> Path:
     return link.resolve()
 
 
-def verify(build_dir: Path, manifest: Manifest, expected_model: ModelRecord | None = None) -> None:
-    """Refuse an index of another model, or whose files do not match their checksums."""
+def verify(build_dir: Path, manifest: Manifest, expected_model: ModelRecord | None = None, only: tuple[str, ...] | None = None) -> None:
+    """Refuse an index of another model, or whose files do not match their checksums (`only`: just these files,
+    for a command that reads nothing else)."""
     hint = REBUILD_HINT.format(dir=build_dir.parent.parent)
     if expected_model is not None and manifest.model != expected_model:
         adapted = manifest.extra.get("model_path")  # built with a `rag adapt` model: a rebuild must name it again
@@ -48,6 +49,8 @@ def verify(build_dir: Path, manifest: Manifest, expected_model: ModelRecord | No
     if not manifest.files:
         raise IndexCorrupt(f"manifest lists no files; {hint}")
     for name, meta in manifest.files.items():
+        if only is not None and name not in only:
+            continue
         path = build_dir / name
         if not path.is_file():
             raise IndexCorrupt(f"index file {name} is missing; {hint}")

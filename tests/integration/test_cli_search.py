@@ -105,3 +105,34 @@ def test_serve_builds_the_app_for_the_index_and_runs_uvicorn(run, monkeypatch, s
     assert kwargs == {"host": "127.0.0.1", "port": 8765, "log_level": "info"}
     assert served.state.rag is None and served.state.settings.index_dir == search_index.build_dir.parent.parent  # loads in the background
     assert "on http://127.0.0.1:8765" in result.stderr and "/health says loading" in result.stderr
+
+
+def test_show_without_a_context_reads_one_row_and_prints_what_the_whole_index_would(run, patterns_index_dir, monkeypatch):
+    """`rag show SLUG` reads the one pattern's row (rag.index.search_index.read_pattern) instead of opening the
+    index; its page and JSON are the same as through the opened index (the --context path)."""
+    from rag.index.search_index import SearchIndex, read_pattern
+
+    index = SearchIndex.open(patterns_index_dir)
+    for slug in ("pull-based-replenishment", index.patterns[-1].slug):
+        manifest, found = read_pattern(patterns_index_dir, slug)
+        assert found == index.pattern(slug) and manifest.build_id == index.version
+    assert read_pattern(patterns_index_dir, "no-such-pattern")[1] is None
+    fast = json.loads(run("show", "pull-based-replenishment", "--json").stdout)
+    monkeypatch.setattr("rag.index.search_index.read_pattern", lambda *a: (index.manifest, None))  # force the whole-index path
+    full = json.loads(run("show", "pull-based-replenishment", "--json").stdout)
+    assert fast == full
+    missing = run("show", "no-such-pattern")
+    assert missing.exit_code == 2 and "no pattern with slug 'no-such-pattern'" in missing.stderr
+
+
+def test_show_refuses_an_altered_patterns_file(patterns_index_dir, tmp_path):
+    import shutil
+
+    from rag.index.store import current_build
+
+    copy = tmp_path / "copy"
+    shutil.copytree(patterns_index_dir, copy, symlinks=True)
+    path = current_build(copy) / "patterns.jsonl"
+    path.write_bytes(path.read_bytes().replace(b"Pull-Based", b"Push-Based", 1))
+    result = CliRunner().invoke(app, ["show", "pull-based-replenishment", "--index-dir", str(copy)])
+    assert result.exit_code == 2 and "patterns.jsonl does not match its checksum" in result.stderr
