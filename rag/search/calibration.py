@@ -16,7 +16,6 @@ relevance is monotone in every kind of evidence.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -120,12 +119,28 @@ def text_coverage(index: SearchIndex, tokens: Sequence[str], rows: np.ndarray) -
     pattern's analyzed text, computed here from the pattern records (an approximation of the idf-weighted
     feature the calibration was fitted on; cached per pattern)."""
     wanted = list(dict.fromkeys(tokens))
-    return np.array([sum(t in _pattern_tokens(index.patterns[int(r)]) for t in wanted) / len(wanted) for r in rows], dtype=np.float32)
+    return np.array([sum(t in _pattern_tokens(index, int(r)) for t in wanted) / len(wanted) for r in rows], dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=4096)
-def _pattern_tokens(pattern) -> frozenset[str]:
-    from rag.index.lexical import analyze
+TOKEN_CACHE = 4096  # patterns whose token sets are kept (per process, across index versions)
+_tokens: dict[tuple[str, int], frozenset[str]] = {}
 
-    text = " ".join((pattern.title, *pattern.aliases, *pattern.keywords, pattern.tension, pattern.summary, *(s.text for s in pattern.sections)))
-    return frozenset(analyze(text))
+
+def _pattern_tokens(index: SearchIndex, row: int) -> frozenset[str]:
+    """The analyzed tokens of one pattern's whole text, cached by (build id, row): the pattern's sections are read
+    from disk (rag.index.rows), so keying the cache on the Pattern record would re-read them to hash it."""
+    key = (index.version, row)
+    found = _tokens.get(key)
+    if found is None:
+        from rag.index.lexical import analyze
+
+        pattern = index.patterns[row]
+        text = " ".join((pattern.title, *pattern.aliases, *pattern.keywords, pattern.tension, pattern.summary, *(s.text for s in pattern.sections)))
+        found = frozenset(analyze(text))
+        if len(_tokens) >= TOKEN_CACHE:
+            try:
+                _tokens.pop(next(iter(_tokens)), None)  # the oldest entry
+            except (RuntimeError, StopIteration):  # another thread changed the cache meanwhile: evict next time
+                pass
+        _tokens[key] = found
+    return found
