@@ -69,7 +69,7 @@ def test_build_writes_two_collections_and_a_local_manifest(milvus_index_dir, mil
     assert m.milvus.uri == milvus_settings.uri and m.milvus.prefix == milvus_settings.prefix and m.milvus.analyzer == {"tokenizer": "whitespace"}
     assert m.milvus.chunks.endswith("_chunks") and m.milvus.patterns.endswith("_patterns") and m.milvus.truncated == 0
     files = {p.name for p in (milvus_index_dir / "current").iterdir()}
-    assert files == {"manifest.json", "patterns.jsonl", "chunks.jsonl", "problems.jsonl", "hub-prior.npy"}  # no FAISS or bm25s files
+    assert files == {"manifest.json", "patterns.jsonl", "chunks.jsonl", "chunks-skipped.jsonl", "problems.jsonl", "hub-prior.npy"}  # no FAISS or bm25s files
     client = client_of(milvus_settings)
     counts = [client.query(name, filter="", output_fields=["count(*)"], timeout=5)[0]["count(*)"] for name in (m.milvus.chunks, m.milvus.patterns)]
     assert counts == [len(index.chunks), 25]
