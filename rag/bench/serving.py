@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 SERVE = "from rag.cli.app import main; main()"  # the `rag` command, run by this Python
 
 
+def child_env() -> dict[str, str]:
+    """The environment of the bench's child processes: this one's, offline, without tokenizer threads."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -48,7 +53,7 @@ class Server:
     def __enter__(self) -> Server:
         import httpx
 
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **self.env}
+        env = {**child_env(), **self.env}
         command = [sys.executable, "-c", SERVE, "serve", "--index-dir", str(self.index_dir), "--host", "127.0.0.1", "--port", str(self.port)]
         self._log = open(self.log_path, "wb")
         started = time.perf_counter()
@@ -126,7 +131,7 @@ def model_only_rss(timeout: float = 300.0) -> int:
         "MiniLMEncoder().encode_query('warm up')\n"
         "print(psutil.Process(os.getpid()).memory_info().rss)\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = child_env()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -154,7 +159,7 @@ def first_answers(index_dir: Path, slug: str, query: str, log_dir: Path, timeout
     `rag mcp` over stdio (the `initialize` handshake's reply; then the first `search_patterns` reply)."""
     import httpx
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = child_env()
     out: dict = {}
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", SERVE, "show", slug, "--index-dir", str(index_dir)], capture_output=True, env=env, timeout=timeout)

@@ -119,10 +119,13 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         every.extend(old)
         if progress and n % 200 == 0:
             progress("chunk", n, len(report.patterns))
-    chunks = [c for c in every if settings.chunker.encodes(c)] if settings.chunker.selective else every
-    skipped = [c for c in every if not settings.chunker.encodes(c)] if settings.chunker.selective else []
+    chunks, skipped = every, []
+    if settings.chunker.selective:
+        chunks = []
+        for chunk in every:
+            (chunks if settings.chunker.encodes(chunk) else skipped).append(chunk)
     summary.chunks = len(chunks)
-    summary.chunks_skipped = len(every) - len(chunks)
+    summary.chunks_skipped = len(skipped)
     lap("chunk")
 
     cache = EmbeddingCache(settings.cache_dir or settings.index_dir / "cache", info.key, info.dimension)

@@ -7,8 +7,8 @@ shared between threads and cached without defensive copies. Ids are strings (slu
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 BRIEF_CHARS = 320  # the longest derived summary: two lines of a result card, like an evidence snippet
