@@ -18,6 +18,8 @@ VectorKind = Literal["flat", "ivf", "hnsw"]
 EngineKind = Literal["embedded", "milvus"]
 DeviceKind = Literal["auto", "cpu", "cuda"]  # where the encoder runs; auto: CUDA when torch sees a GPU, else CPU
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+QueryEncoderKind = Literal["auto", "numpy", "torch"]  # what encodes queries; auto: numpy unless a GPU can be used
+QUERY_ENCODERS: tuple[str, ...] = ("auto", "numpy", "torch")
 DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"  # Milvus Standalone's default gRPC port
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a pattern file above this is reported as unusable (the largest commons-os file is 0.34 MB)
 
@@ -250,6 +252,14 @@ def device_from_env(environ: Mapping[str, str]) -> DeviceKind:
     value = (environ.get("RAG_DEVICE") or "auto").strip().lower()
     if value not in DEVICES:
         raise ValueError(f"RAG_DEVICE must be one of {', '.join(DEVICES)}, got {environ.get('RAG_DEVICE')!r}")
+    return value  # type: ignore[return-value]
+
+
+def query_encoder_from_env(environ: Mapping[str, str]) -> QueryEncoderKind:
+    """RAG_QUERY_ENCODER: auto (the default), numpy or torch; ValueError naming it."""
+    value = (environ.get("RAG_QUERY_ENCODER") or "auto").strip().lower()
+    if value not in QUERY_ENCODERS:
+        raise ValueError(f"RAG_QUERY_ENCODER must be one of {', '.join(QUERY_ENCODERS)}, got {environ.get('RAG_QUERY_ENCODER')!r}")
     return value  # type: ignore[return-value]
 
 

@@ -1,6 +1,7 @@
 """In-process query latency: dense, lexical and hybrid, with and without filters, beside the floor.
 
-The floor of a query is `MiniLMEncoder.encode_query` of its text alone. Every query is timed for the
+The floor of a query is the serving query encoder's `encode_query` of its text alone (numpy on a CPU; torch's
+floor is timed beside it on the same queries). Every query is timed for the
 floor and for each retriever and filter mode in turn, so slow drift of the machine affects all of
 them alike and the ratio of hybrid p50 to floor p50 stays fair.
 """
@@ -11,6 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from rag.embedding.encoder import Encoder
 from rag.evaluation.harness import variant
 from rag.search.filters import Filters
 from rag.search.retriever import Retriever
@@ -36,13 +38,17 @@ def filter_plan(retriever: Retriever, n: int, mode: str, top_domains: int = 10) 
     raise ValueError(f"unknown filter mode {mode!r}; choose from {', '.join(FILTER_MODES)}")
 
 
-def measure(retriever: Retriever, texts: Sequence[str], k: int = 10, variants: Sequence[str] = VARIANTS, modes: Sequence[str] = FILTER_MODES, warmup: int = 10) -> dict:
-    """Latency percentiles (ms) per retriever and filter mode over `texts`, and of the floor."""
+def measure(retriever: Retriever, texts: Sequence[str], k: int = 10, variants: Sequence[str] = VARIANTS, modes: Sequence[str] = FILTER_MODES, warmup: int = 10, other_floor: Encoder | None = None) -> dict:
+    """Latency percentiles (ms) per retriever and filter mode over `texts`, and of the floor; with `other_floor`
+    (another encoder of the same model, e.g. torch beside numpy), its floor too, timed on the same queries in turn."""
     retrievers = {name: variant(retriever, name) for name in variants}
     plans = {mode: filter_plan(retriever, len(texts), mode) for mode in modes}
     plans = {mode: plan for mode, plan in plans.items() if plan}
+    other: list[float] = []
     for text in texts[:warmup]:
         retriever.embedder.encode_query(text)
+        if other_floor is not None:
+            other_floor.encode_query(text)
         for r in retrievers.values():
             r.search(text, k)
     floor: list[float] = []
@@ -50,6 +56,8 @@ def measure(retriever: Retriever, texts: Sequence[str], k: int = 10, variants: S
     stages: dict[str, list[float]] = {}  # the retriever's own timings of each stage, unfiltered hybrid
     for i, text in enumerate(texts):
         floor.append(time_ms(lambda: retriever.embedder.encode_query(text)))
+        if other_floor is not None:
+            other.append(time_ms(lambda: other_floor.encode_query(text)))
         for name, r in retrievers.items():
             for mode, plan in plans.items():
                 started = time.perf_counter()
@@ -68,4 +76,8 @@ def measure(retriever: Retriever, texts: Sequence[str], k: int = 10, variants: S
     }
     if "hybrid" in samples and "none" in plans and floor:
         result["ratio_hybrid_p50_to_floor"] = round(result["ms"]["hybrid"]["none"]["p50"] / result["floor_ms"]["p50"], 3)
+    if other:
+        result["other_floor"] = {"runtime": getattr(other_floor, "runtime", "?"), "ms": percentiles(other)}
+        if "hybrid" in samples and "none" in plans:
+            result["ratio_hybrid_p50_to_other_floor"] = round(result["ms"]["hybrid"]["none"]["p50"] / result["other_floor"]["ms"]["p50"], 3)
     return result

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from rag.embedding.choose import query_encoder
 from rag.embedding.minilm import MiniLMEncoder, default_model_path
 from rag.search.retriever import Retriever
 from rag.index.search_index import SearchIndex
@@ -100,7 +101,8 @@ class Run:
     def __init__(self, settings: BenchSettings, workdir: Path):
         self.settings = settings
         self.work = workdir
-        self.embedder = MiniLMEncoder()
+        self.embedder = MiniLMEncoder()  # builds encode with torch
+        self.query_embedder = query_encoder()  # what `rag serve` and `rag search` encode queries with (numpy on a CPU)
         self.results: dict = {"date": dt.date.today().isoformat(), "settings": settings.to_dict()}
         self.source = settings.corpora / settings.library
         self.full_library: Path = self.source
@@ -170,10 +172,11 @@ class Run:
         return result
 
     def latency(self) -> dict:
-        retriever = Retriever(self.index(), self.embedder)
-        result = in_worker_thread(lambda: latency.measure(retriever, self.queries))
+        retriever = Retriever(self.index(), self.query_embedder)
+        result = in_worker_thread(lambda: latency.measure(retriever, self.queries, other_floor=self.embedder))
+        result["query_encoder"] = getattr(self.query_embedder, "runtime", "?")
         sample = self.queries[:50]
-        result["floor_ms_main_thread"] = percentiles([time_ms(lambda: self.embedder.encode_query(q)) for q in sample])
+        result["floor_ms_main_thread"] = percentiles([time_ms(lambda: self.query_embedder.encode_query(q)) for q in sample])
         result["index"] = f"{self.full_library.name} ({len(retriever.index.patterns)} patterns, {len(retriever.index.chunks)} chunks)"
         return result
 
@@ -216,7 +219,7 @@ class Run:
         return self._txtai_against(work / "index", ours["seconds"], dev)
 
     def _txtai_against(self, index_dir: Path, our_stages: dict, dev: Path | None, warm: bool = False) -> dict:
-        retriever = Retriever(self.index() if index_dir == self.full_index else SearchIndex.open(index_dir), self.embedder)
+        retriever = Retriever(self.index() if index_dir == self.full_index else SearchIndex.open(index_dir), self.query_embedder)
         texts = [c.text for c in retriever.index.chunks]
         transform = None
         if warm:
@@ -295,6 +298,7 @@ class Run:
             "ratio": round(peak / (index_bytes + model_bytes), 3),
             "ratio_idle": round(idle / (index_bytes + model_bytes), 3),
             "model_only_rss": serving.model_only_rss(),
+            "model_only_rss_torch": serving.model_only_rss("torch"),
         }
 
     def adapt(self) -> dict:

@@ -123,12 +123,13 @@ class RssSampler:
         self._thread.join()
 
 
-def model_only_rss(timeout: float = 300.0) -> int:
-    """RSS of a fresh Python process that loaded the model and encoded one query (the fixed part of serving)."""
+def model_only_rss(kind: str = "auto", timeout: float = 300.0) -> int:
+    """RSS of a fresh Python process that loaded the query encoder `kind` (auto: what serving uses; torch:
+    sentence-transformers) and encoded one query: the fixed part of serving."""
     code = (
         "import os, psutil\n"
-        "from rag.embedding.minilm import MiniLMEncoder\n"
-        "MiniLMEncoder().encode_query('warm up')\n"
+        "from rag.embedding.choose import query_encoder\n"
+        f"query_encoder(kind={kind!r}).encode_query('warm up')\n"
         "print(psutil.Process(os.getpid()).memory_info().rss)\n"
     )
     env = child_env()

@@ -46,6 +46,20 @@ def fail(message: str, code: int = 2) -> None:
 
 
 @lru_cache(maxsize=4)
+def query_encoder(model: Path | None = None):
+    """What encodes queries of an index built with `model` (None: the base model): the numpy forward pass
+    unless a GPU can be used or RAG_QUERY_ENCODER=torch (rag.embedding.choose); the same vectors either way."""
+    from rag.config import device_from_env, query_encoder_from_env
+    from rag.embedding.choose import query_encoder as choose
+
+    try:
+        device, kind = device_from_env(os.environ), query_encoder_from_env(os.environ)
+    except ValueError as exc:
+        fail(str(exc))
+    return choose(model, device=device, kind=kind)
+
+
+@lru_cache(maxsize=4)
 def encoder(model: Path | None = None):
     """The base all-MiniLM-L6-v2, or the adapted model folder `model` (`rag adapt`), on the device RAG_DEVICE
     names (cpu, cuda; default auto: CUDA when torch sees a GPU, else the CPU)."""
@@ -60,8 +74,8 @@ def encoder(model: Path | None = None):
 
 
 def index_encoder(index_dir: Path):
-    """The encoder an index was built with: its manifest names an adapted model's folder (`model_path`), else
-    the base model. A moved or altered model folder is refused when it loads (its hash names the vectors)."""
+    """The query encoder for the model an index was built with: its manifest names an adapted model's folder
+    (`model_path`), else the base model. A moved or altered model folder is refused when it loads (its hash names the vectors)."""
     from rag.errors import RagError
     from rag.index.store import current_build
     from rag.records.manifest import read_manifest
@@ -69,10 +83,10 @@ def index_encoder(index_dir: Path):
     try:
         path = read_manifest(current_build(Path(index_dir))).extra.get("model_path")
     except RagError:
-        return encoder()  # no usable index: opening it reports why
+        return query_encoder()  # no usable index: opening it reports why
     if path and not Path(path).is_dir():
         fail(f"{index_dir} was built with the adapted model {path}, which is gone; restore it or rebuild with `rag index LIBRARY --index-dir {index_dir} --model MODEL_DIR`")
-    return encoder(Path(path)) if path else encoder()
+    return query_encoder(Path(path)) if path else query_encoder()
 
 
 def milvus_settings():

@@ -43,6 +43,8 @@ class MiniLMEncoder:
     `encode` calls (torch releases the GIL).
     """
 
+    runtime = "torch"
+
     def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None, device: str = "auto"):
         if device not in DEVICES:
             raise ConfigError("device", f"device must be one of {', '.join(DEVICES)}, got {device!r}")

@@ -332,6 +332,7 @@ class HealthResponse(BaseModel):
     reachable: bool | None = Field(None, description="Whether the engine answers now (false: searches get 503; retry later).")
     model_ready: bool | None = Field(None, description="Whether the model is loaded (the first search loads it otherwise).")
     device: str | None = Field(None, description="Where the serving encoder runs once loaded: cuda (a GPU, used when torch sees one) or cpu.")
+    query_encoder: str | None = Field(None, description="What computes query vectors: numpy (the model's forward pass without torch, the CPU default) or torch (RAG_QUERY_ENCODER).")
     detail: str | None = Field(None, description="Why the server cannot serve (status error).")
 
 

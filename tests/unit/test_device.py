@@ -144,3 +144,20 @@ def test_the_gpu_check_script_says_no_gpu_and_exits_0_here():
     out = subprocess.run([sys.executable, str(REPO / "tests" / "device" / "check_gpu.py")], capture_output=True, text=True, timeout=300, cwd="/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("no GPU: torch ") or out.stdout.startswith("GPU: "), out.stdout
+
+
+def test_query_encoder_from_env_and_the_cuda_build_check(tmp_path, monkeypatch):
+    from rag.config import query_encoder_from_env
+    from rag.embedding import choose
+
+    assert (query_encoder_from_env({}), query_encoder_from_env({"RAG_QUERY_ENCODER": " Torch "})) == ("auto", "torch")
+    with pytest.raises(ValueError, match="RAG_QUERY_ENCODER must be one of auto, numpy, torch, got 'onnx'"):
+        query_encoder_from_env({"RAG_QUERY_ENCODER": "onnx"})
+    for line, cuda in (("cuda: Optional[str] = None", False), ("cuda: Optional[str] = '12.4'", True), ("cuda = '11.8'", True)):
+        package = tmp_path / line.replace(" ", "").replace(":", "").replace("'", "").replace("[", "").replace("]", "").replace("=", "") / "torch"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "version.py").write_text(f"__version__ = 'x'\n{line}\n")
+        spec = types.SimpleNamespace(submodule_search_locations=[str(package)])
+        monkeypatch.setattr(choose.importlib.util, "find_spec", lambda name, spec=spec: spec)
+        assert choose.torch_has_cuda() is cuda, line

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from rag import __version__
 from rag.config import Settings
 from rag.embedding.encoder import Encoder
-from rag.embedding.minilm import MiniLMEncoder
+from rag.embedding.choose import query_encoder
 from rag.serve.http.errors import add_error_handlers
 from rag.serve.http.limits import BodyLimit
 from rag.serve.http.routes import admin, context, meta, patterns, search
@@ -42,7 +42,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
 
     def load_in_background(app: FastAPI) -> None:
         try:
-            loaded = State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, warm=False, milvus=settings.milvus)
+            loaded = State.load(settings.index_dir, embedder or query_encoder(), settings.retriever, warm=False, milvus=settings.milvus)
             app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
             loaded.warm()
         except Exception as exc:  # reported by /health and every route; the server keeps answering
@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
             else:
                 import anyio.to_thread
 
-                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or MiniLMEncoder(), settings.retriever, milvus=settings.milvus))
+                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or query_encoder(), settings.retriever, milvus=settings.milvus))
                 app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http

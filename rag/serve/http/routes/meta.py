@@ -43,6 +43,7 @@ def health(request: Request, response: Response) -> HealthResponse:
         reachable=reachable,
         model_ready=ready,
         device=getattr(embedder, "device", None) if ready else None,  # asked only once loaded: resolving imports torch
+        query_encoder=getattr(embedder, "runtime", None),
     )
 
 
