@@ -185,11 +185,35 @@ class _Bert:
         return centred * (1.0 / np.sqrt(variance + self.eps)) * weight + bias
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """BERT's exact GELU, x * Phi(x) with erf (not the tanh approximation)."""
-    from scipy.special import erf
+# erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (erf is +-1 to float32 beyond): the rational float32 approximation of
+# Eigen and XLA; within 4.5e-7 of erf in float64 over [-8, 8] (scipy's float32 erf: 3e-8), and 2.2x faster than
+# scipy.special.erf, which was 41% of a batch of 32 queries (196 of 479 ms). Final vectors stay within 2e-7 of torch's.
+_ERF_P = tuple(np.float32(c) for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02))
+_ERF_Q = tuple(np.float32(c) for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02))
 
-    return 0.5 * x * (1.0 + erf(x * np.float32(0.7071067811865476)))
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU, x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (not the tanh approximation); overwrites x."""
+    z = np.multiply(x, np.float32(0.7071067811865476))
+    np.clip(z, -4.0, 4.0, out=z)
+    z2 = z * z
+    p = _polynomial(z2, _ERF_P)
+    p *= z
+    p /= _polynomial(z2, _ERF_Q)
+    p += np.float32(1.0)
+    p *= x
+    p *= np.float32(0.5)
+    return p
+
+
+def _polynomial(x: np.ndarray, coefficients: tuple[np.float32, ...]) -> np.ndarray:
+    """sum c_i x^(n-i) by Horner's rule, in place on one new array."""
+    out = x * coefficients[0]
+    out += coefficients[1]
+    for c in coefficients[2:]:
+        out *= x
+        out += c
+    return out
 
 
 def _col(vector: np.ndarray) -> np.ndarray:

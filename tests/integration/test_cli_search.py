@@ -18,6 +18,7 @@ from rag.cli.app import app
 def shared_model(monkeypatch, embedder):
     """Reuse the session's loaded model instead of loading one per command."""
     monkeypatch.setattr(cli_common, "encoder", lambda: embedder)
+    monkeypatch.setattr(cli_common, "query_encoder", lambda: embedder)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from rag.serve.service import State
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch, fake_encoder):
     monkeypatch.setattr(cli_common, "encoder", lambda: fake_encoder)  # the local searches compared against
+    monkeypatch.setattr(cli_common, "query_encoder", lambda: fake_encoder)
 
 
 @pytest.fixture(scope="module")

@@ -200,6 +200,7 @@ def cli(monkeypatch, embedder):
     from rag.cli.app import app
 
     monkeypatch.setattr(common, "encoder", lambda: embedder)  # reuse the session's model
+    monkeypatch.setattr(common, "query_encoder", lambda: embedder)
     return lambda *args: CliRunner().invoke(app, [str(a) for a in args])
 
 

@@ -77,6 +77,7 @@ def test_serve_answers_health_while_loading_then_ok(patterns_index_dir):
             time.sleep(0.05)
         assert statuses and statuses[-1] == "ok", statuses
         assert body["device"] in ("cpu", "cuda")  # the serving encoder's, once loaded (CUDA when torch sees a GPU)
+        assert body["query_encoder"] == "numpy"  # a CPU build of torch: queries go through the numpy forward pass
         search = httpx.post(f"http://127.0.0.1:{port}/search", json={"query": "stock nobody ordered", "k": 1}, timeout=30)
         assert search.status_code == 200 and search.json()["hits"]
     finally:

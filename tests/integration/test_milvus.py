@@ -361,6 +361,7 @@ def test_cli_index_search_and_eval_on_milvus(tmp_path, monkeypatch, embedder, em
     from rag.cli.app import app
 
     monkeypatch.setattr(cli_common, "encoder", lambda: embedder)
+    monkeypatch.setattr(cli_common, "query_encoder", lambda: embedder)
     runner = CliRunner()
     env = {"RAG_MILVUS_PREFIX": f"{milvus_prefix}_cli", "COLUMNS": "160", **({"RAG_MILVUS_TOKEN": milvus.token} if milvus.token else {})}
     index_dir = tmp_path / "index"

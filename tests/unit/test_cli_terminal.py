@@ -21,6 +21,7 @@ SCREEN = 30  # lines of one screen, the budget of a five-hit search
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch, fake_encoder):
     monkeypatch.setattr(cli_common, "encoder", lambda: fake_encoder)
+    monkeypatch.setattr(cli_common, "query_encoder", lambda: fake_encoder)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ METRICS = ("ndcg@10", "recall@10", "mrr@10", "precision@1")
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch, fake_encoder):
     monkeypatch.setattr(cli_common, "encoder", lambda: fake_encoder)
+    monkeypatch.setattr(cli_common, "query_encoder", lambda: fake_encoder)
 
 
 def rag(*args) -> object:
