@@ -129,7 +129,8 @@ def model_only_rss(kind: str = "auto", timeout: float = 300.0) -> int:
     code = (
         "import os, psutil\n"
         "from rag.embedding.choose import query_encoder\n"
-        f"query_encoder(kind={kind!r}).encode_query('warm up')\n"
+        f"encoder = query_encoder(kind={kind!r})\n"  # kept referenced: a temporary's weights would be freed before the RSS is read
+        "encoder.encode_query('warm up')\n"
         "print(psutil.Process(os.getpid()).memory_info().rss)\n"
     )
     env = child_env()

@@ -167,8 +167,11 @@ class _Bert:
         scale = np.float32(1.0 / np.sqrt(head_dim))
         for qkv_w, qkv_b, o_w, o_b, n1_w, n1_b, i_w, i_b, f_w, f_b, n2_w, n2_b in self.layers:
             q, k, v = (qkv_w @ x + qkv_b).reshape(3, heads, head_dim, batch, length).transpose(0, 3, 1, 4, 2)
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + padding  # batch, heads, length, length
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores = q @ k.transpose(0, 1, 3, 2)  # batch, heads, length, length
+            scores *= scale
+            scores += padding
+            scores -= scores.max(-1, keepdims=True)
+            np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
             context = np.ascontiguousarray((scores @ v).transpose(1, 3, 0, 2)).reshape(dim, batch * length)
             x = self._layer_norm(x + (o_w @ context + o_b), n1_w, n1_b)
