@@ -22,6 +22,8 @@ class Goal:
         return asdict(self)
 
 
+RSS_GOAL = 1.3  # issue 14: serving RSS at most 1.3x the index and model bytes
+
 def _get(data: Mapping | None, *keys, default=None):
     for key in keys:
         if not isinstance(data, Mapping) or key not in data:
@@ -107,7 +109,7 @@ def goals(results: Mapping) -> list[Goal]:
     else:
         out.append(Goal("6", "scale", "not measured", "p50 <= 20 ms at recall@10 >= 0.95", None))
     ratio = _get(results, "memory", "ratio")
-    out.append(Goal("7", "serving RSS / (index bytes + model bytes)", _fmt(ratio, 2), "<= 1.3", None if ratio is None else ratio <= 1.3))
+    out.append(Goal("7", "serving RSS / (index bytes + model bytes)", _fmt(ratio, 2), f"<= {RSS_GOAL}", None if ratio is None else ratio <= RSS_GOAL))
     return out + _adapt_goals(results.get("adapt"))
 
 
@@ -303,9 +305,9 @@ def _why_md(r: Mapping) -> list[str]:
     m = r.get("memory") or {}
     if m.get("model_only_rss") and m.get("index_bytes"):
         fixed = m["model_only_rss"] / (m["index_bytes"] + m["model_bytes"])
-        if fixed > 1.0:
+        if fixed > RSS_GOAL:
             out.append(f"- Serving memory: a process holding only Python, the query encoder and the model is already "
-                       f"{fixed:.2f}x index + model bytes, before any index is open.")
+                       f"{fixed:.2f}x index + model bytes, above the {RSS_GOAL}x goal before any index is open.")
     return ["", "## Why the missed goals are missed", ""] + out if out else []
 
 
@@ -372,7 +374,6 @@ def _memory_md(r: Mapping) -> list[str]:
     if m.get("model_only_rss"):
         floor = m["model_only_rss"] / (m["index_bytes"] + m["model_bytes"])
         out += ["", f"The model-only process alone is {floor:.2f}x index + model bytes: Python, the encoder's imports and the weights, before any index is loaded."]
-    return out
     return out
 
 

@@ -52,11 +52,15 @@ def query_encoder(model: Path | None = None):
     from rag.config import device_from_env, query_encoder_from_env
     from rag.embedding.choose import query_encoder as choose
 
+    return choose(model, device=_from_env(device_from_env), kind=_from_env(query_encoder_from_env))
+
+
+def _from_env(read):
+    """A setting `read` from the environment, or the CLI's error naming the variable."""
     try:
-        device, kind = device_from_env(os.environ), query_encoder_from_env(os.environ)
+        return read(os.environ)
     except ValueError as exc:
         fail(str(exc))
-    return choose(model, device=device, kind=kind)
 
 
 @lru_cache(maxsize=4)
@@ -66,11 +70,7 @@ def encoder(model: Path | None = None):
     from rag.config import device_from_env
     from rag.embedding.minilm import MiniLMEncoder
 
-    try:
-        device = device_from_env(os.environ)
-    except ValueError as exc:
-        fail(str(exc))
-    return MiniLMEncoder(model_path=model, device=device)
+    return MiniLMEncoder(model_path=model, device=_from_env(device_from_env))
 
 
 def index_encoder(index_dir: Path):

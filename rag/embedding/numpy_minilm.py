@@ -108,12 +108,11 @@ def supported(model_path: Path) -> str | None:
 class _Bert:
     """Weights laid out for feature-major products; `forward` is pure (no state is written)."""
 
-    def __init__(self, tokenizer, tensors: dict[str, np.ndarray], config: dict, max_length: int):
+    def __init__(self, tokenizer, tensors: dict[str, np.ndarray], config: dict):
         self.tokenizer = tokenizer
         self.heads = int(config["num_attention_heads"])
         self.dim = int(config["hidden_size"])
         self.eps = np.float32(config["layer_norm_eps"])
-        self.max_length = max_length
         t = tensors
         self.word = t["embeddings.word_embeddings.weight"]
         self.position = t["embeddings.position_embeddings.weight"]
@@ -148,7 +147,7 @@ class _Bert:
         tokenizer.no_padding()  # tokenizer.json pads every text to 128 tokens; sentence-transformers pads per batch
         tokenizer.enable_truncation(min(max_seq_length, int(model_max)))
         tensors = {_strip(k): v for k, v in load_file(str(model_path / "model.safetensors")).items()}
-        return cls(tokenizer, tensors, config, max_seq_length)
+        return cls(tokenizer, tensors, config)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(texts)]
