@@ -255,6 +255,7 @@ class Run:
                         seconds = time.perf_counter() - started
                         self.results["http"] = {
                             "startup_seconds": server.startup_seconds,
+                            "ready_seconds": server.ready_seconds,
                             "seconds_per_level": s.http_seconds,
                             "levels": levels,
                             "section_seconds": round(seconds, 1),

@@ -37,7 +37,7 @@ def tree_bytes(path: Path) -> int:
 
 
 class Server:
-    """`rag serve --index-dir D` on 127.0.0.1:<free port>; a context manager that waits for /health."""
+    """`rag serve --index-dir D` on 127.0.0.1:<free port>; a context manager that waits until /health says it can search."""
 
     def __init__(self, index_dir: Path, log_path: Path, startup_timeout: float = 600.0, env: dict[str, str] | None = None):
         self.index_dir = Path(index_dir)
@@ -47,7 +47,8 @@ class Server:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
-        self.startup_seconds: float | None = None
+        self.startup_seconds: float | None = None  # the first /health answer (it may say "loading")
+        self.ready_seconds: float | None = None  # the first /health that no longer says "loading"
         self._log = None
 
     def __enter__(self) -> Server:
@@ -63,15 +64,23 @@ class Server:
                 self._close()
                 raise RuntimeError(f"`rag serve` exited with code {self.process.returncode} before answering; see {self.log_path}")
             try:
-                if httpx.get(self.base_url + "/health", timeout=2.0).status_code == 200:
-                    break
+                reply = httpx.get(self.base_url + "/health", timeout=2.0)
+                if reply.status_code == 200:
+                    if self.startup_seconds is None:
+                        self.startup_seconds = round(time.perf_counter() - started, 2)
+                    status = reply.json().get("status")
+                    if status == "error":
+                        self._close()
+                        raise RuntimeError(f"`rag serve` could not open {self.index_dir}: {reply.json().get('detail')}; see {self.log_path}")
+                    if status != "loading":  # measure only a server that can search
+                        break
             except httpx.HTTPError:
                 pass
             if time.perf_counter() - started > self.startup_timeout:
                 self._close()
                 raise RuntimeError(f"`rag serve` did not answer /health within {self.startup_timeout:.0f} s; see {self.log_path}")
-            time.sleep(0.5)
-        self.startup_seconds = round(time.perf_counter() - started, 2)
+            time.sleep(0.2)
+        self.ready_seconds = round(time.perf_counter() - started, 2)
         return self
 
     def rss(self) -> int:

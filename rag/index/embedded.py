@@ -61,6 +61,12 @@ class EmbeddedEngine:
         mask = selection.chunks if field == "passages" else selection.patterns
         return top_k(scores, k, mask)
 
+    def lexical_scores(self, field: LexicalField, tokens: Sequence[str], selection: Selection) -> np.ndarray:
+        """BM25 of every row of `field` (float32), 0 outside the selection: what `lexical` ranks, before the cut."""
+        scores = self._fields[field].scores(tokens)
+        mask = selection.chunks if field == "passages" else selection.patterns
+        return scores if mask is None else np.where(mask, scores, np.float32(0.0))
+
     def passage_scores(self, tokens: Sequence[str], chunk_rows: np.ndarray) -> np.ndarray:
         key = tuple(tokens)
         with self._lock:

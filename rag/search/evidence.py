@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from rag.config import RetrieverSettings
-from rag.index.lexical import analyze_spans
+from rag.index.lexical import analyze_spans, stem_prefixes
 from rag.index.search_index import SearchIndex
 from rag.records.results import Evidence
 from rag.search.signals.base import SignalRun
@@ -63,8 +63,7 @@ def snippet(chunk_text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str
 def window(text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str, Spans]:
     """At most `limit` characters of `text` around its densest run of query terms (stemmed), and their offsets."""
     wanted = set(terms)
-    initials = {term[0] for term in wanted if term}
-    matches = [(s, e, stem) for s, e, stem in analyze_spans(text, initials) if stem in wanted] if wanted else []
+    matches = [(s, e, stem) for s, e, stem in analyze_spans(text, stem_prefixes(wanted)) if stem in wanted] if wanted else []
     if len(text) <= limit:
         return text, tuple((s, e) for s, e, _ in matches)
     if not matches:

@@ -101,10 +101,14 @@ class FeatureExtractor:
             self._dense(X, col, rows, vector, reader, selection.chunks)
         engine = self.index.engine
         if tokens:
+            every = getattr(engine, "lexical_scores", None)  # the embedded engine scores all rows in one array
             for name in ("fulltext", "keywords"):
-                scored = engine.lexical(name, tokens, len(self.index.patterns), selection)
-                values = dict(zip(scored.rows.tolist(), scored.scores.tolist()))
-                raw = np.array([values.get(int(r), 0.0) for r in rows], dtype=np.float32)
+                if every is not None:
+                    raw = every(name, tokens, selection)[rows]
+                else:
+                    scored = engine.lexical(name, tokens, len(self.index.patterns), selection)
+                    values = dict(zip(scored.rows.tolist(), scored.scores.tolist()))
+                    raw = np.array([values.get(int(r), 0.0) for r in rows], dtype=np.float32)
                 top = raw.max()
                 X[:, col[name]] = raw / top if top > 0 else 0.0
             coverage = getattr(engine, "coverage", None)
