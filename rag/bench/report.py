@@ -326,6 +326,13 @@ def _why_md(r: Mapping) -> list[str]:
         if fixed > RSS_GOAL:
             out.append(f"- Serving memory: a process holding only Python, the query encoder and the model is already "
                        f"{fixed:.2f}x index + model bytes, above the {RSS_GOAL}x goal before any index is open.")
+        elif m.get("ratio") and m["ratio"] > RSS_GOAL:
+            files = m["index_bytes"] + m["model_bytes"]
+            rest = m["rss_peak"] - m["model_only_rss"]
+            out.append(f"- Serving memory: the peak is {m['rss_peak'] / 2**30:.2f} GiB, {RSS_GOAL}x the files allows {RSS_GOAL * files / 2**30:.2f}. "
+                       f"The query encoder process alone is {m['model_only_rss'] / 2**30:.2f} GiB; the other {rest / 2**30:.2f} GiB are the opened index "
+                       f"({m['index_bytes'] / 2**30:.3f} GiB on disk: its arrays, the BM25 matrices, the records ranking keeps resident), the web "
+                       "server's imports and the buffers of concurrent searches.")
     return ["", "## Why the missed goals are missed", ""] + out if out else []
 
 
