@@ -208,9 +208,11 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     retriever: RetrieverSettings = field(default_factory=RetrieverSettings)
     # Micro-batching of concurrent searches (rag.serve.batching); batch_max 1 turns it off. Defaults from
-    # the HTTP load bench (eval/bench/batching.md, bmn, 2 shared cores): at 32 clients a 2 ms window gave the
-    # most throughput of 1, 2 and 5 ms (x1.64 batching off's, p99 x0.55, ~17 requests per batch); 1 and 5 ms
-    # were within noise at 8 clients and worse at 32. The goals (p99 <= 6x, throughput >= 4x) were not met there.
+    # the HTTP load bench (eval/bench/batching.md, bmn, 2 cores): at 32 clients the 2026-12-02 run gave a 2 ms
+    # window the most throughput of 1, 2 and 5 ms (x1.64 batching off's, p99 x0.55, ~17 requests per batch); the
+    # 2026-12-03 rerun put 1 ms first (25.6 requests/s against 20.5 for 2 ms and 21.3 for 5 ms; off 10.7): the
+    # windows are within the runs' noise of one another, all about twice batching off. The goals (p99 <= 6x,
+    # throughput >= 4x) were not met there.
     batch_window_ms: float = 2.0
     batch_max: int = 32
     milvus: MilvusSettings | None = None  # overrides a Milvus index's manifest URI; carries the token
