@@ -57,9 +57,7 @@ class EmbeddedEngine:
         return [Scored(rows.astype(np.int64), scores.astype(np.float32)) for scores, rows in found]
 
     def lexical(self, field: LexicalField, tokens: Sequence[str], k: int, selection: Selection) -> Scored:
-        scores = self._fields[field].scores(tokens)
-        mask = selection.chunks if field == "passages" else selection.patterns
-        return top_k(scores, k, mask)
+        return top_k(self.lexical_scores(field, tokens, selection), k, None)
 
     def lexical_scores(self, field: LexicalField, tokens: Sequence[str], selection: Selection) -> np.ndarray:
         """BM25 of every row of `field` (float32), 0 outside the selection: what `lexical` ranks, before the cut."""
