@@ -57,11 +57,11 @@ lint: $(TEST_STAMP) ## check the layer contracts between the stages (import-lint
 
 bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md (and adaptation.md/.json: rag adapt on bmn), then kernels, batching, milvus (.md, .json)
 	$(PIP) --quiet -e '.[eval,dev,milvus,bench]'
-	$(BIN)/python -m rag.bench --out eval/bench
+	$(BIN)/python -m bench --out eval/bench
 	$(BIN)/rag index ../shared/corpora/bmn --index-dir $(BENCH_BMN) --cache-dir $(INDEX)/cache
-	$(BIN)/python -m rag.bench.kernels --out eval/bench --index-dir $(BENCH_BMN)
-	$(BIN)/python -m rag.bench.batching --out eval/bench --index-dir $(BENCH_BMN)
-	$(BIN)/python -m rag.bench.milvus --out eval/bench --library ../shared/corpora/bmn --cache-dir $(INDEX)/cache
+	$(BIN)/python -m bench.kernels --out eval/bench --index-dir $(BENCH_BMN)
+	$(BIN)/python -m bench.batching --out eval/bench --index-dir $(BENCH_BMN)
+	$(BIN)/python -m bench.milvus --out eval/bench --library ../shared/corpora/bmn --cache-dir $(INDEX)/cache
 
 clean: ## remove the virtual environment and built indexes
 	rm -rf $(VENV) $(INDEX) $(BENCH_BMN)

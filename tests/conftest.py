@@ -1,6 +1,8 @@
-"""Session fixtures: the real tokenizer; the index fixtures (real model and fake encoder) come from index_fixtures.py.
+"""Session fixtures: the real tokenizer; the index fixtures (real model and fake encoder) come from
+support/index_fixtures.py.
 
-Plain helpers live in support.py."""
+Every helper lives in tests/support/: plain helpers in its __init__.py, the index, Milvus and browser fixtures,
+and the adapt library beside them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-pytest_plugins = ["index_fixtures"]
+pytest_plugins = ["support.index_fixtures"]
 
 from support import CANONICAL_BODY, front_matter, write_pattern  # noqa: F401  (re-exported for older imports)
 

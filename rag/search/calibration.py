@@ -9,7 +9,7 @@ query and library:
   an unknown word counts as the rarest);
 - `name`: the similarity of the query to the pattern's title or an alias (0 when it is not a name).
 The weights, the intercept and the no-good-match threshold are fitted on judged dev queries plus a set of
-queries with no answer (`python -m rag.evaluation.calibrate`, k-fold cross-validated; eval/calibration.md),
+queries with no answer (`python -m lab.calibrate`, k-fold cross-validated; eval/calibration.md),
 and shipped as `calibration.json` beside this module. Weights are constrained to be non-negative, so
 relevance is monotone in every kind of evidence.
 """

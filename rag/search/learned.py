@@ -16,7 +16,7 @@ the features are computed exactly, not only where a signal happened to retrieve 
   be corrected.
 
 The score is `features @ weights` (rag/search/ranker.json, fitted with k-fold cross-validation by
-`python -m rag.evaluation.learn`; eval/learned.md). Pure numpy over the index's arrays; no state per query.
+`python -m lab.learn`; eval/learned.md). Pure numpy over the index's arrays; no state per query.
 """
 
 from __future__ import annotations

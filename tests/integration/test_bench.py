@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from index_fixtures import PATTERNS
-from rag.bench import builds, latency, report
-from rag.bench.scale import recall_at
-from rag.bench.synthetic import SyntheticSpec, exact_top, generate
-from rag.bench.timing import cycled, percentiles
+from bench import builds, latency, report
+from bench.scale import recall_at
+from bench.synthetic import SyntheticSpec, exact_top, generate
+from bench.timing import cycled, percentiles
+from support import PATTERNS
 
 
 def test_percentiles_interpolate_between_samples():
@@ -140,7 +140,7 @@ def test_the_bench_server_is_measured_only_once_it_can_search(patterns_index_dir
     """`serving.Server` returns after /health stops saying "loading": the first search then answers 200."""
     import httpx
 
-    from rag.bench import serving
+    from bench import serving
 
     with serving.Server(patterns_index_dir, tmp_path / "serve.log", startup_timeout=300) as server:
         assert 0 < server.startup_seconds <= server.ready_seconds
@@ -152,7 +152,7 @@ def test_the_bench_server_is_measured_only_once_it_can_search(patterns_index_dir
 def test_first_answers_of_show_serve_and_mcp(patterns_index_dir, tmp_path):
     """The bench's time-to-first-answer section, on the small index: every command answers, the server's /health
     before (or when) its first search does, the MCP handshake before its first tool reply."""
-    from rag.bench.serving import first_answers
+    from bench.serving import first_answers
 
     out = first_answers(patterns_index_dir, "pull-based-replenishment", "stock nobody ordered fills the warehouse", tmp_path, timeout=300)
     assert out["show"]["exit_code"] == 0 and out["show"]["seconds"] > 0

@@ -1,4 +1,4 @@
-"""The bench's `adapt` section (rag.bench.adaptation) in its quick form on the seven-pattern adapt library (marked
+"""The bench's `adapt` section (bench.adaptation) in its quick form on the seven-pattern adapt library (marked
 `model`: three fresh processes load the real model and one trains on 4 pairs; about a minute on 2 loaded cores):
 every figure of the report is a real number, and the main report carries the section's goals and points at it."""
 
@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from rag.bench import adaptation, report
-from tests.adapt_library import adapt_library
+from bench import adaptation, report
+from support.adapt_library import adapt_library
 
 pytestmark = pytest.mark.model
 
@@ -64,7 +64,7 @@ def test_the_quick_section_measures_every_figure(quick):
 def test_the_reports_say_what_was_measured(quick):
     result, out = quick
     text = (out / "adaptation-quick.md").read_text()
-    assert f"Reproduce: `{result['command']}`" in text and "python -m rag.bench.adaptation --library" in text
+    assert f"Reproduce: `{result['command']}`" in text and "python -m bench.adaptation --library" in text
     assert "not cross-validated" in text and "commons-os" in text and "Cost ratio, re-encoding / base build: **" in text
     assert "n/a" not in text and "None" not in text
     main = {"date": "2000-01-02", "machine": {"cpus": 2}, "seconds": 1.0, "adapt": result}

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from support import REPO, SHELVES
 
-from rag.bench.loadgen import free_port, serve_in_thread
+from bench.loadgen import free_port, serve_in_thread
 from rag.cli import common as cli_common
 from rag.cli.app import app
 from rag.config import Settings

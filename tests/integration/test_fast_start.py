@@ -57,7 +57,7 @@ def test_validate_and_an_unchanged_index_never_import_torch(tmp_path, patterns_i
 
 
 def test_serve_answers_health_while_loading_then_ok(patterns_index_dir):
-    from rag.bench.loadgen import free_port
+    from bench.loadgen import free_port
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_INDEX_DIR": str(patterns_index_dir)}

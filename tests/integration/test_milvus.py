@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from support import PATTERNS, SHELVES, front_matter, topic_body, write_pattern
 
-pytest_plugins = ["milvus_fixtures"]
+pytest_plugins = ["support.milvus_fixtures"]
 
 QUERIES = (SHELVES, "member-owned", "we keep starting work and finishing nothing", "how do we share the books with everyone",
            "time banking", "decisions take forever because everyone must agree", "open book management", "tool library")
@@ -324,7 +324,7 @@ def test_server_down_gives_503_with_retry_after_and_recovers(tmp_path, embedder,
 
     from rag.config import MilvusSettings, Settings
     from rag.serve.http import create_app
-    from milvus_fixtures import LiteServer, free_port
+    from support.milvus_fixtures import LiteServer, free_port
 
     server = LiteServer(tmp_path / "own-milvus", free_port())  # a server this test owns, whatever RAG_MILVUS_URI says
     (tmp_path / "own-milvus").mkdir()

@@ -28,7 +28,7 @@ from rag.serve.http import create_app
 from rag.config import Settings
 from rag.config import BuildSettings
 from rag.index.build import build_index
-from rag.bench.loadgen import free_port, percentile, run_load, serve_in_thread
+from bench.loadgen import free_port, percentile, run_load, serve_in_thread
 from rag.errors import QueryError
 from rag.index.search_index import SearchIndex
 from rag.serve.service import State

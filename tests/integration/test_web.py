@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_support import CHROMIUM_FLAGS, Recorder, build, ensure_chromium, new_encoder, serve, web_app
+from support.web_support import CHROMIUM_FLAGS, Recorder, build, ensure_chromium, new_encoder, serve, web_app
 
 REPO = Path(__file__).resolve().parents[2]
 PATTERNS = REPO / "patterns"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_support import CHROMIUM_FLAGS, Recorder, build, ensure_chromium, new_encoder, serve, web_app
+from support.web_support import CHROMIUM_FLAGS, Recorder, build, ensure_chromium, new_encoder, serve, web_app
 
 COMMONS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "commons-os"
 OLDER = ("circuit-breaker-pattern", "bulkhead-pattern", "timeout-pattern", "andon-system", "andon-system-visual-management", "pomodoro-technique")

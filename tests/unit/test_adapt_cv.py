@@ -1,4 +1,4 @@
-"""The cross-validated adaptation measurement (rag.bench.adaptation --split-all --cross-validate): the split holds
+"""The cross-validated adaptation measurement (bench.adaptation --split-all --cross-validate): the split holds
 out a share of every pattern, the evaluated library holds only those, and only queries whose every relevant
 pattern is held out are judged."""
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from rag.adapt import pairs as mining
-from rag.bench.adaptation import held_out_library, judged_in_library
+from bench.adaptation import held_out_library, judged_in_library
 from rag.load.library import load_library
 
 PATTERNS = Path(__file__).resolve().parents[2] / "patterns"

@@ -17,7 +17,7 @@ from rag.embedding.adapted import ADAPT_MANIFEST, ModelStale, read_adapt_manifes
 from rag.embedding.encoder import ModelInfo
 from rag.embedding.fake import FakeEncoder
 from rag.embedding.minilm import MODEL_NAME, MiniLMEncoder
-from tests.adapt_library import adapt_library
+from support.adapt_library import adapt_library
 
 pytestmark = pytest.mark.model
 TINY = TrainSettings(epochs=1, batch_size=4, seed=1)

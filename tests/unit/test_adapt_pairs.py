@@ -5,7 +5,7 @@ from __future__ import annotations
 from rag.adapt import pairs as mining
 from rag.adapt.validate import ndcg_mrr
 from rag.load.library import load_library
-from tests.adapt_library import ADAPT_PATTERNS, adapt_library
+from support.adapt_library import ADAPT_PATTERNS, adapt_library
 
 
 def _patterns(tmp_path):

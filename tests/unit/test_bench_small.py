@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.bench.adaptation import AdaptBenchSettings, judged_in_library
+from bench.adaptation import AdaptBenchSettings, judged_in_library
 
-from rag.bench.batching import pick, summarize
-from rag.bench.kernels import faiss_batch, random_mask, recall, unit_vectors
-from rag.bench.timing import interleaved, paired_ratio
+from bench.batching import pick, summarize
+from bench.kernels import faiss_batch, random_mask, recall, unit_vectors
+from bench.timing import interleaved, paired_ratio
 from rag.config import VectorSettings
 from rag.index.vectors import VectorIndex
 
@@ -66,7 +66,7 @@ def test_adaptation_quick_settings_and_the_command_that_reproduces_them():
     quick = full.quick_version()
     assert (quick.subset, quick.max_pairs, quick.batch_size, quick.force, quick.name) == (10, 8, 4, True, "adaptation-quick")
     assert quick.quick_version() == quick  # so the command written in a quick report reproduces it
-    assert quick.command() == ("python -m rag.bench.adaptation --library ../shared/corpora/bmn --dev eval/dev/bmn.jsonl --out eval/bench "
+    assert quick.command() == ("python -m bench.adaptation --library ../shared/corpora/bmn --dev eval/dev/bmn.jsonl --out eval/bench "
                                "--epochs 1 --max-pairs 8 --seed 0 --batch-size 4 --subset 10 --force --quick")
     assert "--no-dev" in AdaptBenchSettings(dev=None).command() and "--subset" not in full.command()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.evaluation import learn
+from lab import learn
 from rag.records.filters import Filters
 from rag.search.learned import FEATURES, ROLE_GROUPS, LinearRanker, hub_prior
 from rag.search.retriever import Retriever

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from rag.bench.loadgen import free_port  # noqa: F401  (tests import it from here)
-from rag.bench.milvus_lite import LiteServer
+from bench.loadgen import free_port  # noqa: F401  (tests import it from here)
+from bench.milvus_lite import LiteServer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`python -m rag.bench.adaptation`: what `rag adapt` costs and gains on one library; writes `<out>/adaptation.md`
+"""`python -m bench.adaptation`: what `rag adapt` costs and gains on one library; writes `<out>/adaptation.md`
 and `.json` (`adaptation-quick.*` with --quick, so a smoke run never replaces the real report).
 
 Steps 1-3 each run in a fresh Python process (spawn), so their wall time, CPU time and peak RSS are their own:
@@ -36,8 +36,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rag.bench.builds import copy_library, timed_build
-from rag.bench.timing import cpu_seconds, in_worker_thread, other_cores
+from bench.builds import copy_library, timed_build
+from bench.timing import cpu_seconds, in_worker_thread, other_cores
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class AdaptBenchSettings:
         flags += [f"--subset {self.subset}"] * bool(self.subset) + ["--force"] * self.force + ["--quick"] * self.quick
         flags += [f"--hold-out {self.hold_out}"] * (self.hold_out != 0.2) + ["--split-all"] * self.split_all + ["--cross-validate"] * self.cross_validate
         flags += [f"--base-cache {self.base_cache}"] * bool(self.base_cache)
-        return "python -m rag.bench.adaptation " + " ".join(flags)
+        return "python -m bench.adaptation " + " ".join(flags)
 
     def to_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -255,7 +255,7 @@ def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encod
 
 
 def write(result: dict, out: Path, name: str) -> tuple[Path, Path]:
-    from rag.bench.adaptation_report import markdown
+    from bench.adaptation_report import markdown
 
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
@@ -310,7 +310,7 @@ def main(
                            hold_out=hold_out, split_all=split_all, cross_validate=cross_validate, base_cache=base_cache)
     result = run(s.quick_version() if quick else s, workdir)
     typer.echo(f"wrote {result['report']} and {result['json']}")
-    from rag.bench.adaptation_report import summary
+    from bench.adaptation_report import summary
 
     typer.echo(summary(result))
 

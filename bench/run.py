@@ -3,7 +3,7 @@
 Order: the cold subset, slice by slice (floor, our build, txtai's build); the warm full build (the index
 every later section uses); a one-file rebuild on copies; in-process query latency; txtai beside ours;
 HTTP load and serving memory on one `rag serve` subprocess; `rag adapt` on the small library (re-encoding it and
-base vs adapted dev figures; rag.bench.adaptation writes its own report); the synthetic scale test last (it needs
+base vs adapted dev figures; bench.adaptation writes its own report); the synthetic scale test last (it needs
 the most memory). A section that fails is recorded with its error and the run goes on. Every section
 records how many cores other processes kept busy meanwhile (`other_cores`): a shared machine slows
 the figures, and the report says where.
@@ -28,10 +28,10 @@ from rag.embedding.minilm import MiniLMEncoder, default_model_path
 from rag.search.retriever import Retriever
 from rag.index.search_index import SearchIndex
 from rag.index.store import current_build
-from rag.bench import adaptation, builds, latency, report, serving, txtai_baseline
-from rag.bench.scale import ScaleSettings
-from rag.bench.synthetic import SyntheticSpec, exact_top, similarity_profile
-from rag.bench.timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
+from bench import adaptation, builds, latency, report, serving, txtai_baseline
+from bench.scale import ScaleSettings
+from bench.synthetic import SyntheticSpec, exact_top, similarity_profile
+from bench.timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class Run:
             return
         try:
             with serving.Server(self.full_index, self.work / "serve.log") as server:
-                from rag.bench.loadgen import run_load
+                from bench.loadgen import run_load
 
                 run_load(server.base_url, self.queries[:20], clients=1, seconds=5.0)  # warm: model, tokenizer, pages
                 idle = server.rss()
@@ -303,7 +303,7 @@ class Run:
         }
 
     def adapt(self) -> dict:
-        """`rag adapt` on the small library, its re-encoding and base vs adapted dev figures (rag.bench.adaptation,
+        """`rag adapt` on the small library, its re-encoding and base vs adapted dev figures (bench.adaptation,
         which writes its own adaptation.md / .json; adaptation-quick.* in a quick run)."""
         s = self.settings
         dev = s.dev_dir / f"{s.small_library}.jsonl"
@@ -312,7 +312,7 @@ class Run:
 
     def scale(self) -> dict:
         """On a worker thread, as the service searches: the real-data check, then the synthetic library."""
-        from rag.bench import scale
+        from bench import scale
 
         def measure() -> dict:
             real = self._real_vectors()

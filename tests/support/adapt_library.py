@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import front_matter, topic_body, write_pattern
+from support import front_matter, topic_body, write_pattern
 
 # slug, title, topic, aliases. bread-baking extends the slug bread; hive-keeping shares the alias "Apiary" with bees;
 # "Bicycle Repair Cafe" and "Bicycle Repair Cafes" have a title trigram Dice >= 0.7.

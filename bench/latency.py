@@ -16,7 +16,7 @@ from rag.embedding.encoder import Encoder
 from rag.evaluation.harness import variant
 from rag.search.filters import Filters
 from rag.search.retriever import Retriever
-from rag.bench.timing import percentiles, time_ms
+from bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m rag.bench`: run the benchmark and write `<out>/<date>.json` and `<out>/<date>.md`.
+"""`python -m bench`: run the benchmark and write `<out>/<date>.json` and `<out>/<date>.md`.
 
 Progress and logs go to stderr; the paths written and the goal table go to stdout.
 """
@@ -37,9 +37,9 @@ def main(
 
     for noisy in ("httpx", "faiss", "sentence_transformers", "bm25s", "txtai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from rag.bench.run import SECTIONS, BenchSettings, run_bench
-    from rag.bench.scale import ScaleSettings
-    from rag.bench.synthetic import SyntheticSpec
+    from bench.run import SECTIONS, BenchSettings, run_bench
+    from bench.scale import ScaleSettings
+    from bench.synthetic import SyntheticSpec
 
     skipped = frozenset(s.strip() for s in skip.split(",") if s.strip())
     unknown = sorted(skipped - set(SECTIONS))

@@ -15,7 +15,7 @@ order. The retrievers share no code with the ranker's fusion:
 
 Filters of the query (domain, context) restrict every retriever before its cut.
 
-    python -m rag.evaluation.pool --library ../shared/corpora/commons-os \\
+    python -m lab.pool --library ../shared/corpora/commons-os \\
         --queries new-queries.jsonl --out pool.jsonl [--index-dir INDEX] [--depth 20]
 """
 

@@ -14,7 +14,7 @@ import warnings
 from contextlib import closing
 from pathlib import Path
 
-from rag.bench.loadgen import free_port
+from bench.loadgen import free_port
 
 
 class LiteServer:

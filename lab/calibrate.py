@@ -1,7 +1,7 @@
 """Fit the relevance calibration (rag/search/calibration.py) on judged dev queries, k-fold cross-validated.
 
-    python -m rag.evaluation.calibrate --set bmn index/bmn eval/dev/bmn.jsonl \
-        --set patterns index/patterns eval/dev/patterns.jsonl --no-answer eval/dev/no-answer.jsonl \
+    python -m lab.calibrate --set bmn:index/bmn:eval/dev/bmn.jsonl \
+        --set patterns:index/patterns:eval/dev/patterns.jsonl --no-answer eval/dev/no-answer.jsonl \
         --out rag/search/calibration.json --report eval/calibration.md
 
 Examples are (query, hit) pairs of the top `--depth` hits of the default retriever: a hit judged 1 or 2 is
@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
 
 import numpy as np
-import typer
 
+from lab.common import command, markdown, parser, write_report
 from rag.embedding.minilm import MiniLMEncoder
 from rag.evaluation.harness import Query, parse_queries
 from rag.index.search_index import SearchIndex
@@ -106,45 +106,43 @@ def cross_validate(data: list[Example], folds: int, pass_rate: float, seed: int 
     }
 
 
-def main(
-    sets: Annotated[list[str], typer.Option("--set", help="NAME:INDEX_DIR:QUERIES (repeat).")],
-    no_answer: Annotated[Optional[Path], typer.Option("--no-answer", help="Queries with no answer in any library (JSONL).")] = None,
-    depth: Annotated[int, typer.Option("--depth", min=1, max=100)] = 10,
-    folds: Annotated[int, typer.Option("--folds", min=2)] = 5,
-    judged_pass: Annotated[float, typer.Option("--judged-pass", min=0.0, max=0.5, help="Quantile of the judged queries' best relevance taken as the threshold.")] = 0.02,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the fitted calibration JSON here.")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write a Markdown report here.")] = None,
-) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    options = parser(__doc__)
+    options.add_argument("--no-answer", type=Path, help="Queries with no answer in any library (JSONL).")
+    options.add_argument("--depth", type=int, default=10, help="Hits per query (1 to 100).")
+    options.add_argument("--folds", type=int, default=5, help="Folds of the cross-validation (at least 2).")
+    options.add_argument("--judged-pass", type=float, default=0.02, help="Quantile of the judged queries' best relevance taken as the threshold (0 to 0.5).")
+    options.add_argument("--out", type=Path, help="Write the fitted calibration JSON here.")
+    options.add_argument("--report", type=Path, help="Write a Markdown report here.")
+    args = options.parse_args(argv)
+    for flag, value, low, high in (("--depth", args.depth, 1, 100), ("--folds", args.folds, 2, None), ("--judged-pass", args.judged_pass, 0.0, 0.5)):
+        if value < low or (high is not None and value > high):
+            options.error(f"{flag} must be at least {low}" + (f" and at most {high}" if high is not None else "") + f", got {value}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     encoder = MiniLMEncoder()
     data: list[Example] = []
-    none_queries = parse_queries(no_answer)[0] if no_answer else []
-    for spec in sets:
-        name, index_dir, queries_path = spec.split(":", 2)
-        retriever = Retriever(SearchIndex.open(Path(index_dir)), encoder)
-        queries = [q for q in parse_queries(Path(queries_path))[0] if q.relevant]
-        data += examples(name, retriever, queries, depth, judged=True)
-        data += examples(f"{name}/no-answer", retriever, none_queries, depth, judged=False)
-    cv = cross_validate(data, folds, judged_pass)
-    final = fit(data, judged_pass)
-    command = "python -m rag.evaluation.calibrate " + " ".join(f"--set {s}" for s in sets) + (f" --no-answer {no_answer}" if no_answer else "")
-    final = Calibration(final.weights, final.bias, final.threshold, source=command, metrics={"cross_validated": cv, "pairs": int(sum(len(e.y) for e in data))})
-    typer.echo(json.dumps(final.to_dict(), indent=1))
-    if out:
-        final.save(out)
-    if report:
-        report.write_text(markdown(final, cv, data), encoding="utf-8")
+    none_queries = parse_queries(args.no_answer)[0] if args.no_answer else []
+    for s in args.set:
+        retriever = Retriever(SearchIndex.open(s.index_dir), encoder)
+        queries = [q for q in parse_queries(s.queries)[0] if q.relevant]
+        data += examples(s.name, retriever, queries, args.depth, judged=True)
+        data += examples(f"{s.name}/no-answer", retriever, none_queries, args.depth, judged=False)
+    cv = cross_validate(data, args.folds, args.judged_pass)
+    final = fit(data, args.judged_pass)
+    source = command("lab.calibrate", args.set, *([f"--no-answer {args.no_answer}"] if args.no_answer else []))
+    final = Calibration(final.weights, final.bias, final.threshold, source=source, metrics={"cross_validated": cv, "pairs": int(sum(len(e.y) for e in data))})
+    print(json.dumps(final.to_dict(), indent=1))
+    if args.out:
+        final.save(args.out)
+    if args.report:
+        write_report(args.report, report(final, cv, data))
 
 
-def markdown(final: Calibration, cv: dict, data: list[Example]) -> str:
+def report(final: Calibration, cv: dict, data: list[Example]) -> str:
     per_set: dict[str, list[float]] = {}
     for e in data:
         per_set.setdefault(e.set, []).append(float(final.relevance(e.x).max()))
     lines = [
-        "# Relevance calibration and no-good-match",
-        "",
-        f"Generated by `{final.source}` (`rag/evaluation/calibrate.py`).",
-        "",
         f"relevance = sigmoid({final.bias:.3f} + " + " + ".join(f"{final.weights[f]:.3f} x {f}" for f in FEATURES) + ")",
         f"; no_good_match when the best hit's relevance < {final.threshold:.3f}.",
         "",
@@ -164,8 +162,8 @@ def markdown(final: Calibration, cv: dict, data: list[Example]) -> str:
     for name, tops in per_set.items():
         arr = np.array(tops)
         lines.append(f"| {name} | {len(arr)} | {arr.min():.3f} | {np.median(arr):.3f} | {arr.max():.3f} | {int((arr < final.threshold).sum())} |")
-    return "\n".join(lines) + "\n"
+    return markdown("Relevance calibration and no-good-match", final.source, lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    typer.run(main)
+    main()

@@ -1,7 +1,7 @@
-"""`python -m rag.bench.milvus`: the embedded engine beside the Milvus engine on Milvus Lite 2.5.1; writes
+"""`python -m bench.milvus`: the embedded engine beside the Milvus engine on Milvus Lite 2.5.1; writes
 `<out>/milvus.md` and `.json`.
 
-Milvus Lite is started as tests/integration/milvus_fixtures.py starts it (a TCP server on 127.0.0.1, readiness
+Milvus Lite is started as tests/support/milvus_fixtures.py starts it (a TCP server on 127.0.0.1, readiness
 polled with a real RPC) and stopped with SIGTERM. The library is built into fresh index folders with each
 engine in turn (rounds alternate the engines; vectors come from the embedding cache, so nothing is
 re-encoded), then the same dev queries are timed in process on both, alternating query by query: hybrid
@@ -23,8 +23,8 @@ from typing import Annotated
 
 import typer
 
-from rag.bench.milvus_lite import LiteServer
-from rag.bench.timing import clocked, cycled, dev_queries, in_worker_thread, paired_ratio, percentiles, time_ms
+from bench.milvus_lite import LiteServer
+from bench.timing import clocked, cycled, dev_queries, in_worker_thread, paired_ratio, percentiles, time_ms
 
 log = logging.getLogger(__name__)
 

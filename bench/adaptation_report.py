@@ -1,4 +1,4 @@
-"""The adaptation benchmark's report (rag.bench.adaptation) as Markdown, and its few headline lines (for stdout
+"""The adaptation benchmark's report (bench.adaptation) as Markdown, and its few headline lines (for stdout
 and for the main benchmark report, which points at the full one)."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def markdown(r: Mapping) -> str:
     subset = f" ({r['files']} of its {r['library_files']} files, evenly spaced in sorted order)" if r["files"] < r["library_files"] else ""
     out = [
         f"# Library adaptation: `rag adapt` on {name}{subset}{', cross-validated' if r.get('cross_validation') else ''}{' (--quick)' if s.get('quick') else ''}", "",
-        f"Reproduce: `{r['command']}` (also the `adapt` section of `python -m rag.bench`; `--skip adapt` leaves it out). "
+        f"Reproduce: `{r['command']}` (also the `adapt` section of `python -m bench`; `--skip adapt` leaves it out). "
         f"Run {r['date']}, {r.get('seconds', 0) / 60:.1f} minutes.", "",
         f"Machine: {m['cpus']} cores ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
         f"sentence-transformers {m['sentence_transformers']}, device {m['device']}. " + _busy(r), "",
@@ -68,7 +68,7 @@ def _busy(r: Mapping) -> str:
     steps = [(label, (r.get(key) if key == "adapt" else (r.get("builds") or {}).get(key)) or {}) for key, label in (("adapt", "rag adapt"), ("base", "base build"), ("adapted", "adapted build"))]
     cores = ", ".join(f"{label} {step['other_cores']:.2f}" for label, step in steps if "other_cores" in step)
     shared = any(step.get("other_cores", 0) >= 0.2 for _, step in steps)
-    return (f"Cores other processes kept busy on average (rag.bench.timing.other_cores): {cores}. "
+    return (f"Cores other processes kept busy on average (bench.timing.other_cores): {cores}. "
             + ("The machine was shared with other work, so read the ratios (measured side by side, in the same run) before the seconds." if shared
                else "The machine was otherwise nearly idle during these steps."))
 

@@ -1,7 +1,7 @@
 """Each signal alone, and plain reference signals beside them, on the judged dev sets (issue 12: "measure
 each signal alone ... and know which one carries what before fitting any weights").
 
-    python -m rag.evaluation.signals --set bmn:INDEX:eval/dev/bmn.jsonl --set commons-os:INDEX:eval/dev/commons-os.jsonl \\
+    python -m lab.signals --set bmn:INDEX:eval/dev/bmn.jsonl --set commons-os:INDEX:eval/dev/commons-os.jsonl \\
         --report eval/signals.md
 
 Rows: the project's own signals alone (dense, full-text BM25, keyword BM25, names) and plain references
@@ -13,13 +13,12 @@ weights, no support). Filters apply before every cut. Metrics from ranx through 
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from lab.common import command, markdown, parser, write_report
 from rag.config import RetrieverSettings
 from rag.evaluation.harness import RunResult, evaluate, load_input, run_queries
 from rag.evaluation.trec import ScoredDoc
@@ -112,27 +111,24 @@ def measure(sets: Sequence[tuple[str, Path, Path]]) -> dict:
 
 
 def report(result: dict, command: str) -> str:
-    lines = ["# Each signal alone", "", f"Reproduce: `{command}`", "", __doc__.split("\n\n")[2].replace("\n", " "), ""]
+    lines = [__doc__.split("\n\n")[2].replace("\n", " "), ""]
     for name, data in result.items():
         lines += [f"## {name} ({data['queries']} queries)", "", "| run | nDCG@10 | R@10 | R@100 | MRR@10 |", "|---|---:|---:|---:|---:|"]
         for run, m in data["runs"].items():
             lines.append(f"| {run} | {m['ndcg@10']:.3f} | {m['recall@10']:.3f} | {m['recall@100']:.3f} | {m['mrr@10']:.3f} |")
         lines.append("")
-    return "\n".join(lines)
+    return markdown("Each signal alone", command, lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--set", action="append", required=True, help="NAME:INDEX_DIR:QUERIES.jsonl")
-    parser.add_argument("--report", type=Path)
-    args = parser.parse_args(argv)
-    sets = [(n, Path(i), Path(q)) for n, i, q in (s.split(":", 2) for s in args.set)]
-    result = measure(sets)
-    text = report(result, "python -m rag.evaluation.signals " + " ".join(f"--set {s}" for s in args.set))
+    options = parser(__doc__)
+    options.add_argument("--report", type=Path)
+    args = options.parse_args(argv)
+    result = measure([(s.name, s.index_dir, s.queries) for s in args.set])
+    text = report(result, command("lab.signals", args.set))
     print(text)
     if args.report:
-        args.report.write_text(text, encoding="utf-8")
-        args.report.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_report(args.report, text, result)
 
 
 if __name__ == "__main__":

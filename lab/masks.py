@@ -2,7 +2,7 @@
 of encoded tokens they cost (issue 14, item 5). No re-encoding: a mask is the dense search's chunk
 selection (filters before top-k), so a masked chunk is exactly as if it had never been encoded.
 
-    python -m rag.evaluation.masks --set bmn:INDEX:eval/dev/bmn.jsonl --set commons-os:INDEX:eval/dev/commons-os.jsonl \\
+    python -m lab.masks --set bmn:INDEX:eval/dev/bmn.jsonl --set commons-os:INDEX:eval/dev/commons-os.jsonl \\
         --set patterns:INDEX:eval/dev/patterns.jsonl --report eval/bench/chunk-kinds.md
 
 Kinds are section roles (summary, tension, context-label, problem, ..., other) and windows: a section
@@ -11,12 +11,12 @@ longer than the model's window is split into parts 1, 2, 3, ...; "windows <= n" 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from lab.common import command, markdown, parser, write_report
 from rag.config import RetrieverSettings
 from rag.index.engine import Selection
 from rag.records.filters import Filters
@@ -79,8 +79,7 @@ def measure(sets: Sequence[tuple[str, Path, Path]], extra: dict[str, Keep] | Non
 
 def report(result: dict, command: str) -> str:
     sets = list(result["sets"])
-    lines = ["# What each chunk kind earns (query-time masks, no re-encoding)", "", f"Reproduce: `{command}`", "",
-             "Each row removes one kind of chunk from search (or keeps only the first n windows of each long section) and",
+    lines = ["Each row removes one kind of chunk from search (or keeps only the first n windows of each long section) and",
              "reports dev-set nDCG@10 and the share of today's encoded tokens the remaining chunks cost.", "",
              "| set | chunks | tokens | queries |", "|---|---:|---:|---:|"]
     for s, info in result["sets"].items():
@@ -97,24 +96,18 @@ def report(result: dict, command: str) -> str:
             v, b = row[s], base[s]
             cells += [f"{v['ndcg@10']:.3f} ({v['ndcg@10'] - b['ndcg@10']:+.3f})", f"{v['token_share']:.2f}x"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown("What each chunk kind earns (query-time masks, no re-encoding)", command, lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--set", action="append", required=True, help="NAME:INDEX_DIR:QUERIES.jsonl")
-    parser.add_argument("--report", type=Path)
-    args = parser.parse_args(argv)
-    sets = [(n, Path(i), Path(q)) for n, i, q in (s.split(":", 2) for s in args.set)]
-    result = measure(sets)
-    command = "python -m rag.evaluation.masks " + " ".join(f"--set {s}" for s in args.set)
-    text = report(result, command)
+    options = parser(__doc__)
+    options.add_argument("--report", type=Path)
+    args = options.parse_args(argv)
+    result = measure([(s.name, s.index_dir, s.queries) for s in args.set])
+    text = report(result, command("lab.masks", args.set))
     print(text)
     if args.report:
-        import json
-
-        args.report.write_text(text, encoding="utf-8")
-        args.report.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_report(args.report, text, result)
 
 
 if __name__ == "__main__":

@@ -148,10 +148,10 @@ def model_only_rss(kind: str = "auto", timeout: float = 300.0) -> int:
 
 
 def http_levels(server: Server, queries: list[str], levels: tuple[int, ...], seconds: float) -> dict:
-    """p50, p99 and requests per second at each concurrency level, on loopback (rag.loadtest.run_load).
+    """p50, p99 and requests per second at each concurrency level, on loopback (bench.loadgen.run_load).
 
     The caller warms the server first."""
-    from rag.bench.loadgen import run_load
+    from bench.loadgen import run_load
 
     out = {}
     for clients in levels:

@@ -1,6 +1,6 @@
 """Fit the learned fusion (rag/search/learned.py) on judged dev sets with k-fold cross-validation.
 
-    python -m rag.evaluation.learn --set bmn:INDEX:eval/dev/bmn.jsonl --set commons-os:INDEX:eval/dev/commons-os.jsonl \\
+    python -m lab.learn --set bmn:INDEX:eval/dev/bmn.jsonl --set commons-os:INDEX:eval/dev/commons-os.jsonl \\
         --set patterns:INDEX:eval/dev/patterns.jsonl [--folds 5] [--out rag/search/ranker.json] [--report eval/learned.md]
 
 Every query of every set gets its candidates and features once (the same code the retriever runs). Each set
@@ -13,8 +13,6 @@ all queries.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.common import command, markdown, parser, write_report
 from rag.config import RetrieverSettings
 from rag.evaluation.harness import parse_queries
 from rag.search.learned import FEATURES, LinearRanker
@@ -284,8 +283,7 @@ def summarise(queries: Sequence[QueryData], rankings: dict[str, list[int]]) -> d
 def report(queries: Sequence[QueryData], held: dict[str, list[int]], models: list[np.ndarray], final: np.ndarray, k: int, command: str) -> str:
     base = summarise(queries, {f"{q.set}:{q.qid}": q.baseline for q in queries})
     learned = summarise(queries, held)
-    lines = ["# Learned fusion: cross-validated", "", f"Reproduce: `{command}`", "",
-             f"{k}-fold cross-validation per set (folds by query, a model fitted on the other folds of every set scores the held-out fold).",
+    lines = [f"{k}-fold cross-validation per set (folds by query, a model fitted on the other folds of every set scores the held-out fold).",
              "Baseline: the convex fusion of the default retriever on the same candidates. Metrics at 10; nDCG with linear gains.", ""]
     lines += ["| set | kind | n | nDCG@10 base | nDCG@10 learned | R@10 base | R@10 learned | MRR@10 base | MRR@10 learned | P@1 base | P@1 learned |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -302,18 +300,17 @@ def report(queries: Sequence[QueryData], held: dict[str, list[int]], models: lis
               "|---|" + "---:|" * (len(models) + 1)]
     for j, name in enumerate(FEATURES):
         lines.append(f"| {name} | " + " | ".join(f"{m[j]:.3f}" for m in models) + f" | {final[j]:.3f} |")
-    return "\n".join(lines) + "\n"
+    return markdown("Learned fusion: cross-validated", command, lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--set", action="append", required=True, help="NAME:INDEX_DIR:QUERIES.jsonl")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--out", type=Path, help="write the weights refitted on all queries (rag/search/ranker.json)")
-    parser.add_argument("--report", type=Path)
-    parser.add_argument("--method", choices=sorted(METHODS), default="ascent", help="coordinate ascent on nDCG@10, or pairwise logistic regression")
-    parser.add_argument("--features-cache", type=Path, help="pickle of the extracted features (re-fits skip extraction)")
-    args = parser.parse_args(argv)
+    options = parser(__doc__)
+    options.add_argument("--folds", type=int, default=5)
+    options.add_argument("--out", type=Path, help="write the weights refitted on all queries (rag/search/ranker.json)")
+    options.add_argument("--report", type=Path)
+    options.add_argument("--method", choices=sorted(METHODS), default="ascent", help="coordinate ascent on nDCG@10, or pairwise logistic regression")
+    options.add_argument("--features-cache", type=Path, help="pickle of the extracted features (re-fits skip extraction)")
+    args = options.parse_args(argv)
     import pickle
 
     if args.features_cache and args.features_cache.exists():
@@ -323,18 +320,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         embedder = MiniLMEncoder()
         queries = []
-        for spec in args.set:
-            name, index_dir, path = spec.split(":", 2)
-            queries += extract(name, Path(index_dir), Path(path), embedder)
+        for s in args.set:
+            queries += extract(s.name, s.index_dir, s.queries, embedder)
         if args.features_cache:
             args.features_cache.write_bytes(pickle.dumps(queries))
     held, models = cross_validate(queries, args.folds, args.method)
     final = METHODS[args.method](queries)
-    command = "python -m rag.evaluation.learn " + " ".join(f"--set {s}" for s in args.set) + f" --folds {args.folds} --method {args.method}"
-    text = report(queries, held, models, final, args.folds, command)
+    text = report(queries, held, models, final, args.folds, command("lab.learn", args.set, f"--folds {args.folds}", f"--method {args.method}"))
     print(text)
     if args.report:
-        args.report.write_text(text, encoding="utf-8")
+        write_report(args.report, text)
     if args.out:
         LinearRanker({n: float(w) for n, w in zip(FEATURES, final) if w != 0}, source=str(args.report or "")).save(args.out)
 

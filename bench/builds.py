@@ -23,7 +23,7 @@ from rag.config import BuildSettings
 from rag.index.build import build_index
 from rag.load.library import iter_markdown_files, load_library
 from rag.index.store import current_build
-from rag.bench.timing import clocked
+from bench.timing import clocked
 
 log = logging.getLogger(__name__)
 

@@ -85,7 +85,7 @@ def web_app(index_dir: Path, encoder):
 # -- a real server ---------------------------------------------------------------------------------
 def serve(app, host: str = "127.0.0.1", startup_timeout: float = 120.0):
     """Run `app` under uvicorn in a background thread; yields its base URL (the load generator's server)."""
-    from rag.bench.loadgen import serve_in_thread
+    from bench.loadgen import serve_in_thread
 
     return serve_in_thread(app, host=host, startup_timeout=startup_timeout)
 

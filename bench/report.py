@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rag.bench.adaptation_report import headline, summary
+from bench.adaptation_report import headline, summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +156,12 @@ def markdown(results: Mapping) -> str:
     out = [
         f"# Benchmark {r.get('date')}",
         "",
-        f"One run of `python -m rag.bench` on {machine.get('cpus')} CPUs ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
+        f"One run of `python -m bench` on {machine.get('cpus')} CPUs ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
         f"Python {machine.get('python')}, torch {machine.get('torch')} ({machine.get('torch_threads')} threads), faiss {machine.get('faiss')}, txtai {machine.get('txtai')}; "
         f"{r.get('seconds', 0) / 60:.1f} minutes{' (--quick)' if _get(r, 'settings', 'quick') else ''}.",
         "",
     ]
-    for rerun in r.get("reruns", []):  # sections measured again by a second invocation, merged in (rag.bench.merge)
+    for rerun in r.get("reruns", []):  # sections measured again by a second invocation, merged in (bench.merge)
         out += [f"**Sections {', '.join(rerun['sections'])} come from a second invocation** (`{rerun['command']}`, {rerun['date']}): {rerun['why']}", ""]
     out += [
         "## Goals",
@@ -353,7 +353,7 @@ def _scale_md(r: Mapping) -> list[str]:
     s, out = _section(r, "scale", "6. Scale: synthetic library")
     if s is None:
         return out
-    out += [f"{s['patterns']:,} patterns, {s['vectors']:,} unit vectors of {s['dimension']} dimensions, generated (no text encoded; see rag/bench/synthetic.py), in {s['generate_seconds']:.0f} s. "
+    out += [f"{s['patterns']:,} patterns, {s['vectors']:,} unit vectors of {s['dimension']} dimensions, generated (no text encoded; see bench/synthetic.py), in {s['generate_seconds']:.0f} s. "
             f"Query neighbour similarities (top1/top10/top100): synthetic {s['query_similarity_profile']}" + (f", real {s.get('real_library')} with the dev queries {s['real_similarity_profile']}" if s.get("real_similarity_profile") else "") + ". "
             f"Exact search (the flat index, k=10): p50 {s['flat_search_ms']['p50']:.1f} ms. Picked: **{s['picked']}** ({s['pick_rule']}).", "",
             "| kind | parameters | build s | p50 ms | p99 ms | recall@10 | p50 ms k=300 | filtered p50 ms / recall@10: query inside; anywhere | GiB per million vectors (disk / RSS growth) |", "|---|---|---:|---:|---:|---:|---:|---|---|"]

@@ -28,8 +28,8 @@ import numpy as np
 
 from rag.index.vectors import VectorIndex
 from rag.config import VectorSettings
-from rag.bench.synthetic import SyntheticSpec, exact_top, generate, similarity_profile
-from rag.bench.timing import percentiles, time_ms
+from bench.synthetic import SyntheticSpec, exact_top, generate, similarity_profile
+from bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""Shared test helpers: paths, the shelves query, a pattern-file builder and a tiny three-pattern library."""
+"""Shared test helpers: paths, the shelves query, a pattern-file builder and a tiny three-pattern library.
+
+Beside them: `index_fixtures` (the real-model and fake-encoder indexes, loaded by tests/conftest.py),
+`milvus_fixtures` (a real Milvus Lite server), `web_support` (the browser tests' server and Chromium) and
+`adapt_library` (the `rag adapt` tests' library). The load generator and Milvus Lite server are the bench's
+(`bench.loadgen`, `bench.milvus_lite`): tests import that one copy."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import yaml
 
 from rag.records.pattern import CANONICAL_SECTIONS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PATTERNS = REPO / "patterns"
 CORPORA = REPO.parent / "shared" / "corpora"
 SHELVES = "our shelves are full of stock nobody ordered"  # answered by pull-based-replenishment in patterns/

@@ -25,7 +25,7 @@ from rag.evaluation.harness import RunResult, evaluate, load_input, run_queries
 from rag.search.filters import Filters
 from rag.search.retriever import Retriever
 from rag.evaluation.trec import ScoredDoc
-from rag.bench.timing import percentiles, time_ms
+from bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 

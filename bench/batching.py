@@ -1,4 +1,4 @@
-"""`python -m rag.bench.batching`: HTTP micro-batching under load; writes `<out>/batching.md` and `.json`.
+"""`python -m bench.batching`: HTTP micro-batching under load; writes `<out>/batching.md` and `.json`.
 
 One process serves the index once per configuration (batching off, then a batch_max of 32 with windows of
 1, 2 and 5 ms), each app under uvicorn in its own thread (loadgen.serve_in_thread), all sharing one
@@ -20,8 +20,8 @@ from typing import Annotated
 
 import typer
 
-from rag.bench.loadgen import run_load, serve_in_thread
-from rag.bench.timing import dev_queries
+from bench.loadgen import run_load, serve_in_thread
+from bench.timing import dev_queries
 
 log = logging.getLogger(__name__)
 

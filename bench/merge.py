@@ -1,5 +1,5 @@
-"""`python -m rag.bench.merge BASE.json RERUN.json --sections http,memory,startup --why TEXT`: replace sections of
-one benchmark run by those of a second invocation (`python -m rag.bench --skip ...`), say so in the report, and
+"""`python -m bench.merge BASE.json RERUN.json --sections http,memory,startup --why TEXT`: replace sections of
+one benchmark run by those of a second invocation (`python -m bench --skip ...`), say so in the report, and
 rewrite BASE's .json and .md (goals recomputed). For a section that failed or was measured wrong in the full
 run, when the whole run cannot be repeated."""
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from rag.bench import report
+from bench import report
 
 app = typer.Typer(add_completion=False, help=__doc__)
 

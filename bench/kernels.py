@@ -1,4 +1,4 @@
-"""`python -m rag.bench.kernels`: the exact-search kernels side by side; writes `<out>/kernels.md` and `.json`.
+"""`python -m bench.kernels`: the exact-search kernels side by side; writes `<out>/kernels.md` and `.json`.
 
 Synthetic unit vectors (seeded) of the commons-os and bmn sizes, k=300 (the retriever's dense candidates),
 one query and batches of 8 and 32, unfiltered and under random filters keeping a share of the rows. Kernels:
@@ -21,7 +21,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from rag.bench.timing import cycled, dev_queries, in_worker_thread, interleaved, paired_ratio, percentiles, time_ms
+from bench.timing import cycled, dev_queries, in_worker_thread, interleaved, paired_ratio, percentiles, time_ms
 from rag.config import VectorSettings
 from rag.index import vectors as vectors_module
 from rag.index.vectors import VectorIndex

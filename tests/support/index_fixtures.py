@@ -1,6 +1,6 @@
 """Session fixtures with the real parts: the real model, a real index of the project's own patterns/.
 
-Loaded from conftest.py via `pytest_plugins`. Built once per test session into a temporary folder
+Loaded from tests/conftest.py via `pytest_plugins`. Built once per test session into a temporary folder
 (encoding the ~400 chunks of patterns/ takes about 10-20 s on 2 cores).
 """
 
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-PATTERNS = REPO / "patterns"
+from support import CORPORA, PATTERNS
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +87,6 @@ def fake_retriever(fake_index, fake_encoder):
 @pytest.fixture(scope="session")
 def bmn_index_dir(tmp_path_factory, embedder, embedding_cache_dir) -> Path:
     """The bmn corpus (60 patterns, ~1,000 chunks) indexed with the real model; skips when the corpora are absent."""
-    from support import CORPORA
-
     from rag.config import BuildSettings
     from rag.index.build import build_index
 
