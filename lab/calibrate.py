@@ -26,6 +26,7 @@ from lab.common import command, markdown, parser, write_report
 from rag.embedding.minilm import MiniLMEncoder
 from rag.evaluation.harness import Query, parse_queries
 from rag.index.search_index import SearchIndex
+from rag.records.request import SearchRequest
 from rag.search.calibration import FEATURES, Calibration, features, fit_logistic, logloss
 from rag.search.retriever import Retriever
 
@@ -44,15 +45,16 @@ class Example:
 def examples(name: str, retriever: Retriever, queries: list[Query], depth: int, judged: bool) -> list[Example]:
     out = []
     for q in queries:
-        text, filters = retriever.validate(q.text, depth, q.filters)
-        vector = retriever.embedder.encode_query(text) if retriever.needs_vector else None
-        runs, tokens = retriever.run(text, filters, vector, {})
+        query = retriever.prepare(SearchRequest(q.text, depth, 0, q.filters))
+        if retriever.needs_vector:
+            query = query.with_vector(retriever.embedder.encode_query(query.text))
+        runs = retriever.signal_runs(query)
         fused, pinned = retriever.fuse(runs)
         pinned_set = set(pinned)
         order = (pinned + [row for row, _ in fused if row not in pinned_set])[:depth]
         if not order:
             continue
-        x = features(retriever.index, order, runs, tokens)
+        x = features(order, runs, query)
         grades = q.relevant if judged else {}
         y = np.array([1.0 if grades.get(retriever.index.patterns[r].slug, 0) >= 1 else 0.0 for r in order])
         out.append(Example(name, q.qid, judged, x, y))

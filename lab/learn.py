@@ -245,23 +245,21 @@ METHODS = {"ascent": lambda qs: fit(qs), "pairwise": lambda qs: fit_pairwise(qs)
 
 def extract(name: str, index_dir: Path, queries_path: Path, embedder) -> list[QueryData]:
     from rag.index.search_index import SearchIndex
+    from rag.records.request import SearchRequest
     from rag.search.retriever import Retriever
 
     index = SearchIndex.open(index_dir)
     retriever = Retriever(index, embedder, RetrieverSettings())
-    extractor = retriever.learned_extractor()
     queries, problems, _ = parse_queries(queries_path)
     if problems:
         raise SystemExit(f"{queries_path}: {problems[0]}")
     vectors = embedder.encode([q.text for q in queries])
     out = []
     for q, vector in zip(queries, vectors):
-        text, filters = retriever.validate(q.text, 10, q.filters)
-        reader = retriever.validate_reader(None, filters)
-        runs, tokens = retriever.run(text, filters, vector, {}, reader)
+        query = retriever.prepare(SearchRequest(q.text, 10, 0, q.filters)).with_vector(vector)
+        runs = retriever.signal_runs(query)
         fused, pinned = retriever.fuse(runs)
-        rows = extractor.candidates(runs, retriever.settings.depth)
-        X = extractor.features(rows, vector, tokens, runs, reader, retriever.selection(filters), dict(fused))
+        rows, X = retriever.candidate_features(query, runs, fused)
         pinned_set = set(pinned)
         baseline = pinned + [r for r, _ in fused if r not in pinned_set]
         grades = {index.slug_row[s]: g for s, g in q.relevant.items() if s in index.slug_row and g > 0}

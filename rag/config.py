@@ -44,6 +44,9 @@ class ChunkerSettings:
     # (chunks-skipped.jsonl), so an incremental build re-chunks only changed files. `--max-windows 0` encodes all.
     max_windows: int = 1  # 0: every window of every section
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "skip_roles", tuple(sorted(set(self.skip_roles))))  # one spelling of a set, for equality
+
     @property
     def budget(self) -> int:
         return self.max_tokens - self.special_tokens
@@ -87,6 +90,11 @@ class VectorSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VectorSettings:
+        """A manifest's vector settings; TypeError on an unknown key."""
+        return cls(**data)
+
 
 @dataclass(frozen=True, slots=True)
 class LexicalSettings:
@@ -98,6 +106,11 @@ class LexicalSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LexicalSettings:
+        """A manifest's BM25 settings; TypeError on an unknown key."""
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +159,22 @@ class BuildSettings:
     max_file_bytes: int = MAX_FILE_BYTES
     engine: EngineKind = "embedded"
     milvus: MilvusSettings | None = None  # the server of engine="milvus" (default: MilvusSettings())
+    allow_shrink: bool = False  # build even when the library lost more than half of the served build's patterns
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, library: Path, index_dir: Path, **changes: Any) -> BuildSettings:
+        """The settings that rebuild a build like `manifest` (a `rag.records.manifest.Manifest`) from `library`: its
+        chunker (with this code's chunker version), vector index kind (an IVF index sizes its lists anew) and BM25
+        parameters, and its engine."""
+        return cls(
+            library=Path(library),
+            index_dir=Path(index_dir),
+            chunker=replace(manifest.chunker, version=ChunkerSettings().version),
+            vectors=replace(manifest.vectors, nlist=0),
+            lexical=manifest.lexical,
+            engine="milvus" if manifest.engine == "milvus" else "embedded",
+            **changes,
+        )
 
 
 def _default_weights() -> dict[str, float]:

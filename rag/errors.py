@@ -92,6 +92,18 @@ class BuildLocked(IndexError_):
     pass
 
 
+class ShrinkRefused(IndexError_):
+    """A build would drop more than half of the served build's patterns, or a whole domain; the caller may allow it."""
+
+    field = "library"
+
+
+class StorageError(IndexError_):
+    """The index folder cannot be written (full disk, read-only, permission denied); the previous build is untouched."""
+
+    field = "index_dir"
+
+
 class EngineUnavailable(IndexError_):
     """A networked search engine cannot be reached; retrying later may succeed."""
 

@@ -107,7 +107,7 @@ def load_state(index_dir: Path, warm: bool = False, milvus=None):
     if not logging.getLogger().handlers:  # rag serve and rag mcp set up logging first, at INFO
         setup_logging(quiet=True)
     from rag.errors import RagError
-    from rag.serve.service import State
+    from rag.serve.state import State
 
     try:
         return State.load(index_dir, index_encoder(index_dir), warm=warm, milvus=milvus or milvus_settings())

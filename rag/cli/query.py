@@ -40,14 +40,15 @@ def search(
             return
         results = remote.results(server, answer)
     else:
+        from rag.records.filters import Filters
+        from rag.records.request import SearchRequest
         from rag.serve import service
         from rag.serve.wire import SearchResponse
-        from rag.search.filters import Filters
 
         state = load_state(index_dir)
-        results = run(lambda: service.search(state, query, k, Filters(domain, context, status, min_confidence), group_duplicates, offset, reader))
+        results = run(lambda: service.search(state, SearchRequest(query, k, offset, Filters(domain, context, status, min_confidence), group_duplicates, reader)))
         if as_json:
-            print_json(SearchResponse.of(results, explain=True, offset=offset).model_dump())
+            print_json(SearchResponse.of(results, explain=True).model_dump(mode="json"))
             return
     typer.echo("\n".join(search_lines(results, width(), offset, explain)))
     if not results.hits:

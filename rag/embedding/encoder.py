@@ -31,13 +31,23 @@ class ModelInfo:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Texts to L2-normalized float32 vectors. `info` must be cheap (no model load).
+    """Texts to L2-normalized float32 vectors. `info`, `loaded` and `runtime` must be cheap (no model load).
 
-    An encoder may also say where it runs: a `device` attribute ("cpu" or "cuda"), which a build records in
-    its manifest and /health reports; it is optional (read with getattr), so encoders without one still fit."""
+    `device` is where it encodes ("cpu" or "cuda"): a build records it in its manifest and /health reports it.
+    Reading it may load the runtime (torch resolves "auto" by importing itself), so a light caller reads it only
+    once `loaded` says the model is in memory. `runtime` names what computes the vectors ("torch", "numpy", ...)."""
 
     @property
     def info(self) -> ModelInfo: ...
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def loaded(self) -> bool: ...
+
+    @property
+    def runtime(self) -> str: ...
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """(len(texts), info.dimension) float32, rows of unit length."""

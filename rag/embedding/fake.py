@@ -19,6 +19,9 @@ FAKE_MODEL_NAME = "fake/hashed-words-trigrams"
 
 
 class FakeEncoder:
+    runtime = "fake"
+    loaded = True  # nothing to load
+
     def __init__(self, dimension: int = 64, max_seq_length: int = 256, device: str = "cpu"):
         self._info = ModelInfo(FAKE_MODEL_NAME, "(none)", dimension, max_seq_length)
         self.device = device  # only reported (manifest, /health), as a real encoder's is

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-from rag.search.filters import Filters
+from rag.records.filters import Filters
+from rag.records.request import SearchRequest
 from rag.errors import UnknownFilterValue
 from rag.errors import QueryError
 from rag.search.retriever import Retriever
@@ -190,7 +191,8 @@ def load_input(queries_path: Path, retriever: Retriever, k: int, qrels_path: Pat
     valid: list[Query] = []
     for q in parsed:
         try:
-            text, filters = retriever.validate(q.text, k, q.filters)
+            prepared = retriever.prepare(SearchRequest(q.text, k, 0, q.filters))
+            text, filters = prepared.text, prepared.filters
         except (UnknownFilterValue, QueryError) as exc:
             problems.append(InputProblem(source, q.line, "error", str(exc)))
             continue

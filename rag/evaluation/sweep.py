@@ -68,6 +68,18 @@ class MemoEncoder:
     def info(self):
         return self.inner.info
 
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    @property
+    def loaded(self) -> bool:
+        return self.inner.loaded
+
+    @property
+    def runtime(self) -> str:
+        return self.inner.runtime
+
     def encode(self, texts, progress: bool = False) -> np.ndarray:
         return self.inner.encode(texts, progress)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,22 +18,23 @@ import numpy as np
 
 from rag import __version__
 from rag.chunking import chunk_pattern, model_token_counter
-from rag.config import DEFAULT_MILVUS_URI, BuildSettings, ChunkerSettings, MilvusSettings, VectorSettings
-from rag.embedding.cache import EmbeddingCache, encode_with_cache
+from rag.config import BuildSettings, VectorSettings
 from rag.embedding.adapted import is_adapted
+from rag.embedding.cache import EmbeddingCache, encode_with_cache
 from rag.embedding.encoder import Encoder
-from rag.errors import IndexError_, IndexNotFound, LibraryError
-from rag.index.embedded import EmbeddedEngine
+from rag.errors import IndexError_, IndexNotFound, LibraryError, ShrinkRefused
+from rag.index.engines import backend
 from rag.index.lexical import analyze
-from rag.index.priors import HUB_FILE, hub_prior
-from rag.index.search_index import CHUNKS, PATTERNS, PROBLEMS, SKIPPED
-from rag.index.store import build_lock, current_build, read_manifest, write_build
+from rag.index.priors import hub_prior
+from rag.index.store import CHUNKS, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, verify, write_build
 from rag.load.library import load_library
 from rag.records.chunk import Chunk
 from rag.records.manifest import FORMAT_VERSION, Counts, Manifest
 from rag.records.pattern import Pattern
 
 log = logging.getLogger(__name__)
+
+SHRINK_LIMIT = 2  # a build keeping fewer than 1/SHRINK_LIMIT of the current build's patterns is refused (issue 26)
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class BuildSummary:
     # where this build encoded ("cpu" or "cuda"); a build that encoded nothing (every vector from the cache)
     # keeps the previous build's, without asking the encoder (which would import torch)
     device: str | None = None
+    repaired: str | None = None  # why the current build was not trusted (a checksum failed): rebuilt from scratch
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -73,14 +75,21 @@ def pattern_document(pattern: Pattern, chunks: list[Chunk]) -> list[str]:
     """
     tokens = keyword_document(pattern)
     for chunk in chunks:
-        tokens.extend(analyze(chunk.text.split("\n", 1)[-1]))
+        tokens.extend(analyze(chunk.body))
     return tokens
 
 
 def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, int, int], None] | None = None) -> BuildSummary:
     """Build or refresh. `progress(stage, done, total)` is called as work advances (for progress bars).
 
-    An unchanged library is recognised before any model or tokenizer is loaded."""
+    The build lock is held from the first step to the last, so a second build of the same directory fails at
+    once. An unchanged library with a verified current build is recognised before any model or tokenizer is
+    loaded; a current build that fails its checksums is never up to date, and nothing of it is reused."""
+    with build_lock(Path(settings.index_dir)):
+        return _build(settings, embedder, progress)
+
+
+def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, int, int], None] | None) -> BuildSummary:
     summary = BuildSummary(str(settings.library), str(settings.index_dir))
     clock = time.perf_counter()
 
@@ -93,22 +102,26 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     report = load_library(settings.library, settings.max_file_bytes)
     if report.files == 0:
         raise LibraryError(f"no pattern files (*.md) in {settings.library}; nothing to index")
+    if not report.patterns:
+        raise LibraryError(f"none of the {report.files} pattern files in {settings.library} could be loaded; `rag validate {settings.library}` lists why")
     summary.files, summary.patterns = report.files, len(report.patterns)
     summary.problems, summary.errors = len(report.problems), len(report.errors)
     lap("load")
 
-    previous = None if settings.rebuild else _previous_build(settings.index_dir)
+    engine_kind = backend(settings.engine)
+    previous = None if settings.rebuild else _previous_build(settings.index_dir, summary)
+    if previous is not None:
+        _check_shrink(previous[1], report.patterns, settings)
     info = embedder.info
     model = info.record
     sources = {p.path: p.content_hash for p in report.patterns}
-    config = {"chunker": settings.chunker.to_dict(), "vectors": settings.vectors.to_dict(), "lexical": settings.lexical.to_dict()}
-    if previous and _same_build(previous[1], sources, model, config, report) and _same_engine(previous[1], settings):
+    if previous and _same_build(previous[1], sources, model, settings, report) and engine_kind.still_served(settings, previous[1]):
         summary.up_to_date, summary.build_id, summary.device = True, previous[1].build_id, previous[1].device
         summary.chunks = previous[1].counts.chunks
         summary.chunks_reused = summary.chunks
         return summary
 
-    reusable = _reusable_chunks(previous, config)
+    reusable = _reusable_chunks(previous, settings)
     count = model_token_counter()
     every: list[Chunk] = []
     for n, pattern in enumerate(report.patterns, start=1):
@@ -119,7 +132,8 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         every.extend(old)
         if progress and n % 200 == 0:
             progress("chunk", n, len(report.patterns))
-    chunks, skipped = every, []
+    chunks: list[Chunk] = every
+    skipped: list[Chunk] = []
     if settings.chunker.selective:
         chunks = []
         for chunk in every:
@@ -141,7 +155,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
         progress("encode", 0, len(chunks))
     vectors, encoded = encode_with_cache([c.text for c in chunks], embedder.encode, cache, on_progress=on_encoded)
     summary.chunks_encoded, summary.chunks_reused = encoded, len(chunks) - encoded
-    summary.device = getattr(embedder, "device", None) if encoded else (previous[1].device if previous else None)
+    summary.device = embedder.device if encoded else (previous[1].device if previous else None)
     lap("encode")
 
     by_slug: dict[str, list[Chunk]] = {}
@@ -155,14 +169,7 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     vector_settings = settings.vectors if len(chunks) else VectorSettings()
     if not len(chunks):
         vectors = np.zeros((0, info.dimension), np.float32)
-    if settings.engine == "milvus":
-        from rag.index.milvus.build import MilvusBuild, referenced
-
-        engine = MilvusBuild((settings.milvus or MilvusSettings()).at(DEFAULT_MILVUS_URI), report.patterns, chunks, vectors, documents, vector_settings, settings.lexical)
-        vectors_record = vector_settings.to_dict()
-    else:
-        engine = EmbeddedEngine.build(vectors, documents, vector_settings, settings.lexical)
-        vectors_record = engine.vectors.settings.to_dict()
+    builder = engine_kind.builder(settings, report.patterns, chunks, vectors, documents, vector_settings)
     lap("index")
 
     row_of = {p.slug: i for i, p in enumerate(report.patterns)}
@@ -170,105 +177,119 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     lap("priors")
 
     def write_files(tmp: Path) -> Manifest:
-        np.save(tmp / HUB_FILE, hub)
+        np.save(tmp / HUB, hub)
         _write_jsonl(tmp / PATTERNS, (p.to_dict() for p in report.patterns))
         _write_jsonl(tmp / CHUNKS, (c.to_dict() for c in chunks))
         # the chunks not encoded: never read by search, kept so the next build reuses them (full text needs their
         # words) instead of re-chunking every pattern
         _write_jsonl(tmp / SKIPPED, (c.to_dict() for c in skipped))
         _write_jsonl(tmp / PROBLEMS, (p.to_dict() for p in report.problems))
-        engine.save(tmp)
+        builder.save(tmp)
         return Manifest(
             format_version=FORMAT_VERSION,
             build_id="",
             built_at="",
             package_version=__version__,
             library=str(Path(settings.library).resolve()),
-            engine=engine.kind,
+            engine=builder.kind,
             model=model,
-            chunker=config["chunker"],
-            vectors=vectors_record,
-            lexical=config["lexical"],
+            chunker=settings.chunker,
+            vectors=builder.vectors,
+            lexical=settings.lexical,
             counts=Counts(report.files, len(report.patterns), len(chunks), len(report.problems), len(report.errors)),
             sources=sources,
-            milvus=getattr(engine, "record", None),
+            milvus=builder.record,
             device=summary.device,
             extra={"model_path": info.path} if is_adapted(Path(info.path)) else {},  # what search and serve load (rag adapt)
         )
 
-    with build_lock(Path(settings.index_dir)):
-        before = referenced(settings.index_dir) if settings.engine == "milvus" else set()
-        try:
-            build_dir = write_build(Path(settings.index_dir), write_files)
-        except BaseException:
-            if settings.engine == "milvus":
-                engine.discard()
-            raise
-        if settings.engine == "milvus":
-            engine.prune(before, settings.index_dir)
+    builder.start(Path(settings.index_dir))
+    try:
+        build_dir = write_build(Path(settings.index_dir), write_files)
+    except BaseException:
+        builder.discard()
+        raise
+    builder.finish(Path(settings.index_dir))
     summary.build_id = build_dir.name
     lap("write")
     return summary
 
 
-def _previous_build(index_dir: Path) -> tuple[Path, Manifest] | None:
+def _previous_build(index_dir: Path, summary: BuildSummary) -> tuple[Path, Manifest] | None:
+    """The current build when every one of its files matches its checksum; else None (and `summary.repaired` says
+    why), so that a damaged build is neither "up to date" nor a source of chunks to reuse."""
     try:
         build = current_build(Path(index_dir))
-        return build, read_manifest(build)
+        manifest = read_manifest(build)
+        verify(build, manifest)
+        return build, manifest
     except IndexNotFound:  # the first build: nothing to say (its message would tell to run the command running now)
         log.info("first build in %s", index_dir)
         return None
     except IndexError_ as exc:
-        log.info("no usable previous build (%s); building from scratch", exc)
+        summary.repaired = str(exc).split("; ")[0]
+        log.warning("the current build cannot be trusted (%s); building from scratch (the embedding cache is still used)", summary.repaired)
         return None
 
 
-def _same_build(manifest: Manifest, sources: dict, model, config: dict, report) -> bool:
+def _check_shrink(manifest: Manifest, patterns: Sequence[Pattern], settings: BuildSettings) -> None:
+    """Refuse a build that drops more than half of the current build's patterns, or every pattern of one of its
+    domains (a reindex pointed at the wrong folder), unless the caller allows it."""
+    if settings.allow_shrink or manifest.counts.patterns == 0:
+        return
+    before, after = manifest.counts.patterns, len(patterns)
+    if after * SHRINK_LIMIT < before:
+        raise ShrinkRefused(f"the library has {after} patterns where the current build has {before} (more than half would go); "
+                            f"check the folder ({settings.library}), or allow it with --allow-shrink")
+    old_domains = _domains(manifest)
+    if old_domains:
+        kept = {d.lower() for p in patterns for d in p.domains}
+        gone = sorted(d for d in old_domains if d not in kept)
+        if gone:
+            raise ShrinkRefused(f"every pattern of domain(s) {', '.join(gone[:5])} would go ({len(gone)} domain(s) of {len(old_domains)}); "
+                                f"check the folder ({settings.library}), or allow it with --allow-shrink")
+
+
+def _domains(manifest: Manifest) -> set[str]:
+    """The domains of the current build's patterns (from the manifest's record of them; builds made before it was
+    recorded have none, and only the pattern count is checked)."""
+    return set(manifest.extra.get("domains") or ())
+
+
+def _same_build(manifest: Manifest, sources: dict, model, settings: BuildSettings, report) -> bool:
     return (
         manifest.sources == sources
         and manifest.model == model
-        and manifest.chunker == config["chunker"]
-        and manifest.lexical == config["lexical"]
-        and manifest.vectors.get("kind") == config["vectors"]["kind"]
+        and manifest.chunker == settings.chunker
+        and manifest.lexical == settings.lexical
+        and manifest.vectors.kind == settings.vectors.kind
         and manifest.counts.problems == len(report.problems)
         and manifest.package_version == __version__
     )
 
 
-def _same_engine(manifest: Manifest, settings: BuildSettings) -> bool:
-    """The previous build used the engine asked for (and, for Milvus, its collections are still on that server)."""
-    if manifest.engine != settings.engine:
-        return False
-    if settings.engine == "milvus":
-        from rag.index.milvus.build import still_served
-
-        return still_served((settings.milvus or MilvusSettings()).at(DEFAULT_MILVUS_URI), manifest)
-    return True
-
-
-def _reusable_chunks(previous: tuple[Path, Manifest] | None, config: dict) -> dict[tuple[str, str], list[Chunk]]:
-    """Every chunk of the previous build (encoded and skipped) by (slug, file hash), when it used the same chunker
-    and package version. Within a pattern the encoded chunks keep their order; the skipped ones follow them
+def _reusable_chunks(previous: tuple[Path, Manifest] | None, settings: BuildSettings) -> dict[tuple[str, str], list[Chunk]]:
+    """Every chunk of the previous (verified) build, encoded and skipped, by (slug, file hash), when it used the same
+    chunker and package version. Within a pattern the encoded chunks keep their order; the skipped ones follow them
     (full text is a bag of words, and the encoded subset is what the order matters for)."""
     if previous is None:
         return {}
     build, manifest = previous
-    if manifest.chunker != config["chunker"] or manifest.package_version != __version__:
+    if manifest.chunker != settings.chunker or manifest.package_version != __version__:
         return {}
+    if manifest.chunker.selective and SKIPPED not in manifest.files:
+        return {}  # a selective build from before skipped chunks were stored: its full text needs them
     try:
         hashes = {}
         with open(build / PATTERNS, encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
                 hashes[row["slug"]] = row["content_hash"]
-        files = [build / CHUNKS, build / SKIPPED]
-        if ChunkerSettings.from_dict(manifest.chunker).selective and not files[1].is_file():
-            return {}  # a selective build from before skipped chunks were stored: its full text needs them
         out: dict[tuple[str, str], list[Chunk]] = {}
-        for path in files:
-            if not path.is_file():
+        for name in (CHUNKS, SKIPPED):
+            if name not in manifest.files:
                 continue
-            with open(path, encoding="utf-8") as handle:
+            with open(build / name, encoding="utf-8") as handle:
                 for line in handle:
                     row = json.loads(line)
                     out.setdefault((row["slug"], hashes[row["slug"]]), []).append(Chunk(**row))

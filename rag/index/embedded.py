@@ -1,23 +1,23 @@
 """The embedded engine: FAISS vectors and bm25s indexes stored as files in the build folder.
 
-Files: vectors.faiss, bm25-keywords/, bm25-patterns/ (full text), bm25-chunks/ (passages).
+Files (named in rag.index.store): vectors.faiss, bm25-keywords/, bm25-patterns/ (full text), bm25-chunks/ (passages).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from rag.config import LexicalSettings, VectorSettings
-from rag.index.engine import LexicalField, Scored, Selection
+from rag.config import BuildSettings, LexicalSettings, MilvusSettings, VectorSettings
+from rag.index.engine import EngineHealth, LexicalField, PatternField, Scored, Selection, top_k
 from rag.index.lexical import LexicalIndex
+from rag.index.store import BM25, VECTORS
 from rag.index.vectors import VectorIndex
-
-FILES = {"keywords": "bm25-keywords", "fulltext": "bm25-patterns", "passages": "bm25-chunks"}
-VECTORS = "vectors.faiss"
+from rag.records.chunk import Chunk
+from rag.records.manifest import Manifest, MilvusRecord
+from rag.records.pattern import Pattern
 
 
 class EmbeddedEngine:
@@ -29,24 +29,23 @@ class EmbeddedEngine:
         self.fulltext = lexical["fulltext"]
         self.passages = lexical["passages"]
         self._fields = lexical
-        self._last_passages: tuple[tuple[str, ...], np.ndarray] | None = None
-        self._lock = threading.Lock()
+        self._postings = self.fulltext.postings
 
     # -- build and open ---------------------------------------------------------------------------
     @classmethod
     def build(cls, vectors: np.ndarray, documents: dict[str, list[list[str]]], vector_settings: VectorSettings, lexical: LexicalSettings) -> EmbeddedEngine:
         index = VectorIndex.build(vectors, vector_settings)
-        return cls(index, {name: LexicalIndex.build(documents[name], lexical.k1, lexical.b) for name in FILES})
+        return cls(index, {name: LexicalIndex.build(documents[name], lexical.k1, lexical.b) for name in BM25})
 
     def save(self, build_dir: Path) -> None:
         self.vectors.save(build_dir / VECTORS)
-        for name, folder in FILES.items():
+        for name, folder in BM25.items():
             self._fields[name].save(build_dir / folder)
 
     @classmethod
     def open(cls, build_dir: Path, vector_settings: VectorSettings) -> EmbeddedEngine:
         vectors = VectorIndex.load(build_dir / VECTORS, vector_settings)
-        return cls(vectors, {name: LexicalIndex.load(build_dir / folder) for name, folder in FILES.items()})
+        return cls(vectors, {name: LexicalIndex.load(build_dir / folder) for name, folder in BM25.items()})
 
     def sizes(self) -> dict[str, int]:
         return {"vectors": self.vectors.size, **{name: index.size for name, index in self._fields.items()}}
@@ -57,41 +56,67 @@ class EmbeddedEngine:
         return [Scored(rows.astype(np.int64), scores.astype(np.float32)) for scores, rows in found]
 
     def lexical(self, field: LexicalField, tokens: Sequence[str], k: int, selection: Selection) -> Scored:
-        return top_k(self.lexical_scores(field, tokens, selection), k, None)
-
-    def lexical_scores(self, field: LexicalField, tokens: Sequence[str], selection: Selection) -> np.ndarray:
-        """BM25 of every row of `field` (float32), 0 outside the selection: what `lexical` ranks, before the cut."""
-        scores = self._fields[field].scores(tokens)
         mask = selection.chunks if field == "passages" else selection.patterns
-        return scores if mask is None else np.where(mask, scores, np.float32(0.0))
+        return top_k(self._fields[field].scores(tokens), k, mask)
+
+    def lexical_scores(self, field: PatternField, tokens: Sequence[str], selection: Selection) -> np.ndarray:
+        scores = self._fields[field].scores(tokens)
+        return scores if selection.patterns is None else np.where(selection.patterns, scores, np.float32(0.0))
 
     def passage_scores(self, tokens: Sequence[str], chunk_rows: np.ndarray) -> np.ndarray:
-        key = tuple(tokens)
-        with self._lock:
-            last = self._last_passages
-        if last is None or last[0] != key:  # one full scoring per query, shared by its hits
-            last = (key, self.passages.scores(tokens))
-            with self._lock:
-                self._last_passages = last
-        return last[1][chunk_rows]
+        return self.passages.scores(tokens)[np.asarray(chunk_rows, dtype=np.int64)]
 
-    def coverage(self, field: LexicalField, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        return self._fields[field].coverage(tokens, rows)
+    def coverage(self, tokens: Sequence[str]) -> np.ndarray:
+        return self._postings.coverage(tokens)
+
+    def chunk_similarities(self, vector: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
+        return (self.vectors.reconstruct(np.asarray(chunk_rows, dtype=np.int64)) @ np.asarray(vector, dtype=np.float32)).astype(np.float32)
 
     def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.vectors.reconstruct(rows)
 
-    def health(self) -> dict:
-        return {"engine": self.kind, "reachable": True, "vector_index": self.vectors.settings.kind, "kernel": self.vectors.kernel}
+    def health(self) -> EngineHealth:
+        return EngineHealth(self.kind, True, extra={"vector_index": self.vectors.settings.kind, "kernel": self.vectors.kernel})
 
 
-def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None) -> Scored:
-    """The k best rows with a positive score, restricted to `mask`; ties broken by row."""
-    if mask is not None:
-        scores = np.where(mask, scores, 0.0)
-    depth = min(k, int((scores > 0).sum()))
-    if depth == 0:
-        return Scored.empty()
-    top = np.argpartition(-scores, depth - 1)[:depth]
-    top = top[np.lexsort((top, -scores[top]))]
-    return Scored(top.astype(np.int64), scores[top].astype(np.float32))
+class EmbeddedBuilder:
+    """The builder seam (rag.index.engines) for files only: everything lives in the build folder."""
+
+    kind = "embedded"
+    record: MilvusRecord | None = None
+
+    def __init__(self, engine: EmbeddedEngine):
+        self.engine = engine
+
+    @property
+    def vectors(self) -> VectorSettings:
+        return self.engine.vectors.settings
+
+    def save(self, build_dir: Path) -> None:
+        self.engine.save(build_dir)
+
+    def start(self, index_dir: Path) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+    def finish(self, index_dir: Path) -> None:
+        pass
+
+
+class EmbeddedBackend:
+    kind = "embedded"
+
+    def builder(self, settings: BuildSettings, patterns: Sequence[Pattern], chunks: Sequence[Chunk], vectors: np.ndarray,
+                documents: dict[str, list[list[str]]], vector_settings: VectorSettings) -> EmbeddedBuilder:
+        return EmbeddedBuilder(EmbeddedEngine.build(vectors, documents, vector_settings, settings.lexical))
+
+    def still_served(self, settings: BuildSettings, manifest: Manifest) -> bool:
+        return manifest.engine == self.kind
+
+    def open(self, build_dir: Path, manifest: Manifest, milvus: MilvusSettings | None) -> EmbeddedEngine:
+        return EmbeddedEngine.open(build_dir, manifest.vectors)
+
+
+BACKEND = EmbeddedBackend()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.index.postings import Postings
+
 _WORD = re.compile(r"[a-z0-9]+")
 _WORD_ANY_CASE = re.compile(r"[A-Za-z0-9]+")  # _WORD before lowercasing, so offsets index the original text
 # bm25s's English list plus common question words; short enough that names like "The Commons" survive.
@@ -111,30 +113,10 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)
 
-    def coverage(self, query_tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        """Per row: the idf-weighted share of the query's tokens that occur in that document, in [0, 1].
-
-        A token unknown to the whole index weighs as the rarest token (idf of a document frequency of 0),
-        so a query of unknown words covers nothing anywhere; an empty query covers nothing."""
-        tokens = list(dict.fromkeys(query_tokens))
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.zeros(len(rows), dtype=np.float32)
-        if not tokens or not len(rows):
-            return out
-        n = self.size
-        indptr, indices = self._model.scores["indptr"], self._model.scores["indices"]
-        total = 0.0
-        holds = np.zeros(n, dtype=bool)  # one document mask reused per token: cheaper than np.isin's sort
-        for token in tokens:
-            t = self._vocab.get(token)
-            docs = indices[indptr[t] : indptr[t + 1]] if t is not None else indices[:0]
-            idf = float(np.log(1.0 + (n - len(docs) + 0.5) / (len(docs) + 0.5)))
-            total += idf
-            if len(docs):
-                holds[docs] = True
-                out += idf * holds[rows]
-                holds[docs] = False
-        return out / total if total > 0 else out
+    @property
+    def postings(self) -> Postings:
+        """Which documents hold each token (a view of bm25s's score matrix: a token's documents are those it scores)."""
+        return Postings(self._vocab, self._model.scores["indptr"], self._model.scores["indices"], self.size)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,9 @@ class JsonRows:
         """Parse every line once, in order, and return `keep(row_number, row)` for each: the caller keeps what
         must stay resident. One line is alive at a time, so the texts never all sit in memory together
         (a list of parsed rows would leave the heap fragmented at its peak)."""
-        offsets, kept, at = [0], [], 0
+        offsets: list[int] = [0]
+        kept: list[Any] = []
+        at = 0
         with open(self.path, "rb") as handle:
             for line in handle:
                 at += len(line)
@@ -72,7 +74,8 @@ class ChunkTable(Sequence[Chunk]):
     @classmethod
     def scan(cls, path: Path) -> tuple[ChunkTable, list[str]]:
         """Open a chunks file; returns the table and each chunk's pattern slug (to map chunks to pattern rows)."""
-        rows, intern = JsonRows(path), {}
+        rows = JsonRows(path)
+        intern: dict[str, str] = {}
 
         def keep(_: int, row: dict[str, Any]) -> tuple[str, str, str | None, int]:
             chunk = Chunk(**row)  # fail at open, not at the first hit, on a row that is not a chunk

@@ -14,20 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.config import LexicalSettings, MilvusSettings, VectorSettings
+from rag.config import MilvusSettings
 from rag.errors import IndexCorrupt
-from rag.index.embedded import EmbeddedEngine
 from rag.index.engine import Engine
-from rag.index.priors import HUB_FILE
+from rag.index.engines import open_engine
 from rag.index.rows import ChunkTable, JsonRows, SectionsOnDisk
-from rag.index.store import current_build, read_manifest, verify
+from rag.index.store import CHUNKS, HUB, PATTERNS, PROBLEMS, current_build, read_manifest, verify
 from rag.records.manifest import Manifest, ModelRecord
 from rag.records.pattern import Pattern, Problem
 
 log = logging.getLogger(__name__)
 
-PATTERNS, CHUNKS, PROBLEMS = "patterns.jsonl", "chunks.jsonl", "problems.jsonl"
-SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encodes): only the next build reads it
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ class SearchIndex:
             patterns = tuple(pattern_rows.scan(lambda i, row: Pattern.from_dict(row, SectionsOnDisk(pattern_rows, i))))
             chunks, chunk_slugs = ChunkTable.scan(build / CHUNKS)
             problems = tuple(Problem(**row) for row in _read_jsonl(build / PROBLEMS))
-            engine = _open_engine(build, manifest, milvus)
+            engine = open_engine(build, manifest, milvus)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexCorrupt(f"index in {build} cannot be read ({exc}); run `rag index LIBRARY --rebuild`") from exc
         rows = {p.slug: i for i, p in enumerate(patterns)}
@@ -99,23 +96,10 @@ class SearchIndex:
         expected = {"vectors": len(chunks), "keywords": len(patterns), "fulltext": len(patterns), "passages": len(chunks)}
         if (len(patterns), len(chunks)) != (counts.patterns, counts.chunks) or sizes != expected:
             raise IndexCorrupt(f"index in {build} is inconsistent (counts differ between files); run `rag index LIBRARY --rebuild`")
-        hub = np.load(build / HUB_FILE) if (build / HUB_FILE).exists() else None
+        hub = np.load(build / HUB) if (build / HUB).exists() else None
         if hub is not None and hub.shape != (len(patterns),):
-            raise IndexCorrupt(f"index in {build} is inconsistent ({HUB_FILE} has {hub.shape[0]} rows for {len(patterns)} patterns); run `rag index LIBRARY --rebuild`")
+            raise IndexCorrupt(f"index in {build} is inconsistent ({HUB} has {hub.shape[0]} rows for {len(patterns)} patterns); run `rag index LIBRARY --rebuild`")
         return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems, hub)
-
-
-def _open_engine(build: Path, manifest: Manifest, milvus: MilvusSettings | None) -> Engine:
-    """The engine the manifest names: embedded files in the build folder, or the build's Milvus collections."""
-    vectors = VectorSettings(**manifest.vectors)
-    if manifest.engine == "milvus" and manifest.milvus is not None:
-        from rag.index.milvus.engine import MilvusEngine
-
-        counts = {"vectors": manifest.counts.chunks, "keywords": manifest.counts.patterns, "fulltext": manifest.counts.patterns, "passages": manifest.counts.chunks}
-        return MilvusEngine.open(manifest.milvus, milvus, LexicalSettings(**manifest.lexical), vectors, counts)
-    if manifest.engine != "embedded":
-        raise IndexCorrupt(f"index in {build} names an unknown engine {manifest.engine!r}; run `rag index LIBRARY --rebuild`")
-    return EmbeddedEngine.open(build, vectors)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

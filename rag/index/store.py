@@ -1,11 +1,14 @@
 """The on-disk index: a directory of plain files plus a verified manifest, swapped in atomically.
 
+This module owns the layout; every other module names a build's files by the constants below.
 Layout of an index directory D:
     D/current -> builds/<build-id>      a symlink, replaced atomically (rename) when a build completes
-    D/builds/<build-id>/                manifest.json, patterns.jsonl, chunks.jsonl, problems.jsonl,
-                                        vectors.faiss, bm25-keywords/, bm25-chunks/
-    D/cache/                            the embedding cache (see rag.cache)
-    D/.lock                             held while a build writes
+    D/builds/<build-id>/                manifest.json (rag.records.manifest), patterns.jsonl, chunks.jsonl,
+                                        chunks-skipped.jsonl, problems.jsonl, hub-prior.npy, and the engine's files:
+                                        embedded: vectors.faiss, bm25-keywords/, bm25-patterns/, bm25-chunks/;
+                                        milvus: postings-fulltext.npz (its vectors and BM25 live on the server)
+    D/cache/                            the embedding cache (rag.embedding.cache)
+    D/.lock                             held for a whole build; names the holder's pid and start time
 A build is written to D/builds/.tmp-<id>, fsynced, renamed, and only then pointed at by `current`, so a
 reader sees the previous complete build or the new complete build, never a partial one.
 """
@@ -26,6 +29,14 @@ from rag.errors import BuildLocked, IndexCorrupt, IndexIncompatible, IndexNotFou
 from rag.records.manifest import FORMAT_VERSION, REBUILD_HINT, FileRecord, Manifest, ModelRecord, read_manifest, write_manifest
 
 __all__ = ["current_build", "read_manifest", "verify", "write_build", "build_lock", "file_sha256"]
+
+PATTERNS, CHUNKS, PROBLEMS = "patterns.jsonl", "chunks.jsonl", "problems.jsonl"
+SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encodes): only the next build reads it
+HUB = "hub-prior.npy"  # per-pattern hub prior (rag.index.priors)
+VECTORS = "vectors.faiss"  # embedded engine
+BM25 = {"keywords": "bm25-keywords", "fulltext": "bm25-patterns", "passages": "bm25-chunks"}  # embedded engine
+POSTINGS = "postings-fulltext.npz"  # Milvus engine: the full-text postings that coverage reads locally
+LOCK = ".lock"
 
 def current_build(index_dir: Path) -> Path:
     link = Path(index_dir) / "current"
@@ -70,13 +81,23 @@ def file_sha256(path: Path) -> str:
 
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
+    """Held for a whole build, taken before any work: a second build of the same directory fails at once, naming
+    the holder. The lock is the kernel's (flock), so it dies with its process; the file keeps the last holder's
+    pid and start time only to say who holds it."""
+    index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as handle:
+    with open(index_dir / LOCK, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BuildLocked(f"another build is writing {index_dir}; wait for it to finish") from None
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BuildLocked(f"another build is writing {index_dir} ({holder}); wait for it to finish") from None
         try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+            handle.flush()
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

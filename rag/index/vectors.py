@@ -7,6 +7,7 @@ Kinds: `flat` (exact, default), `ivf` (IndexIVFFlat; `nlist`, `nprobe`), `hnsw` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ class VectorIndex:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dim = vectors.shape
+        index: Any
         if settings.kind == "flat":
             index = faiss.IndexFlatIP(dim)
         elif settings.kind == "hnsw":
@@ -138,7 +140,7 @@ class VectorIndex:
     def load(cls, path: Path, settings: VectorSettings) -> VectorIndex:
         import faiss
 
-        index = faiss.read_index(str(path))
+        index: Any = faiss.read_index(str(path))
         if settings.kind == "ivf":
             index.make_direct_map()
         return cls(index, settings)

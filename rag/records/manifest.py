@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from rag.config import ChunkerSettings, LexicalSettings, VectorSettings
 from rag.errors import IndexCorrupt
 
 FORMAT_VERSION = 1
@@ -77,9 +78,9 @@ class Manifest:
     library: str
     engine: str
     model: ModelRecord
-    chunker: dict[str, Any]
-    vectors: dict[str, Any]
-    lexical: dict[str, Any]
+    chunker: ChunkerSettings
+    vectors: VectorSettings
+    lexical: LexicalSettings
     counts: Counts
     sources: dict[str, str]  # library-relative path -> content hash
     files: dict[str, FileRecord] = field(default_factory=dict)
@@ -93,6 +94,9 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         out["model"] = self.model.to_dict()
+        out["chunker"] = self.chunker.to_dict()
+        out["vectors"] = self.vectors.to_dict()
+        out["lexical"] = self.lexical.to_dict()
         out["counts"] = self.counts.to_dict()
         out["files"] = {name: asdict(meta) for name, meta in self.files.items()}
         if self.milvus is None:
@@ -109,6 +113,9 @@ class Manifest:
         known = {f.name for f in fields(cls)}
         values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus", "device"}}
         values["model"] = ModelRecord(**data["model"])
+        values["chunker"] = ChunkerSettings.from_dict(data["chunker"])
+        values["vectors"] = VectorSettings.from_dict(data["vectors"])
+        values["lexical"] = LexicalSettings.from_dict(data["lexical"])
         values["counts"] = Counts(**data["counts"])
         values["files"] = {name: FileRecord(**meta) for name, meta in data.get("files", {}).items()}
         values["engine"] = data.get("engine", "embedded")  # builds before the engine seam were all embedded

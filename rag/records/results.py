@@ -67,6 +67,8 @@ class Results:
     timings_ms: dict[str, float] = field(default_factory=dict)
     no_good_match: bool = False  # nothing in the library fits: the best hit's relevance is below the threshold
     relevance_threshold: float = 0.0  # the relevance under which the best hit means "no good match"
+    offset: int = 0  # hits skipped before these (ranks stay absolute: the first hit has rank offset + 1)
+    next_offset: int | None = None  # the offset of the next page; None when there is none
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,14 +17,13 @@ relevance is monotone in every kind of evidence.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rag.index.search_index import SearchIndex
+from rag.search.query import PreparedQuery
 from rag.search.signals.base import SignalRun
 
 FEATURES: tuple[str, ...] = ("dense", "coverage", "name")
@@ -57,24 +56,23 @@ class Calibration:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def features(index: SearchIndex, rows: Sequence[int], runs: Mapping[str, SignalRun], tokens: Sequence[str]) -> np.ndarray:
+def features(rows: Sequence[int], runs: Mapping[str, SignalRun], query: PreparedQuery) -> np.ndarray:
     """(len(rows), len(FEATURES)) absolute evidence of each pattern row for this query."""
-    rows = np.asarray(list(rows), dtype=np.int64)
-    out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
-    if not len(rows):
+    at = np.asarray(list(rows), dtype=np.int64)
+    out = np.zeros((len(at), len(FEATURES)), dtype=np.float32)
+    if not len(at):
         return out
     dense = runs.get("dense")
     if dense is not None and len(dense.rows):
         floor = float(dense.scores[-1])  # a pattern beyond the candidates scores at most the last one
         by_row = dict(zip(dense.rows.tolist(), dense.scores.tolist()))
-        out[:, 0] = [by_row.get(int(r), floor) for r in rows]
-    if tokens:
-        coverage = getattr(index.engine, "coverage", None)
-        out[:, 1] = coverage("fulltext", tokens, rows) if coverage is not None else text_coverage(index, tokens, rows)
+        out[:, 0] = [by_row.get(int(r), floor) for r in at]
+    if query.tokens:
+        out[:, 1] = query.coverage()[at]
     names = runs.get("names")
     if names is not None and len(names.rows):
         by_row = dict(zip(names.rows.tolist(), names.scores.tolist()))
-        out[:, 2] = [by_row.get(int(r), 0.0) for r in rows]
+        out[:, 2] = [by_row.get(int(r), 0.0) for r in at]
     return out
 
 
@@ -108,39 +106,3 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iterations: int
 def logloss(p: np.ndarray, y: np.ndarray) -> float:
     p = np.clip(p, 1e-9, 1 - 1e-9)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def sigmoid_inverse(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
-def text_coverage(index: SearchIndex, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
-    """For an engine without `coverage` (Milvus): the unweighted share of the query tokens found in each
-    pattern's analyzed text, computed here from the pattern records (an approximation of the idf-weighted
-    feature the calibration was fitted on; cached per pattern)."""
-    wanted = list(dict.fromkeys(tokens))
-    return np.array([sum(t in _pattern_tokens(index, int(r)) for t in wanted) / len(wanted) for r in rows], dtype=np.float32)
-
-
-TOKEN_CACHE = 4096  # patterns whose token sets are kept (per process, across index versions)
-_tokens: dict[tuple[str, int], frozenset[str]] = {}
-
-
-def _pattern_tokens(index: SearchIndex, row: int) -> frozenset[str]:
-    """The analyzed tokens of one pattern's whole text, cached by (build id, row): the pattern's sections are read
-    from disk (rag.index.rows), so keying the cache on the Pattern record would re-read them to hash it."""
-    key = (index.version, row)
-    found = _tokens.get(key)
-    if found is None:
-        from rag.index.lexical import analyze
-
-        pattern = index.patterns[row]
-        text = " ".join((pattern.title, *pattern.aliases, *pattern.keywords, pattern.tension, pattern.summary, *(s.text for s in pattern.sections)))
-        found = frozenset(analyze(text))
-        if len(_tokens) >= TOKEN_CACHE:
-            try:
-                _tokens.pop(next(iter(_tokens)), None)  # the oldest entry
-            except (RuntimeError, StopIteration):  # another thread changed the cache meanwhile: evict next time
-                pass
-        _tokens[key] = found
-    return found

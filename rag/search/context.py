@@ -115,7 +115,7 @@ def build_context(
         chunk = index.chunks[chunk_row]
         if chunk_row in chosen:
             continue
-        cost = count([passage_json(chunk.id, _body(chunk.text))])[0] + 1  # + the separator
+        cost = count([passage_json(chunk.id, chunk.body)])[0] + 1  # + the separator
         if used + cost > budget_tokens or (chunk.slug, chunk.section) in cut_sections:
             skipped.add(chunk_row)
             cut_sections.add((chunk.slug, chunk.section))
@@ -132,7 +132,7 @@ def build_context(
         for row in mine:
             chunk = index.chunks[row]
             _, reason, cost = chosen[row]
-            passages.append(Passage(chunk.id, chunk.slug, hit.title, chunk.section, chunk.role, _body(chunk.text), cost, hit.rank, reason))
+            passages.append(Passage(chunk.id, chunk.slug, hit.title, chunk.section, chunk.role, chunk.body, cost, hit.rank, reason))
     return ContextPack(
         query=results.query,
         index_version=results.index_version,
@@ -181,7 +181,3 @@ def _shown(query: str) -> str:
     shown = query if len(query) <= QUERY_ECHO_CHARS else query[: QUERY_ECHO_CHARS - 3] + "..."
     return " ".join(shown.split())
 
-
-def _body(text: str) -> str:
-    """A chunk's text without the `Title: Section.` line the chunker puts first for the model."""
-    return text.split("\n", 1)[1] if "\n" in text else text

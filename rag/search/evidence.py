@@ -20,44 +20,49 @@ from rag.records.results import Evidence
 from rag.search.signals.base import SignalRun
 
 
-def evidence_for(index: SearchIndex, row: int, runs: Mapping[str, SignalRun], tokens: Sequence[str], settings: RetrieverSettings) -> tuple[Evidence, ...]:
-    """Up to `settings.evidence` passages of pattern `row`: its best dense chunks first, then (when the
-    full-text signal ran) its best BM25 passages not already shown."""
-    out: list[Evidence] = []
-    seen: set[int] = set()
+def evidence_for(index: SearchIndex, rows: Sequence[int], runs: Mapping[str, SignalRun], tokens: Sequence[str], settings: RetrieverSettings) -> list[tuple[Evidence, ...]]:
+    """For each pattern row, up to `settings.evidence` passages: its best dense chunks first, then (when the
+    full-text signal ran) its best BM25 passages not already shown. The passages of every row are scored in one
+    engine call."""
     dense = runs.get("dense")
-    if dense is not None and dense.chunks is not None:
-        rows, scores = dense.chunks.rows, dense.chunks.scores
-        mine = np.flatnonzero(index.chunk_pattern[rows] == row)
-        for i in mine[: settings.evidence]:
-            seen.add(int(rows[i]))
-            out.append(evidence_item(index, int(rows[i]), float(scores[i]), "dense", settings.snippet_chars, tokens))
-    if "fulltext" in runs and tokens and len(out) < settings.evidence:
-        chunk_rows = index.chunk_rows(row)
-        passage_scores = index.engine.passage_scores(tokens, chunk_rows)
-        for i in np.argsort(-passage_scores, kind="stable"):
-            if len(out) >= settings.evidence or passage_scores[i] <= 0:
-                break
-            if int(chunk_rows[i]) not in seen:
-                out.append(evidence_item(index, int(chunk_rows[i]), float(passage_scores[i]), "fulltext", settings.snippet_chars, tokens))
-    return tuple(out)
+    shown: list[list[Evidence]] = []
+    seen: list[set[int]] = []
+    for row in rows:
+        out: list[Evidence] = []
+        mine_seen: set[int] = set()
+        if dense is not None and dense.chunks is not None:
+            chunk_rows, scores = dense.chunks.rows, dense.chunks.scores
+            mine = np.flatnonzero(index.chunk_pattern[chunk_rows] == row)
+            for i in mine[: settings.evidence]:
+                mine_seen.add(int(chunk_rows[i]))
+                out.append(evidence_item(index, int(chunk_rows[i]), float(scores[i]), "dense", settings.snippet_chars, tokens))
+        shown.append(out)
+        seen.append(mine_seen)
+    wanting = [i for i, out in enumerate(shown) if len(out) < settings.evidence] if "fulltext" in runs and tokens else []
+    if wanting:
+        spans = [index.chunk_rows(int(rows[i])) for i in wanting]
+        scores_all = index.engine.passage_scores(tokens, np.concatenate(spans))
+        start = 0
+        for i, chunk_rows in zip(wanting, spans):
+            passage_scores = scores_all[start : start + len(chunk_rows)]
+            start += len(chunk_rows)
+            for j in np.argsort(-passage_scores, kind="stable"):
+                if len(shown[i]) >= settings.evidence or passage_scores[j] <= 0:
+                    break
+                if int(chunk_rows[j]) not in seen[i]:
+                    shown[i].append(evidence_item(index, int(chunk_rows[j]), float(passage_scores[j]), "fulltext", settings.snippet_chars, tokens))
+    return [tuple(out) for out in shown]
 
 
 def evidence_item(index: SearchIndex, chunk_row: int, score: float, signal: str, snippet_chars: int, terms: Sequence[str] = ()) -> Evidence:
     chunk = index.chunks[chunk_row]
-    text, highlights = snippet(chunk.text, snippet_chars, terms)
+    text, highlights = window(chunk.body, snippet_chars, terms)
     return Evidence(chunk.id, chunk.section, chunk.role, text, round(score, 6), signal, highlights)
 
 
 Spans = tuple[tuple[int, int], ...]
 ELLIPSIS = "..."
 _SENTENCE_END = ".!?:\n"
-
-
-def snippet(chunk_text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str, Spans]:
-    """The best window of the chunk's body (its first line is the pattern and section header) of at most
-    `limit` characters, with the (start, end) offsets in it of the words whose stems are in `terms`."""
-    return window(chunk_text.split("\n", 1)[-1], limit, terms)
 
 
 def window(text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str, Spans]:

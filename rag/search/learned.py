@@ -22,14 +22,14 @@ The score is `features @ weights` (rag/search/ranker.json, fitted with k-fold cr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rag.index.engine import Selection
 from rag.index.priors import hub_prior
+from rag.search.query import PreparedQuery
 
 __all__ = ["FEATURES", "ROLE_GROUPS", "LinearRanker", "FeatureExtractor", "hub_prior"]
 
@@ -88,8 +88,7 @@ class FeatureExtractor:
             rows.update(run.rows[:depth].tolist())
         return np.array(sorted(rows), dtype=np.int64)
 
-    def features(self, rows: np.ndarray, vector: np.ndarray | None, tokens: Sequence[str], runs: Mapping,
-                 reader: str | None, selection: Selection, fused: Mapping[int, float] | None = None) -> np.ndarray:
+    def features(self, rows: np.ndarray, query: PreparedQuery, runs: Mapping, fused: Mapping[int, float] | None = None) -> np.ndarray:
         n = len(rows)
         X = np.zeros((n, len(FEATURES)), dtype=np.float32)
         col = {name: i for i, name in enumerate(FEATURES)}
@@ -97,27 +96,14 @@ class FeatureExtractor:
             return X
         if fused:
             X[:, col["fused"]] = [fused.get(int(r), 0.0) for r in rows]
-        if vector is not None:
-            self._dense(X, col, rows, vector, reader, selection.chunks)
-        engine = self.index.engine
-        if tokens:
-            every = getattr(engine, "lexical_scores", None)  # the embedded engine scores all rows in one array
+        if query.vector is not None:
+            self._dense(X, col, rows, query.vector, query.reader, query.selection.chunks)
+        if query.tokens:
             for name in ("fulltext", "keywords"):
-                if every is not None:
-                    raw = every(name, tokens, selection)[rows]
-                else:
-                    scored = engine.lexical(name, tokens, len(self.index.patterns), selection)
-                    values = dict(zip(scored.rows.tolist(), scored.scores.tolist()))
-                    raw = np.array([values.get(int(r), 0.0) for r in rows], dtype=np.float32)
+                raw = query.bm25(name)[rows]
                 top = raw.max()
                 X[:, col[name]] = raw / top if top > 0 else 0.0
-            coverage = getattr(engine, "coverage", None)
-            if coverage is not None:
-                X[:, col["coverage"]] = coverage("fulltext", tokens, rows)
-            else:  # the Milvus engine keeps no token sets: the calibration's approximate coverage
-                from rag.search.calibration import text_coverage
-
-                X[:, col["coverage"]] = text_coverage(self.index, tokens, rows)
+            X[:, col["coverage"]] = query.coverage()[rows]
         names = runs.get("names")
         if names is not None:
             values = dict(zip(names.rows.tolist(), names.scores.tolist()))
@@ -132,7 +118,7 @@ class FeatureExtractor:
         flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
         if len(flat) == 0:
             return
-        sims = (self.index.engine.chunk_vectors(flat) @ vector.astype(np.float32)).astype(np.float32)
+        sims = self.index.engine.chunk_similarities(vector, flat)
         n = len(rows)
         owner = np.repeat(np.arange(n), [len(span) for span in spans])
         counts = np.bincount(owner, minlength=n)

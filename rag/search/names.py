@@ -75,7 +75,8 @@ class NameIndex:
                 self.rows.append(row)
                 self.exact.setdefault(key, []).append(len(self.names) - 1)
         vocab: dict[str, int] = {}
-        indptr, indices = [0], []
+        indptr: list[int] = [0]
+        indices: list[int] = []
         for name in self.names:
             grams = trigrams(normalize_name(name))
             indices.extend(vocab.setdefault(g, len(vocab)) for g in grams)
@@ -151,7 +152,7 @@ class NameIndex:
                 near += [(c, 1) for c in sorted(candidates) if c != word and _one_edit(word, c)]
             options.append(near)
         out: list[tuple[int, float]] = []
-        combos = [((), 0)]
+        combos: list[tuple[tuple[str, ...], int]] = [((), 0)]
         for near in options:
             combos = [(done + (w,), edits + e) for done, edits in combos for w, e in near if edits + e <= 2][:TYPO_MAX_COMBINATIONS]
         for words_, edits in combos:

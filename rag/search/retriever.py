@@ -1,15 +1,16 @@
-"""The hybrid retriever: it only orchestrates. validate -> encode -> signals -> fuse -> pin -> group -> evidence.
+"""The hybrid retriever: it only orchestrates. prepare -> encode -> signals -> fuse -> pin -> group -> evidence.
 
-Each signal (`rag.search.signals`) ranks patterns under the filter before its own cut; the runs are fused
-by the pure functions of `rag.search.fusion`; a title or alias that is the whole query is pinned first.
-Every hit carries each signal's rank and raw score and the passages that matched.
+`prepare` is the one place a search request is checked against the index (rag.search.query); each signal
+(`rag.search.signals`) then ranks patterns under the filter before its own cut; the runs are fused by the pure
+functions of `rag.search.fusion`; a title or alias that is the whole query is pinned first. Every hit carries
+each signal's rank and raw score and the passages that matched.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +18,11 @@ import numpy as np
 from rag.config import RetrieverSettings
 from rag.embedding.encoder import Encoder
 from rag.errors import QueryError, RagError, UnknownFilterValue
-from rag.index.engine import Scored, Selection
+from rag.index.engine import Selection
 from rag.index.lexical import analyze
 from rag.index.search_index import SearchIndex
 from rag.records.filters import Filters
+from rag.records.request import SearchRequest
 from rag.records.results import Hit, Results, RetrieverScore
 from rag.search import duplicates
 from rag.search.calibration import Calibration
@@ -28,21 +30,11 @@ from rag.search.calibration import features as calibration_features
 from rag.search.evidence import evidence_for
 from rag.search.filters import Facets, FilterMasks, normalize
 from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
-from rag.search.signals import SIGNALS, Signal, SignalQuery, SignalRun
+from rag.search.learned import FeatureExtractor, LinearRanker, hub_prior
+from rag.search.query import PreparedQuery
+from rag.search.signals import SIGNALS, Signal, SignalRun
 
-RETRIEVERS: tuple[str, ...] = tuple(SIGNALS)
 EMPTY_QUERY = "query is empty; describe a situation or name a pattern"  # also the HTTP API's answer to ""
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRequest:
-    """One search of a batch (`Retriever.search_many`)."""
-
-    query: str
-    k: int = 10
-    filters: Filters = Filters()
-    group_duplicates: bool = False
-    reader: str | None = None
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,49 +44,99 @@ def default_calibration() -> Calibration:
 
 
 @functools.lru_cache(maxsize=1)
-def default_ranker():
+def default_ranker() -> LinearRanker:
     """The shipped learned-fusion weights (rag/search/ranker.json), read once per process."""
-    from rag.search.learned import LinearRanker
-
     return LinearRanker.load()
 
 
+def check_text(field: str, value: str | None) -> str | None:
+    """Reject text that cannot be encoded (lone surrogates) before it reaches the tokenizers."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QueryError(field, f"{field} must be text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError(field, f"{field} contains invalid Unicode (a lone surrogate); send UTF-8 text") from None
+    return value
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """A query's ranking before hits are made: each signal's run, the fused (row, score) list best-first (learned
+    or convex), and the rows pinned first because the query is their name."""
+
+    runs: dict[str, SignalRun]
+    fused: list[tuple[int, float]]
+    pinned: list[int]
+
+    @property
+    def order(self) -> list[int]:
+        pinned = set(self.pinned)
+        return self.pinned + [row for row, _ in self.fused if row not in pinned]
+
+
 class Retriever:
-    def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None, calibration: Calibration | None = None):
+    def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None,
+                 calibration: Calibration | None = None, ranker: LinearRanker | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or RetrieverSettings()
         self.calibration = calibration or default_calibration()
         self.facets = Facets.of(index.patterns)
         self.masks = FilterMasks(index.patterns)
-        self.ranker = default_ranker() if self.settings.fusion == "learned" else None
+        self.ranker = (ranker or default_ranker()) if self.settings.fusion == "learned" else None
+        self.extractor = self._extractor() if self.ranker is not None else None
         self.signals: dict[str, Signal] = {name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0}
 
-    # -- public API -------------------------------------------------------------------------
-    def validate(self, query: str, k: int, filters: Filters) -> tuple[str, Filters]:
+    @property
+    def needs_vector(self) -> bool:
+        return any(signal.needs_vector for signal in self.signals.values())
+
+    # -- the one check of a request ---------------------------------------------------------------
+    def prepare(self, request: SearchRequest) -> PreparedQuery:
+        """The request checked against the index (text, k, offset, filters, reader), with its tokens and selection."""
+        s = self.settings
+        query = check_text("query", request.query)
         if not isinstance(query, str) or not query.strip():
             raise QueryError("query", EMPTY_QUERY)
-        if len(query) > self.settings.max_query_chars:
-            raise QueryError("query", f"query has {len(query)} characters; the limit is {self.settings.max_query_chars}")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
-            raise QueryError("k", f"k must be between 1 and {self.settings.max_k}, got {k}")
-        return query.strip(), normalize(filters, self.facets)
+        if len(query) > s.max_query_chars:
+            raise QueryError("query", f"query has {len(query)} characters; the limit is {s.max_query_chars}")
+        offset, k = request.offset, request.k
+        if not _whole(offset) or not 0 <= offset < s.max_k:
+            raise QueryError("offset", f"offset must be a whole number from 0 to {s.max_k - 1}, got {offset}")
+        if not _whole(k) or not 1 <= k <= s.max_k - offset:
+            if offset:
+                raise QueryError("k", f"k must be between 1 and {s.max_k - offset} with offset {offset} (offset + k is at most {s.max_k}), got {k}")
+            raise QueryError("k", f"k must be between 1 and {s.max_k}, got {k}")
+        filters = self.normalize_filters(request.filters)
+        text = query.strip()
+        return PreparedQuery(
+            text=text,
+            k=k + offset,
+            offset=offset,
+            filters=filters,
+            reader=self.normalize_reader(request.reader, filters),
+            group_duplicates=bool(request.group_duplicates),
+            tokens=tuple(analyze(text)),
+            selection=self.selection(filters),
+            engine=self.index.engine,
+        )
 
-    def search(self, query: str, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False, reader: str | None = None) -> Results:
-        """`reader` ranks and labels for that context without filtering by it (the context filter does both)."""
-        started = time.perf_counter()
-        text, filters = self.validate(query, k, filters)
-        reader = self.validate_reader(reader, filters)
-        timings: dict[str, float] = {}
-        vector = None
-        if self.needs_vector:
-            clock = time.perf_counter()
-            vector = self.embedder.encode_query(text)
-            timings["encode"] = (time.perf_counter() - clock) * 1000
-        return self._finish(text, k, filters, group_duplicates, vector, timings, started, reader)
+    def normalize_filters(self, filters: Filters) -> Filters:
+        """Filter values checked against the index's facets (UnknownFilterValue lists the valid ones)."""
+        for name in ("domain", "context", "status"):
+            check_text(name, getattr(filters, name))
+        return normalize(filters, self.facets)
 
-    def validate_reader(self, reader: str | None, filters: Filters) -> str | None:
+    def normalize_reader(self, reader: str | None, filters: Filters) -> str | None:
         """The context to rank for: `reader` (validated like the context filter), else the context filter."""
+        check_text("reader", reader)
         if reader is None or not str(reader).strip():
             return filters.context
         try:
@@ -102,84 +144,70 @@ class Retriever:
         except UnknownFilterValue as exc:
             raise UnknownFilterValue("reader", exc.value, exc.valid) from None
 
-    def rerank(self, fused: list[tuple[int, float]], runs: dict[str, SignalRun], vector, tokens: Sequence[str], reader: str | None, filters: Filters) -> list[tuple[int, float]]:
-        """The learned fusion's order of the candidates (rag/search/learned.py): convex score + linear corrections."""
-        extractor = self.learned_extractor()
-        rows = extractor.candidates(runs, self.settings.depth)
-        X = extractor.features(rows, vector, tokens, runs, reader, self.selection(filters), dict(fused))
-        return ranked(dict(zip(rows.tolist(), self.ranker.score(X).tolist())))
-
-    def learned_extractor(self):
-        """The feature extractor of the learned fusion (rag/search/learned.py), built once per retriever."""
-        if getattr(self, "_extractor", None) is None:
-            from rag.search.learned import FeatureExtractor, hub_prior
-
-            index = self.index
-            hub = index.hub
-            if hub is None:  # a build made before the prior was stored: compute it from the chunk vectors once
-                n_chunks = len(index.chunks)
-                vectors = index.engine.chunk_vectors(np.arange(n_chunks, dtype=np.int64)) if n_chunks else np.zeros((0, 1), np.float32)
-                hub = hub_prior(vectors, np.asarray(index.chunk_pattern), list(index.chunks.roles), len(index.patterns))
-            self._extractor = FeatureExtractor(index, hub, self.settings.dense_support, self.settings.dense_support_chunks)
-        return self._extractor
-
-    @property
-    def needs_vector(self) -> bool:
-        return any(signal.needs_vector for signal in self.signals.values())
-
-    # -- stages -----------------------------------------------------------------------------
     def selection(self, filters: Filters) -> Selection:
+        """Normalized filters as masks over pattern and chunk rows (built once per query, in `prepare`)."""
         patterns = self.masks.mask(filters)
         return Selection(filters, patterns, None if patterns is None else patterns[self.index.chunk_pattern])
 
-    def search_many(self, requests: Sequence[SearchRequest]) -> list[Results | RagError]:
-        """Several searches at once (the micro-batcher's call): one forward pass encodes every query, one
-        vector search per distinct filter serves all of its queries. Each request gets its own Results
-        (same hits as `search` alone) or its own error; timings say the batch size."""
+    # -- search -----------------------------------------------------------------------------------
+    def search(self, query: str | SearchRequest, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False,
+               reader: str | None = None, offset: int = 0) -> Results:
+        """One search (`query` a text, or a whole request). `reader` ranks and labels for that context without
+        filtering by it (the context filter does both)."""
+        request = query if isinstance(query, SearchRequest) else SearchRequest(query, k, offset, filters, group_duplicates, reader)
+        return self.run(self.prepare(request))
+
+    def run(self, query: PreparedQuery) -> Results:
+        """The results of a prepared query (encoding it when a signal needs its vector)."""
         started = time.perf_counter()
-        out: list[Results | RagError | None] = [None] * len(requests)
-        ready: list[tuple[int, str, Filters, str | None]] = []
-        for i, r in enumerate(requests):
-            try:
-                text, filters = self.validate(r.query, r.k, r.filters)
-                ready.append((i, text, filters, self.validate_reader(r.reader, filters)))
-            except RagError as exc:
-                out[i] = exc
-        vectors: np.ndarray | None = None
-        encode_ms = dense_ms = 0.0
-        prefetched: dict[int, Scored] = {}
-        if ready and self.needs_vector:
+        timings: dict[str, float] = {}
+        if self.needs_vector and query.vector is None:
             clock = time.perf_counter()
-            vectors = self.embedder.encode([text for _, text, _, _ in ready])
+            query = query.with_vector(self.embedder.encode_query(query.text))
+            timings["encode"] = (time.perf_counter() - clock) * 1000
+        return self._finish(query, timings, started)
+
+    def run_many(self, queries: Sequence[PreparedQuery]) -> list[Results | RagError]:
+        """Several prepared queries at once (the micro-batcher's call): one forward pass encodes every query, one
+        vector search per distinct filter serves all of its queries. Each gets its own Results (the same hits as
+        `run` alone) or its own error; timings say the batch size."""
+        started = time.perf_counter()
+        queries = list(queries)
+        encode_ms = dense_ms = 0.0
+        if queries and self.needs_vector:
+            clock = time.perf_counter()
+            vectors = self.embedder.encode([q.text for q in queries])
             encode_ms = (time.perf_counter() - clock) * 1000
+            queries = [q.with_vector(vectors[n]) for n, q in enumerate(queries)]
             if "dense" in self.signals:
                 clock = time.perf_counter()
                 by_filter: dict[Filters, list[int]] = {}
-                for n, (_, _, filters, _) in enumerate(ready):
-                    by_filter.setdefault(filters, []).append(n)
-                for filters, members in by_filter.items():
-                    found = self.index.engine.dense(vectors[members], self.settings.dense_candidates, self.selection(filters))
-                    prefetched.update(zip(members, found))
+                for n, q in enumerate(queries):
+                    by_filter.setdefault(q.filters, []).append(n)
+                for members in by_filter.values():
+                    found = self.index.engine.dense(vectors[members], self.settings.dense_candidates, queries[members[0]].selection)
+                    for n, hits in zip(members, found):
+                        queries[n] = queries[n].with_dense(hits)
                 dense_ms = (time.perf_counter() - clock) * 1000
-        for n, (i, text, filters, reader) in enumerate(ready):
-            timings = {"batch": float(len(ready)), "encode": encode_ms, "dense_batch": dense_ms}
-            extra = {"dense": prefetched[n]} if n in prefetched else {}
-            r = requests[i]
+        out: list[Results | RagError] = []
+        for q in queries:
+            timings = {"batch": float(len(queries)), "encode": encode_ms, "dense_batch": dense_ms}
             try:
-                out[i] = self._finish(text, r.k, filters, r.group_duplicates, None if vectors is None else vectors[n], timings, started, reader, extra)
+                out.append(self._finish(q, timings, started))
             except RagError as exc:
-                out[i] = exc
-        return out  # type: ignore[return-value]
+                out.append(exc)
+        return out
 
-    def run(self, text: str, filters: Filters, vector: np.ndarray | None, timings: dict[str, float], reader: str | None = None, prefetched: Mapping[str, Scored] | None = None) -> tuple[dict[str, SignalRun], tuple[str, ...]]:
+    # -- stages -----------------------------------------------------------------------------------
+    def signal_runs(self, query: PreparedQuery, timings: dict[str, float] | None = None) -> dict[str, SignalRun]:
         """Every enabled signal's run (filters applied before each cut), timed per signal."""
-        query = SignalQuery(text, tuple(analyze(text)), self.selection(filters), vector, reader or filters.context, dict(prefetched or {}))
         runs: dict[str, SignalRun] = {}
         for name, signal in self.signals.items():
             clock = time.perf_counter()
             runs[name] = signal.rank(query)
-            timings[name] = (time.perf_counter() - clock) * 1000
-        return runs, query.tokens
+            if timings is not None:
+                timings[name] = (time.perf_counter() - clock) * 1000
+        return runs
 
     def fuse(self, runs: dict[str, SignalRun]) -> tuple[list[tuple[int, float]], list[int]]:
         """Fused (row, score) best-first, and the rows pinned first because the query is their name."""
@@ -200,41 +228,71 @@ class Retriever:
         pinned = sorted(similarity, key=lambda row: (-similarity[row], -score.get(row, 0.0), row))
         return fused_ranked, pinned
 
-    def _finish(self, text: str, k: int, filters: Filters, group_duplicates: bool, vector, timings: dict[str, float], started: float, reader: str | None = None, prefetched: Mapping[str, Scored] | None = None) -> Results:
-        runs, tokens = self.run(text, filters, vector, timings, reader, prefetched)
+    def candidate_features(self, query: PreparedQuery, runs: dict[str, SignalRun], fused: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """The learned fusion's candidates (pattern rows) and their features (rag/search/learned.py)."""
+        assert self.extractor is not None, "candidate features belong to the learned fusion"
+        rows = self.extractor.candidates(runs, self.settings.depth)
+        return rows, self.extractor.features(rows, query, runs, dict(fused))
+
+    def rank(self, query: PreparedQuery, timings: dict[str, float] | None = None) -> Ranking:
+        """Signals, fusion (learned: convex score + linear corrections) and pinning of a prepared query."""
+        runs = self.signal_runs(query, timings)
         fused, pinned = self.fuse(runs)
-        if self.settings.fusion == "learned":
+        if self.ranker is not None:
             clock = time.perf_counter()
-            fused = self.rerank(fused, runs, vector, tokens, reader, filters)
-            timings["learned"] = (time.perf_counter() - clock) * 1000
-        pinned_set = set(pinned)
-        order = pinned + [row for row, _ in fused if row not in pinned_set]
-        if group_duplicates:
-            leaders = duplicates.group(order, self.index.patterns, k, self.settings.duplicate_title_dice)
+            rows, X = self.candidate_features(query, runs, fused)
+            fused = ranked(dict(zip(rows.tolist(), self.ranker.score(X).tolist())))
+            if timings is not None:
+                timings["learned"] = (time.perf_counter() - clock) * 1000
+        return Ranking(runs, fused, pinned)
+
+    def _extractor(self) -> FeatureExtractor:
+        index = self.index
+        hub = index.hub
+        if hub is None:  # a build made before the prior was stored: compute it from the chunk vectors once
+            n_chunks = len(index.chunks)
+            vectors = index.engine.chunk_vectors(np.arange(n_chunks, dtype=np.int64)) if n_chunks else np.zeros((0, 1), np.float32)
+            hub = hub_prior(vectors, np.asarray(index.chunk_pattern), list(index.chunks.roles), len(index.patterns))
+        return FeatureExtractor(index, hub, self.settings.dense_support, self.settings.dense_support_chunks)
+
+    def _finish(self, query: PreparedQuery, timings: dict[str, float], started: float) -> Results:
+        ranking = self.rank(query, timings)
+        order = ranking.order
+        if query.group_duplicates:
+            leaders = duplicates.group(order, self.index.patterns, query.k, self.settings.duplicate_title_dice)
         else:
-            leaders = [(row, []) for row in order[:k]]
-        fused_score = dict(fused)
-        relevance = self.calibration.relevance(calibration_features(self.index, [row for row, _ in leaders], runs, tokens))
+            leaders = [(row, []) for row in order[: query.k]]
+        page = leaders[query.offset :]
+        rows = [row for row, _ in page]
+        fused_score = dict(ranking.fused)
+        pinned = set(ranking.pinned)
+        relevance = self.calibration.relevance(calibration_features([row for row, _ in leaders], ranking.runs, query))
+        evidence = evidence_for(self.index, rows, ranking.runs, query.tokens, self.settings)
         hits = tuple(
-            self._hit(rank, row, fused_score.get(row, 0.0), runs, tokens, reader, absorbed, row in pinned_set, float(relevance[rank - 1]))
-            for rank, (row, absorbed) in enumerate(leaders, start=1)
+            self._hit(query.offset + n + 1, row, fused_score.get(row, 0.0), ranking.runs, query.reader, absorbed, row in pinned,
+                      float(relevance[query.offset + n]), evidence[n])
+            for n, (row, absorbed) in enumerate(page)
         )
         timings["total"] = (time.perf_counter() - started) * 1000
         s = self.settings
         threshold = self.calibration.threshold
+        more = query.k < s.max_k and len(leaders) == query.k and (query.group_duplicates or len(order) > query.k)
         return Results(
-            query=text,
-            k=k,
-            filters=filters.to_dict(),
+            query=query.text,
+            k=query.page,
+            filters=query.filters.to_dict(),
             hits=hits,
             index_version=self.index.version,
             fusion={"method": s.fusion, "rrf_k": s.rrf_k, "rank_base": 1, "weights": dict(s.weights)},
             timings_ms={name: round(ms, 3) for name, ms in timings.items()},
-            no_good_match=not hits or max(h.relevance for h in hits) < threshold,
+            no_good_match=not leaders or round(float(max(relevance)), 6) < threshold,
             relevance_threshold=round(threshold, 6),
+            offset=query.offset,
+            next_offset=query.k if more else None,
         )
 
-    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], tokens: Sequence[str], reader: str | None, absorbed: list[int], pinned: bool, relevance: float) -> Hit:
+    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], reader: str | None, absorbed: list[int], pinned: bool,
+             relevance: float, evidence) -> Hit:
         pattern = self.index.patterns[row]
         per: dict[str, RetrieverScore] = {}
         for name, run in runs.items():
@@ -250,7 +308,7 @@ class Retriever:
             rank=rank,
             score=round(float(score), 6),
             retrievers=per,
-            evidence=evidence_for(self.index, row, runs, tokens, self.settings),
+            evidence=evidence,
             context=reader,
             context_label=pattern.context_label(reader) if reader else None,
             name_match=None if names is None else names.names.get(row),
@@ -258,3 +316,5 @@ class Retriever:
             pinned=pinned,
             relevance=round(relevance, 6),
         )
+
+

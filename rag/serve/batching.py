@@ -2,7 +2,7 @@
 
 Each request thread calls `submit` and waits. The first request of an idle batcher starts a worker,
 which waits up to `window_s` for more requests (or until `max_batch` are queued), then runs the whole
-batch through one call (`Retriever.search_many`: one forward pass of the encoder, one vector search per
+batch through one call (`Retriever.run_many`: one forward pass of the encoder, one vector search per
 distinct filter) and hands every request its own result or error. The worker stays for the next batch
 and exits after IDLE_EXIT_S without requests, so an idle or replaced batcher holds no thread.
 

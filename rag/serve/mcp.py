@@ -26,9 +26,10 @@ from rag import __version__
 from rag.errors import RagError
 from rag.index.lexical import analyze
 from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET
-from rag.search.filters import Filters
+from rag.records.filters import Filters
+from rag.records.request import SearchRequest
 from rag.serve import lean, service
-from rag.serve.service import State
+from rag.serve.state import State
 from rag.serve.wire import MAX_K, MAX_QUERY_CHARS, FacetsResponse, RelatedResponse
 
 INSTRUCTIONS = (
@@ -78,7 +79,7 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
     ) -> CallToolResult:
         """Patterns that fit a situation, best first: {index_version, no_good_match?, hits: [{slug, title, relevance (0-1), pinned?, evidence: [{cite, snippet}]}]}; get_pattern for more."""
         with _as_tool_errors():
-            results = service.search(get_state(), query, k, Filters(domain, context, status, min_confidence), group_duplicates, 0, reader)
+            results = service.search(get_state(), SearchRequest(query, k, 0, Filters(domain, context, status, min_confidence), group_duplicates, reader))
             return _answer(*lean.search_answer(results, analyze(query)))
 
     def get_pattern(

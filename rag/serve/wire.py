@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from rag.search.browse import PatternPage
@@ -14,7 +15,8 @@ from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET, ContextPack
 from rag.search.filters import CONFIDENCE_SCALE, Facets, Filters
 from rag.search.graph import RelatedPattern, SimilarPattern
 from rag.records.pattern import Pattern
-from rag.records.results import Results
+from rag.records.request import SearchRequest
+from rag.records.results import Evidence, Hit, Results
 from rag.config import RetrieverSettings
 
 _DEFAULTS = RetrieverSettings()
@@ -50,8 +52,10 @@ class FiltersIn(BaseModel):
         return Filters(self.domain, self.context, self.status, self.min_confidence)
 
 
-class SearchRequest(BaseModel):
-    model_config = STRICT
+class SearchBody(BaseModel):
+    """The body of POST /search (the wire form of `rag.records.request.SearchRequest`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="SearchRequest")
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="A situation in plain words, or a pattern's name.", examples=["our shelves are full of stock nobody ordered"])
     k: Whole = Field(10, ge=1, le=MAX_K, description="Number of patterns to return.")
@@ -60,6 +64,9 @@ class SearchRequest(BaseModel):
     group_duplicates: bool = Field(False, description="Fold near-duplicate patterns under the best one.")
     reader: str | None = Field(None, max_length=100, description="Rank and label for this context (corporate, government, ...) without filtering; see /facets.")
     explain: bool = Field(False, description="Add each retriever's rank and score, the fusion settings and timings.")
+
+    def to_record(self) -> SearchRequest:
+        return SearchRequest(self.query, self.k, self.offset, self.filters.to_filters(), self.group_duplicates, self.reader)
 
 
 class ContextRequest(BaseModel):
@@ -114,6 +121,7 @@ class SearchResponse(BaseModel):
     query: str
     k: int
     offset: int = Field(0, description="Hits skipped before these; ranks stay absolute (the first hit has rank offset + 1).")
+    next_offset: int | None = Field(None, description="The offset of the next page (send it as `offset`); null on the last one.")
     index_version: str = Field(description="The index build that answered.")
     filters: FiltersOut
     hits: list[HitOut]
@@ -123,25 +131,40 @@ class SearchResponse(BaseModel):
     relevance_threshold: float = Field(0.0, description="The relevance under which the best hit means no good match.")
 
     @classmethod
-    def of(cls, results: Results, explain: bool = False, offset: int = 0) -> SearchResponse:
-        hits = []
-        for h in results.hits:
-            data = h.to_dict()
-            if not explain:
-                data["retrievers"] = None
-            hits.append(HitOut.model_validate(data))
-        return cls(
+    def of(cls, results: Results, explain: bool = False) -> SearchResponse:
+        """Built from the records once, without validating them again (they are the library's own)."""
+        return cls.model_construct(
             query=results.query,
             k=results.k,
-            offset=offset,
+            offset=results.offset,
+            next_offset=results.next_offset,
             index_version=results.index_version,
-            filters=FiltersOut.model_validate(results.filters),
-            hits=hits,
+            filters=FiltersOut.model_construct(**results.filters),
+            hits=[_hit(h, explain) for h in results.hits],
             fusion=results.fusion if explain else None,
             timings_ms=results.timings_ms if explain else None,
             no_good_match=results.no_good_match,
             relevance_threshold=results.relevance_threshold,
         )
+
+
+def _hit(h: Hit, explain: bool) -> HitOut:
+    return HitOut.model_construct(
+        slug=h.slug, title=h.title, summary=h.summary, domains=list(h.domains), rank=h.rank, score=h.score,
+        evidence=[_evidence(e) for e in h.evidence], context=h.context, context_label=h.context_label, name_match=h.name_match,
+        duplicates=list(h.duplicates), pinned=h.pinned, relevance=h.relevance,
+        retrievers={name: RetrieverScoreOut.model_construct(rank=r.rank, score=r.score) for name, r in h.retrievers.items()} if explain else None,
+    )
+
+
+def _evidence(e: Evidence) -> EvidenceOut:
+    return EvidenceOut.model_construct(chunk_id=e.chunk_id, section=e.section, role=e.role, snippet=e.snippet, score=e.score,
+                                       retriever=e.retriever, highlights=[tuple(span) for span in e.highlights])
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as JSON, serialized once (a route returning a Response skips FastAPI's second validation)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 class SectionOut(BaseModel):
@@ -333,7 +356,18 @@ class HealthResponse(BaseModel):
     model_ready: bool | None = Field(None, description="Whether the model is loaded (the first search loads it otherwise).")
     device: str | None = Field(None, description="Where the serving encoder runs once loaded: cuda (a GPU, used when torch sees one) or cpu.")
     query_encoder: str | None = Field(None, description="What computes query vectors: numpy (the model's forward pass without torch, the CPU default) or torch (RAG_QUERY_ENCODER).")
-    detail: str | None = Field(None, description="Why the server cannot serve (status error).")
+    detail: str | None = Field(None, description="Why the server cannot serve (status error or degraded).")
+
+
+class LiveResponse(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    status: Literal["ok", "loading", "error", "degraded"]
+    index_version: str | None = None
+    reason: str | None = Field(None, description="Why the server cannot search now (with 503 and Retry-After).")
 
 
 class ModelOut(BaseModel):

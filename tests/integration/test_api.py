@@ -13,7 +13,7 @@ from rag.serve.http import create_app
 from rag.serve.http.app import swap_state
 from rag.config import Settings
 from rag.config import RetrieverSettings
-from rag.serve.service import State
+from rag.serve.state import State
 
 
 
@@ -193,7 +193,7 @@ def test_context_pack_within_budget_with_citations(client, token_counter):
 def test_every_route_has_a_short_operation_id_and_a_response_model(client):
     schema = client.get("/openapi.json").json()
     operations = {(path, method): op for path, item in schema["paths"].items() for method, op in item.items()}
-    assert {op["operationId"] for op in operations.values()} == {"search", "get_pattern", "related", "similar", "facets", "health", "stats", "context_pack", "list_patterns"}
+    assert {op["operationId"] for op in operations.values()} == {"search", "get_pattern", "related", "similar", "facets", "health", "health_live", "health_ready", "stats", "context_pack", "list_patterns"}
     for op in operations.values():
         assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"]
 

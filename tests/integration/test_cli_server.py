@@ -20,7 +20,7 @@ from rag.cli import common as cli_common
 from rag.cli.app import app
 from rag.config import Settings
 from rag.serve.http import create_app
-from rag.serve.service import State
+from rag.serve.state import State
 
 
 @pytest.fixture(autouse=True)

@@ -92,7 +92,7 @@ def test_a_loading_server_answers_503_with_retry_after_then_serves(patterns_inde
 
     from rag.config import Settings
     from rag.serve.http.app import create_app
-    from rag.serve.service import State
+    from rag.serve.state import State
 
     gate = threading.Event()
     real = State.load

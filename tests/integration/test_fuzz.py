@@ -29,7 +29,7 @@ WITH_INPUT = [
     ("GET", "/patterns/{slug}/related"),
     ("GET", "/patterns/{slug}/similar"),
 ]
-WITHOUT_INPUT = [("GET", "/facets"), ("GET", "/health"), ("GET", "/stats"), ("POST", "/admin/reindex"), ("POST", "/admin/reload")]
+WITHOUT_INPUT = [("GET", "/facets"), ("GET", "/health"), ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/stats"), ("POST", "/admin/reindex"), ("POST", "/admin/reload")]
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def test_build_then_load_gives_the_same_results(library, tmp_path, embedder, emb
     assert [(h.slug, h.score) for h in first.hits] == [(h.slug, h.score) for h in again.hits]
     manifest = read_manifest(current_build(tmp_path / "ix"))
     assert manifest.model.to_dict() == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256}
-    assert manifest.counts.chunks == 27 and manifest.vectors["kind"] == "flat" and manifest.engine == "embedded"
+    assert manifest.counts.chunks == 27 and manifest.vectors.kind == "flat" and manifest.engine == "embedded"
     assert set(manifest.sources) == {"bees.md", "bikes.md", "bread.md"}
     assert {"vectors.faiss", "chunks.jsonl", "patterns.jsonl", "bm25-keywords/params.index.json"} <= set(manifest.files)
 

@@ -69,11 +69,12 @@ def test_build_writes_two_collections_and_a_local_manifest(milvus_index_dir, mil
     assert m.milvus.uri == milvus_settings.uri and m.milvus.prefix == milvus_settings.prefix and m.milvus.analyzer == {"tokenizer": "whitespace"}
     assert m.milvus.chunks.endswith("_chunks") and m.milvus.patterns.endswith("_patterns") and m.milvus.truncated == 0
     files = {p.name for p in (milvus_index_dir / "current").iterdir()}
-    assert files == {"manifest.json", "patterns.jsonl", "chunks.jsonl", "chunks-skipped.jsonl", "problems.jsonl", "hub-prior.npy"}  # no FAISS or bm25s files
+    # no FAISS or bm25s files: only the full-text postings that query coverage reads locally
+    assert files == {"manifest.json", "patterns.jsonl", "chunks.jsonl", "chunks-skipped.jsonl", "problems.jsonl", "hub-prior.npy", "postings-fulltext.npz"}
     client = client_of(milvus_settings)
     counts = [client.query(name, filter="", output_fields=["count(*)"], timeout=5)[0]["count(*)"] for name in (m.milvus.chunks, m.milvus.patterns)]
     assert counts == [len(index.chunks), 25]
-    assert index.engine.health()["reachable"] is True
+    assert index.engine.health().reachable is True
 
 
 def test_alias_is_moved_where_the_server_has_aliases(milvus_retriever, milvus):
@@ -114,8 +115,11 @@ def test_search_parity_with_the_embedded_engine(retriever, milvus_retriever):
 
 
 def test_each_signal_returns_the_embedded_rows_and_scores(search_index, milvus_retriever, embedder):
-    from rag.index.engine import EVERYTHING
+    from rag.index.engine import Selection
     from rag.index.lexical import analyze
+    from rag.records.filters import Filters
+
+    EVERYTHING = Selection(Filters())
 
     mine, theirs = milvus_retriever.index.engine, search_index.engine
     for query in QUERIES:
@@ -128,6 +132,14 @@ def test_each_signal_returns_the_embedded_rows_and_scores(search_index, milvus_r
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
     rows = search_index.chunk_rows(3)
     np.testing.assert_allclose(mine.passage_scores(analyze(SHELVES), rows), theirs.passage_scores(analyze(SHELVES), rows), rtol=1e-4)
+    for query in QUERIES:  # what the learned fusion reads: every pattern's BM25, coverage, chunk similarities
+        tokens = analyze(query)
+        for field in ("keywords", "fulltext"):
+            np.testing.assert_allclose(mine.lexical_scores(field, tokens, EVERYTHING), theirs.lexical_scores(field, tokens, EVERYTHING), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(mine.coverage(tokens), theirs.coverage(tokens))  # the same postings: exactly equal
+        vector = embedder.encode_query(query)
+        chunks = np.arange(len(search_index.chunks))
+        np.testing.assert_allclose(mine.chunk_similarities(vector, chunks), theirs.chunk_similarities(vector, chunks), atol=1e-5)
     np.testing.assert_allclose(mine.chunk_vectors(rows), theirs.chunk_vectors(rows), atol=1e-6)
 
 
@@ -228,8 +240,9 @@ def test_every_filter_full_k_and_compliance(filter_engines, fake_encoder, given)
 
 # -- the swap under concurrent queries ------------------------------------------------------------------
 def test_swap_under_concurrent_queries_each_response_from_one_build(tmp_path, embedder, embedding_cache_dir, milvus_settings):
-    from rag.serve import service
-    from rag.serve.service import State
+    from rag.records.request import SearchRequest
+    from rag.serve import admin, service
+    from rag.serve.state import State
 
     library = tmp_path / "library"
     shutil.copytree(PATTERNS, library)
@@ -248,8 +261,8 @@ def test_swap_under_concurrent_queries_each_response_from_one_build(tmp_path, em
         current = state
         while not stop.is_set():
             try:
-                current = service.reload(current, index_dir)
-                results = service.search(current, SHELVES, 5)
+                current = admin.reload(current, index_dir, embedder, milvus=milvus_settings)
+                results = service.search(current, SearchRequest(SHELVES, 5))
                 assert results.index_version == current.version
                 seen.append((results.index_version, "pull-based-replenishment" in {h.slug for h in results.hits}))
             except BaseException as exc:  # noqa: BLE001 - any failure fails the test below

@@ -31,7 +31,7 @@ from rag.index.build import build_index
 from bench.loadgen import free_port, percentile, run_load, serve_in_thread
 from rag.errors import QueryError
 from rag.index.search_index import SearchIndex
-from rag.serve.service import State
+from rag.serve.state import State
 from rag.index.store import current_build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,7 +177,9 @@ def test_reload_serves_a_build_made_elsewhere_and_admin_operations_run_one_at_a_
 def test_reindex_without_a_library_keeps_serving_and_says_what_to_set(state, patterns_index_dir, tmp_path):
     settings = Settings(index_dir=patterns_index_dir, library=tmp_path / "gone", admin_token=TOKEN)
     with TestClient(create_app(settings, state=state)) as client:
-        refused = client.post("/admin/reindex", headers=bearer(), json={"library": "/etc", "index_dir": "/tmp"})
+        smuggled = client.post("/admin/reindex", headers=bearer(), json={"library": "/etc", "index_dir": "/tmp"})
+        assert smuggled.status_code == 422 and smuggled.json()["field"] in {"library", "index_dir"}  # no path from the caller
+        refused = client.post("/admin/reindex", headers=bearer())
         assert refused.status_code == 409
         assert refused.json()["detail"] == f"pattern library folder not found: {tmp_path / 'gone'}; set RAG_LIBRARY to the folder to index; still serving the previous index"
         assert client.get("/health").json()["index_version"] == state.version
@@ -351,7 +353,11 @@ def test_admin_token_is_required_and_compared_in_constant_time(state, patterns_i
     assert accepted.status_code == 200 and accepted.json()["index_version"] == state.version
     assert (b"s3cret-admin-tokeN", TOKEN.encode()) in compared and (TOKEN.encode(), TOKEN.encode()) in compared
     assert len(compared) == 6  # every request with admin enabled, the refused ones included, went through compare_digest
-    for path in ("/admin/reindex", "/admin/reload"):  # no user-supplied path or parameter of any kind
-        operation = schema["paths"][path]["post"]
-        assert "parameters" not in operation and "requestBody" not in operation
+    reload_op, reindex_op = schema["paths"]["/admin/reload"]["post"], schema["paths"]["/admin/reindex"]["post"]
+    assert "parameters" not in reload_op and "requestBody" not in reload_op  # no user-supplied path or parameter
+    assert "parameters" not in reindex_op  # reindex takes one boolean, allow_shrink, and nothing else
+    ref = str(reindex_op["requestBody"]["content"]["application/json"]["schema"])
+    body = next(schema["components"]["schemas"][name] for name in schema["components"]["schemas"] if f"/{name}'" in ref)
+    assert body["properties"].keys() == {"allow_shrink"} and body["properties"]["allow_shrink"]["type"] == "boolean"
+    for operation in (reload_op, reindex_op):
         assert operation["security"] == [{"HTTPBearer": []}]

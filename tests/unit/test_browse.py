@@ -10,9 +10,10 @@ from support import PATTERNS, SHELVES
 from rag.config import Settings
 from rag.errors import QueryError
 from rag.records.filters import Filters
+from rag.records.request import SearchRequest
 from rag.serve import service
 from rag.serve.http import create_app
-from rag.serve.service import State
+from rag.serve.state import State
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +71,8 @@ def test_search_offset_returns_the_next_hits_with_absolute_ranks(client):
 
 def test_offset_plus_k_is_capped_by_max_k(state):
     with pytest.raises(QueryError, match=r"k must be between 1 and 10 with offset 90 \(offset \+ k is at most 100\), got 20") as exc:
-        service.search(state, SHELVES, 20, Filters(), offset=90)
+        service.search(state, SearchRequest(SHELVES, 20, 90))
     assert exc.value.field == "k"
     with pytest.raises(QueryError, match="offset must be a whole number from 0 to 99, got 100"):
-        service.search(state, SHELVES, 1, Filters(), offset=100)
-    assert len(service.search(state, SHELVES, 10, Filters(), offset=90).hits) == min(10, max(0, len(state.index.patterns) - 90))
+        service.search(state, SearchRequest(SHELVES, 1, 100))
+    assert len(service.search(state, SearchRequest(SHELVES, 10, 90)).hits) == min(10, max(0, len(state.index.patterns) - 90))

@@ -26,7 +26,7 @@ from rag.index.build import build_index
 from rag.index.store import current_build
 from rag.records.manifest import MANIFEST, read_manifest
 from rag.serve.http import create_app
-from rag.serve.service import State
+from rag.serve.state import State
 
 
 @pytest.fixture(scope="module")

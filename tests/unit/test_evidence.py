@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rag.index.lexical import analyze, analyze_spans
-from rag.search.evidence import snippet, window
+from rag.records.chunk import Chunk
+from rag.search.evidence import window
 from rag.serve.wire import SearchResponse
 
 FILLER = " ".join(f"Filler sentence number {n} talks about nothing in particular." for n in range(12))
@@ -49,7 +50,8 @@ def test_without_a_match_the_snippet_is_the_beginning_cut_at_a_word():
 
 
 def test_a_short_text_comes_whole_with_every_match_and_the_chunk_header_is_dropped():
-    out, spans = snippet("Pull-Based Replenishment: Problem.\nShelves full of stock nobody ordered.", 320, analyze("order"))
+    chunk = Chunk("p#problem", "p", "problem", "Problem", "Pull-Based Replenishment: Problem.\nShelves full of stock nobody ordered.")
+    out, spans = window(chunk.body, 320, analyze("order"))
     assert out == "Shelves full of stock nobody ordered."
     assert marked(out, spans) == ["ordered"]
 

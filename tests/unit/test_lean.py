@@ -15,7 +15,7 @@ from rag.search.context import build_context, passage_json
 from rag.search.graph import Graph
 from rag.serve import lean
 from rag.serve.mcp import build_mcp
-from rag.serve.service import State
+from rag.serve.state import State
 
 SHELVES = "our shelves are full of stock nobody ordered"
 

@@ -7,6 +7,7 @@ import pytest
 
 from lab import learn
 from rag.records.filters import Filters
+from rag.records.request import SearchRequest
 from rag.search.learned import FEATURES, ROLE_GROUPS, LinearRanker, hub_prior
 from rag.search.retriever import Retriever
 
@@ -43,12 +44,11 @@ def test_hub_prior_never_scores_a_pattern_against_its_own_chunks():
 
 def test_features_are_exact_for_every_candidate(fake_index, fake_encoder):
     retriever = Retriever(fake_index, fake_encoder)
-    extractor = retriever.learned_extractor()
     text = "pull based replenishment of stock"
     vector = fake_encoder.encode_query(text)
-    runs, tokens = retriever.run(text, Filters(), vector, {})
-    rows = extractor.candidates(runs, retriever.settings.depth)
-    X = extractor.features(rows, vector, tokens, runs, None, retriever.selection(Filters()))
+    query = retriever.prepare(SearchRequest(text)).with_vector(vector)
+    runs = retriever.signal_runs(query)
+    rows, X = retriever.candidate_features(query, runs, retriever.fuse(runs)[0])
     assert X.shape == (len(rows), len(FEATURES))
     col = {n: i for i, n in enumerate(FEATURES)}
     for i, row in enumerate(rows[:5]):
@@ -65,13 +65,11 @@ def test_features_are_exact_for_every_candidate(fake_index, fake_encoder):
 
 def test_reader_feature_is_that_readers_label(fake_index, fake_encoder):
     retriever = Retriever(fake_index, fake_encoder)
-    extractor = retriever.learned_extractor()
     text = "a community group shares tools"
     vector = fake_encoder.encode_query(text)
-    filters = Filters(context="activist")
-    runs, tokens = retriever.run(text, filters, vector, {}, "activist")
-    rows = extractor.candidates(runs, retriever.settings.depth)
-    X = extractor.features(rows, vector, tokens, runs, "activist", retriever.selection(filters))
+    query = retriever.prepare(SearchRequest(text, filters=Filters(context="activist"))).with_vector(vector)
+    runs = retriever.signal_runs(query)
+    rows, X = retriever.candidate_features(query, runs, retriever.fuse(runs)[0])
     col = FEATURES.index("d_reader")
     row = int(rows[0])
     label_rows = [c for c in fake_index.chunk_rows(row) if fake_index.chunks[c].context == "activist"]

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from rag.errors import QueryError, UnknownFilterValue
-from rag.index.embedded import top_k
+from rag.index.engine import top_k
 from rag.index.engine import Selection
 from rag.records.filters import Filters
 from rag.search import signals as signal_registry
 from rag.search.retriever import Retriever
-from rag.search.signals.base import SignalQuery, SignalRun
+from rag.search.query import PreparedQuery
+from rag.search.signals.base import SignalRun
 
 
 def test_every_registered_signal_runs_and_explains_its_rank(fake_retriever):
@@ -36,7 +37,7 @@ def test_a_new_signal_is_one_class_and_one_registration(fake_index, fake_encoder
         def __init__(self, index, settings):
             self.row = len(index.patterns) - 1
 
-        def rank(self, query: SignalQuery) -> SignalRun:
+        def rank(self, query: PreparedQuery) -> SignalRun:
             return SignalRun(np.array([self.row]), np.array([1.0], dtype=np.float32))
 
     monkeypatch.setitem(signal_registry.SIGNALS, "last", LastPattern)

@@ -41,7 +41,7 @@ def test_skipped_chunks_are_not_encoded_or_searched(selective_dir):
     assert len(index.chunks) == len(expected) < len(full)
     assert summary.chunks_skipped == len(full) - len(expected)
     assert summary.chunks_encoded == len(expected)
-    assert index.manifest.chunker["skip_roles"] == ["vitality"] and index.manifest.chunker["max_windows"] == 1
+    assert index.manifest.chunker.skip_roles == ("vitality",) and index.manifest.chunker.max_windows == 1
 
 
 def test_words_of_skipped_chunks_still_count_in_full_text(selective_dir, fake_index, fake_encoder):

@@ -21,6 +21,8 @@ from rag.config import LexicalSettings, MilvusSettings, VectorSettings
 from rag.errors import IndexError_
 from rag.index.milvus.client import connect, guarded, redact
 from rag.index.milvus.collections import drop, move_alias, write_build
+from rag.index.postings import Postings
+from rag.index.store import POSTINGS
 from rag.records.chunk import Chunk
 from rag.records.manifest import Manifest, MilvusRecord, read_manifest
 from rag.records.pattern import Pattern
@@ -29,25 +31,37 @@ log = logging.getLogger(__name__)
 
 
 class MilvusBuild:
+    """The builder seam (rag.index.engines) for Milvus: two fresh collections on the server, and the full-text
+    postings (what query coverage reads) in the build folder."""
+
     kind = "milvus"
 
     def __init__(self, settings: MilvusSettings, patterns: Sequence[Pattern], chunks: Sequence[Chunk], vectors: np.ndarray,
                  documents: dict[str, list[list[str]]], vector_settings: VectorSettings, lexical: LexicalSettings):
         self.settings = settings
-        self.vector_settings = vector_settings
+        self.vectors = vector_settings
         self.record: MilvusRecord | None = None
+        self._postings = Postings.build(documents["fulltext"])
+        self._before: set[str] = set()
         rows = {p.slug: i for i, p in enumerate(patterns)}
         self._args = (patterns, [c.id for c in chunks], np.array([rows[c.slug] for c in chunks], dtype=np.int64), vectors, documents, vector_settings, lexical)
 
     def save(self, build_dir: Path) -> None:
-        """Write the collections (and move the alias where there is one); nothing goes into `build_dir`."""
+        """Write the collections (and move the alias where there is one), and the postings into `build_dir`."""
+        self._postings.save(build_dir / POSTINGS)
         client = connect(self.settings)
         self.record = write_build(self.settings, client, *self._args)
         self.record = move_alias(self.settings, client, self.record)
 
+    def start(self, index_dir: Path) -> None:
+        self._before = referenced(index_dir)
+
     def discard(self) -> None:
         if self.record is not None:
             drop(self.settings, connect(self.settings), (self.record.chunks, self.record.patterns))
+
+    def finish(self, index_dir: Path) -> None:
+        self.prune(self._before, index_dir)
 
     def prune(self, before: set[str], index_dir: Path) -> list[str]:
         """Drop the collections named by builds that existed before this one and no longer do."""

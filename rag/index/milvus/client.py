@@ -85,8 +85,9 @@ def is_unimplemented(exc: BaseException) -> bool:
 
 def unavailable(uri: str, exc: BaseException) -> EngineUnavailable:
     reason = getattr(exc, "message", None)
-    if not reason and callable(getattr(exc, "details", None)):
-        reason = exc.details()  # a raw grpc.RpcError
+    details = getattr(exc, "details", None)
+    if not reason and callable(details):
+        reason = details()  # a raw grpc.RpcError
     reason = (str(reason or exc) or type(exc).__name__).splitlines()[0][:200]
     log.warning("Milvus at %s unreachable: %s", redact(uri), reason)
     return EngineUnavailable(f"the Milvus engine at {redact(uri)} is unreachable or failing ({reason}); retry in a few seconds", "engine")

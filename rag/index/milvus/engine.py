@@ -11,44 +11,46 @@ ordered by row, as the embedded engine orders them.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from rag.config import LexicalSettings, MilvusSettings, VectorSettings
+from rag.config import DEFAULT_MILVUS_URI, BuildSettings, LexicalSettings, MilvusSettings, VectorSettings
 from rag.errors import EngineUnavailable, IndexCorrupt
-from rag.index.engine import LexicalField, Scored, Selection
+from rag.index.engine import EngineHealth, LexicalField, PatternField, Scored, Selection
+from rag.index.milvus.build import MilvusBuild, still_served
 from rag.index.milvus.client import connect, guarded, redact
-from rag.index.milvus.expressions import both, rows_expression, selection_expression
-from rag.records.manifest import MilvusRecord
+from rag.index.milvus.expressions import rows_expression, selection_expression
+from rag.index.postings import Postings
+from rag.index.store import POSTINGS
+from rag.records.chunk import Chunk
+from rag.records.manifest import Manifest, MilvusRecord
+from rag.records.pattern import Pattern
 
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 16384  # Milvus's largest topk
 SPARSE = {"keywords": "keywords_sparse", "fulltext": "fulltext_sparse", "passages": "passages_sparse"}
-PASSAGE_CACHE = 64  # (tokens, rows) -> scores, so evidence of one query's hits costs one request each
 
 
 class MilvusEngine:
     kind = "milvus"
 
-    def __init__(self, record: MilvusRecord, settings: MilvusSettings, lexical: LexicalSettings, vectors: VectorSettings, sizes: dict[str, int]):
+    def __init__(self, record: MilvusRecord, settings: MilvusSettings, lexical: LexicalSettings, vectors: VectorSettings, sizes: dict[str, int], postings: Postings):
         self.record = record
         self.settings = settings
         self.scale = 1.0 / (lexical.k1 + 1.0)
         self.vector_settings = vectors
         self._sizes = sizes
-        self._passages: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._postings = postings  # the full-text corpus's postings, kept locally: coverage without a round trip
 
     @classmethod
-    def open(cls, record: MilvusRecord, settings: MilvusSettings | None, lexical: LexicalSettings, vectors: VectorSettings, counts: dict[str, int]) -> MilvusEngine:
+    def open(cls, record: MilvusRecord, settings: MilvusSettings | None, lexical: LexicalSettings, vectors: VectorSettings, counts: dict[str, int], postings: Postings) -> MilvusEngine:
         """Open the build's collections. Unreachable now is not fatal (requests get 503 until it returns);
         reachable with a collection missing or of another size is IndexCorrupt."""
         settings = (settings or MilvusSettings()).at(record.uri)
-        engine = cls(record, settings, lexical, vectors, dict(counts))
+        engine = cls(record, settings, lexical, vectors, dict(counts), postings)
         try:
             engine._sizes = engine.remote_sizes()
         except EngineUnavailable:
@@ -93,25 +95,48 @@ class MilvusEngine:
                            filter=selection_expression(selection), search_params={"metric_type": "BM25"}, output_fields=[])
         return _scored(found[0], self.scale, selection.chunks if field == "passages" else selection.patterns)
 
+    def lexical_scores(self, field: PatternField, tokens: Sequence[str], selection: Selection) -> np.ndarray:
+        n = self._sizes.get(field, 0)
+        out = np.zeros(n, dtype=np.float32)
+        found = self.lexical(field, tokens, n, selection)  # every pattern that holds a query token (n <= MAX_LIMIT)
+        out[found.rows] = found.scores
+        return out
+
     def passage_scores(self, tokens: Sequence[str], chunk_rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(chunk_rows, dtype=np.int64)
         if not tokens or not len(rows):
             return np.zeros(len(rows), dtype=np.float32)
-        key = (tuple(tokens), rows.tobytes())
-        with self._lock:
-            if key in self._passages:
-                return self._passages[key]
-        keep = np.zeros(self._sizes.get("passages", int(rows.max()) + 1), dtype=bool)
-        keep[rows] = True
-        found = self._call(self.record.chunks, "search", self.record.chunks, data=[" ".join(tokens)], anns_field=SPARSE["passages"],
-                           limit=min(len(rows), MAX_LIMIT), filter=rows_expression("row", keep) if len(rows) < len(keep) else "",
-                           search_params={"metric_type": "BM25"}, output_fields=[])
-        score = {int(h["id"]): float(h["distance"]) * self.scale for h in found[0]}
-        out = np.array([score.get(int(r), 0.0) for r in rows], dtype=np.float32)
-        with self._lock:
-            self._passages[key] = out
-            while len(self._passages) > PASSAGE_CACHE:
-                self._passages.popitem(last=False)
+        score = self._within(SPARSE["passages"], [" ".join(tokens)], rows, "BM25")
+        return np.array([score.get(int(r), 0.0) * self.scale for r in rows], dtype=np.float32)
+
+    def coverage(self, tokens: Sequence[str]) -> np.ndarray:
+        return self._postings.coverage(tokens)
+
+    def chunk_similarities(self, vector: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(chunk_rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros(0, dtype=np.float32)
+        score = self._within("dense", [np.asarray(vector, dtype=np.float32).tolist()], rows, "COSINE")
+        missing = [int(r) for r in rows if int(r) not in score]
+        if missing:
+            raise IndexCorrupt(f"Milvus collection {self.record.chunks} lacks chunk rows {missing[:5]}; run `rag index LIBRARY --engine milvus --rebuild`")
+        return np.array([score[int(r)] for r in rows], dtype=np.float32)
+
+    def _within(self, anns_field: str, data: list, rows: np.ndarray, metric: str) -> dict[int, float]:
+        """One search of the chunk collection restricted to `rows` (every one of them when its score is defined):
+        row -> raw score. Exact, whatever the vector index: a FLAT scan of the few rows the filter keeps."""
+        unique = np.unique(rows)
+        out: dict[int, float] = {}
+        for start in range(0, len(unique), MAX_LIMIT):
+            part = unique[start : start + MAX_LIMIT]
+            keep = np.zeros(max(self._sizes.get("passages", 0), int(part.max()) + 1), dtype=bool)
+            keep[part] = True
+            params = {"metric_type": metric, "params": {}}
+            if metric != "BM25" and self.record.index_type == "IVF_FLAT":
+                params["params"] = {"nprobe": self.vector_settings.nlist or 128}  # every list: exact over the kept rows
+            found = self._call(self.record.chunks, "search", self.record.chunks, data=data, anns_field=anns_field, limit=len(part),
+                               filter=rows_expression("row", keep), search_params=params, output_fields=[])
+            out.update((int(h["id"]), float(h["distance"])) for h in found[0])
         return out
 
     def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
@@ -125,17 +150,13 @@ class MilvusEngine:
             raise IndexCorrupt(f"Milvus collection {self.record.chunks} lacks chunk rows {missing[:5]}; run `rag index LIBRARY --engine milvus --rebuild`")
         return np.asarray([by_row[int(r)] for r in rows], dtype=np.float32)
 
-    def health(self) -> dict:
-        out = {"engine": self.kind, "reachable": False, "uri": redact(self.settings.uri), "collections": {"chunks": self.record.chunks, "patterns": self.record.patterns}}
+    def health(self) -> EngineHealth:
+        extra = {"uri": redact(self.settings.uri), "collections": {"chunks": self.record.chunks, "patterns": self.record.patterns}}
         try:
             present = all(guarded(self.settings.uri, name, self.client.has_collection, name, timeout=self.settings.timeout_s) for name in (self.record.chunks, self.record.patterns))
         except (EngineUnavailable, IndexCorrupt) as exc:
-            out["error"] = str(exc)
-            return out
-        out["reachable"] = True
-        if not present:
-            out["error"] = "a collection of the served build is missing; rebuild"
-        return out
+            return EngineHealth(self.kind, False, str(exc), extra)
+        return EngineHealth(self.kind, True, None if present else "a collection of the served build is missing; rebuild", extra)
 
 
 def _scored(hits, scale: float, mask: np.ndarray | None) -> Scored:
@@ -146,3 +167,34 @@ def _scored(hits, scale: float, mask: np.ndarray | None) -> Scored:
         rows, scores = rows[inside], scores[inside]
     order = np.lexsort((rows, -scores))  # best first, ties by row (the embedded engine's order)
     return Scored(rows[order], scores[order])
+
+
+class MilvusBackend:
+    kind = "milvus"
+
+    def builder(self, settings: BuildSettings, patterns: Sequence[Pattern], chunks: Sequence[Chunk], vectors: np.ndarray,
+                documents: dict[str, list[list[str]]], vector_settings: VectorSettings) -> MilvusBuild:
+        return MilvusBuild(server(settings), patterns, chunks, vectors, documents, vector_settings, settings.lexical)
+
+    def still_served(self, settings: BuildSettings, manifest: Manifest) -> bool:
+        return still_served(server(settings), manifest)
+
+    def open(self, build_dir: Path, manifest: Manifest, milvus: MilvusSettings | None) -> MilvusEngine:
+        if manifest.milvus is None:
+            raise IndexCorrupt(f"manifest of {build_dir} names the Milvus engine but no collections; run `rag index LIBRARY --engine milvus --rebuild`")
+        counts = {"vectors": manifest.counts.chunks, "keywords": manifest.counts.patterns, "fulltext": manifest.counts.patterns, "passages": manifest.counts.chunks}
+        try:
+            postings = Postings.load(build_dir / POSTINGS)
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorrupt(f"index in {build_dir} cannot be read ({POSTINGS}: {exc}); run `rag index LIBRARY --engine milvus --rebuild`") from exc
+        if postings.size != manifest.counts.patterns:
+            raise IndexCorrupt(f"index in {build_dir} is inconsistent ({POSTINGS} has {postings.size} documents for {manifest.counts.patterns} patterns); rebuild")
+        return MilvusEngine.open(manifest.milvus, milvus, manifest.lexical, manifest.vectors, counts, postings)
+
+
+def server(settings: BuildSettings) -> MilvusSettings:
+    """The Milvus server a build writes to (the default local port when none is given)."""
+    return (settings.milvus or MilvusSettings()).at(DEFAULT_MILVUS_URI)
+
+
+BACKEND = MilvusBackend()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.search.signals.base import Signal, SignalQuery, SignalRun
+from rag.search.signals.base import Signal, SignalRun
 from rag.search.signals.dense import DenseSignal
 from rag.search.signals.lexical import FullTextSignal, KeywordsSignal
 from rag.search.signals.names import NamesSignal
@@ -14,4 +14,4 @@ SIGNALS: dict[str, type[Signal]] = {
     "names": NamesSignal,
 }
 
-__all__ = ["SIGNALS", "Signal", "SignalQuery", "SignalRun"]
+__all__ = ["SIGNALS", "Signal", "SignalRun"]

@@ -1,34 +1,23 @@
 """The signal seam: one unit per kind of evidence, each ranking patterns for a query under its filter.
 
-A signal gets a `SignalQuery` (the text, its analyzed tokens, its vector when the signal needs one, and the
-`Selection` to stay within) and returns a `SignalRun`: pattern rows best-first with raw scores, plus what
-the evidence stage may show (the chunks that matched, the name that matched). Signals never see each
-other; the retriever fuses their runs.
+A signal gets the `PreparedQuery` (rag.search.query: the text, its analyzed tokens, its vector when the signal
+needs one, the `Selection` to stay within, and the BM25 arrays shared by every stage) and returns a `SignalRun`:
+pattern rows best-first with raw scores, plus what the evidence stage may show (the chunks that matched, the
+name that matched). Signals never see each other; the retriever fuses their runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from rag.index.engine import Scored, Selection
-
-if TYPE_CHECKING:
-    from rag.config import RetrieverSettings
-    from rag.index.search_index import SearchIndex
-
-
-@dataclass(frozen=True, slots=True)
-class SignalQuery:
-    text: str
-    tokens: tuple[str, ...]
-    selection: Selection
-    vector: np.ndarray | None = None
-    reader: str | None = None  # the context to rank for (the context filter, or a reader asked for without filtering)
-    prefetched: Mapping[str, Scored] = field(default_factory=dict)  # engine hits already searched in a batch, by signal
+from rag.config import RetrieverSettings
+from rag.index.engine import Scored
+from rag.index.search_index import SearchIndex
+from rag.search.query import PreparedQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +47,4 @@ class Signal(Protocol):
 
     def __init__(self, index: SearchIndex, settings: RetrieverSettings) -> None: ...
 
-    def rank(self, query: SignalQuery) -> SignalRun: ...
+    def rank(self, query: PreparedQuery) -> SignalRun: ...

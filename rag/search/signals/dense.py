@@ -9,7 +9,8 @@ import numpy as np
 from rag.config import RetrieverSettings
 from rag.index.engine import Scored
 from rag.index.search_index import SearchIndex
-from rag.search.signals.base import SignalQuery, SignalRun
+from rag.search.query import PreparedQuery
+from rag.search.signals.base import SignalRun
 
 
 class DenseSignal:
@@ -24,8 +25,8 @@ class DenseSignal:
         self._label_context = np.array([(c or "") if role == "context-label" else "" for role, c in zip(roles, contexts)], dtype=object)
         self._reader_weights: dict[str, np.ndarray] = {}
 
-    def rank(self, query: SignalQuery) -> SignalRun:
-        found = query.prefetched.get(self.name)
+    def rank(self, query: PreparedQuery) -> SignalRun:
+        found = query.dense
         if found is None:
             assert query.vector is not None, "the dense signal needs the query vector"
             found = self.index.engine.dense(query.vector[None, :], self.settings.dense_candidates, query.selection)[0]

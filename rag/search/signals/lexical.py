@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rag.config import RetrieverSettings
-from rag.index.engine import LexicalField
+from rag.index.engine import PatternField, top_k
 from rag.index.search_index import SearchIndex
-from rag.search.signals.base import SignalQuery, SignalRun
+from rag.search.query import PreparedQuery
+from rag.search.signals.base import SignalRun
 
 
 class _BM25Signal:
     name: ClassVar[str]
-    field: ClassVar[LexicalField]
+    field: ClassVar[PatternField]
     needs_vector: ClassVar[bool] = False
 
     def __init__(self, index: SearchIndex, settings: RetrieverSettings):
         self.index = index
         self.settings = settings
 
-    def rank(self, query: SignalQuery) -> SignalRun:
-        return SignalRun.of(self.index.engine.lexical(self.field, query.tokens, self.settings.depth, query.selection))
+    def rank(self, query: PreparedQuery) -> SignalRun:
+        return SignalRun.of(top_k(query.bm25(self.field), self.settings.depth))  # the array the learned features read too
 
 
 class KeywordsSignal(_BM25Signal):

@@ -9,7 +9,8 @@ import numpy as np
 from rag.config import RetrieverSettings
 from rag.index.search_index import SearchIndex
 from rag.search.names import NameIndex
-from rag.search.signals.base import SignalQuery, SignalRun
+from rag.search.query import PreparedQuery
+from rag.search.signals.base import SignalRun
 
 
 class NamesSignal:
@@ -20,7 +21,7 @@ class NamesSignal:
         self.settings = settings
         self.names = NameIndex(index.patterns, aliases=settings.name_aliases)
 
-    def rank(self, query: SignalQuery) -> SignalRun:
+    def rank(self, query: PreparedQuery) -> SignalRun:
         matches = self.names.match(query.text, self.settings.name_min, query.selection.patterns)
         return SignalRun(
             np.array([m.row for m in matches], dtype=np.int64),

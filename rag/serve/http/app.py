@@ -25,7 +25,7 @@ from rag.serve.http.limits import BodyLimit
 from rag.serve.http.routes import admin, context, meta, patterns, search
 from rag.serve.http.state import swap_state
 from rag.serve import web
-from rag.serve.service import State
+from rag.serve.state import State
 
 __all__ = ["create_app", "swap_state"]
 
@@ -40,9 +40,19 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
     With `background_load` the server answers at once: /health says "loading" (other routes 503 with
     Retry-After) until the index is open, then "ok"; the model warms up after that (`model_ready`)."""
 
+    made: list[Encoder] = []
+
+    def encoder() -> Encoder:
+        """The encoder the app serves with: the one given, else one made once (also after a failed first load)."""
+        if embedder is not None:
+            return embedder
+        if not made:
+            made.append(query_encoder())
+        return made[0]
+
     def load_in_background(app: FastAPI) -> None:
         try:
-            loaded = State.load(settings.index_dir, embedder or query_encoder(), settings.retriever, warm=False, milvus=settings.milvus)
+            loaded = State.load(settings.index_dir, encoder(), settings.retriever, warm=False, milvus=settings.milvus)
             app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
             loaded.warm()
         except Exception as exc:  # reported by /health and every route; the server keeps answering
@@ -51,13 +61,13 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "rag", None) is None:
+        if app.state.rag is None:
             if background_load:
                 threading.Thread(target=load_in_background, args=(app,), name="rag-load", daemon=True).start()
             else:
                 import anyio.to_thread
 
-                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, embedder or query_encoder(), settings.retriever, milvus=settings.milvus))
+                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, encoder(), settings.retriever, milvus=settings.milvus))
                 app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
@@ -75,6 +85,7 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
     )
     app.state.rag = None if state is None else state.with_batching(settings.batch_window_ms, settings.batch_max)
     app.state.load_error = None
+    app.state.embedder_factory = encoder
     app.state.mcp_http = None
     app.state.settings = settings
     app.state.admin_lock = threading.Lock()  # one reindex or reload at a time

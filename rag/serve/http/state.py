@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from rag.errors import IndexLoading
-from rag.serve.service import State
+from rag.serve.state import State
 
 
 def get_state(request: Request) -> State:
@@ -15,7 +15,7 @@ def get_state(request: Request) -> State:
     (503 with Retry-After), or the error that stopped the load."""
     state = request.app.state.rag
     if state is None:
-        failed = getattr(request.app.state, "load_error", None)
+        failed = request.app.state.load_error
         if failed is not None:
             raise failed
         raise IndexLoading()

@@ -19,11 +19,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from rag.serve import service
-from rag.errors import IndexError_
+from rag.errors import IndexError_, LibraryError, RebuildError, ShrinkRefused, StorageError
+from rag.serve import admin
 from rag.serve.http.state import swap_state
+from rag.serve.state import State
 from rag.serve.wire import ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,22 @@ bearer = HTTPBearer(auto_error=False, description="The server's admin token (RAG
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong admin token."},
     404: {"model": ErrorResponse, "description": "Admin operations are disabled (the server has no admin token)."},
-    409: {"model": ErrorResponse, "description": "Another admin operation is running, a build holds the index lock, or there is no library to build from."},
+    409: {"model": ErrorResponse, "description": "Another admin operation is running, a build holds the index lock, the build would drop "
+          "more than half of the patterns or a whole domain (send allow_shrink), or there is no library to build from."},
+    422: {"model": ErrorResponse, "description": "The library has no loadable pattern file."},
+    507: {"model": ErrorResponse, "description": "The index folder cannot be written (full disk, read-only, permission denied)."},
 }
+
+
+class ReindexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    allow_shrink: bool = Field(False, description="Build even when the library lost more than half of the served patterns, or every pattern of a domain.")
 
 
 class AdminResponse(BaseModel):
     action: Literal["reindex", "reload"]
-    previous_version: str = Field(description="The index version served before.")
+    previous_version: str | None = Field(description="The index version served before (null when the first load had failed).")
     index_version: str = Field(description="The index version served from now on.")
     changed: bool = Field(description="True when a different index version is now served.")
     build: dict[str, Any] | None = Field(None, description="reindex: the build summary (patterns, chunks encoded and reused, seconds per stage).")
@@ -61,45 +71,66 @@ def _exclusive(request: Request) -> Iterator[None]:
     lock: threading.Lock = request.app.state.admin_lock
     if not lock.acquire(blocking=False):
         raise HTTPException(409, "another reindex or reload is running; retry when it has finished")
+    serving = "still serving the previous index" if request.app.state.rag is not None else "nothing is served yet"
     try:
         yield
-    except (IndexError_, service.RebuildError) as exc:
-        raise HTTPException(409, f"{exc}; still serving the previous index") from exc
+    except StorageError as exc:
+        raise HTTPException(507, f"{exc}; {serving}") from exc
+    except LibraryError as exc:
+        raise HTTPException(422, f"{exc}; {serving}") from exc
+    except (ShrinkRefused, IndexError_, RebuildError) as exc:
+        raise HTTPException(409, f"{exc}; {serving}") from exc
     finally:
         lock.release()
 
 
-def _swap(request: Request, action: Literal["reindex", "reload"], previous: service.State, new: service.State, started: float, build: dict | None = None) -> AdminResponse:
-
+def _swap(request: Request, action: Literal["reindex", "reload"], previous: State | None, new: State, started: float, build: dict | None = None) -> AdminResponse:
     if new is not previous:
         swap_state(request.app, new)
-        log.info("%s: now serving index %s (was %s)", action, new.version, previous.version)
+        request.app.state.load_error = None
+        log.info("%s: now serving index %s (was %s)", action, new.version, previous.version if previous else "nothing")
     return AdminResponse(
         action=action,
-        previous_version=previous.version,
+        previous_version=previous.version if previous is not None else None,
         index_version=new.version,
-        changed=new.version != previous.version,
+        changed=previous is None or new.version != previous.version,
         build=build,
         seconds=round(time.perf_counter() - started, 3),
     )
 
 
+def _embedder(request: Request, previous: State | None):
+    """The served encoder, or (after a failed first load) the one the app was started with or a fresh one."""
+    if previous is not None:
+        return previous.retriever.embedder
+    return request.app.state.embedder_factory()
+
+
+def _batching(request: Request) -> tuple[float, int]:
+    settings = request.app.state.settings
+    return settings.batch_window_ms, settings.batch_max
+
+
 @router.post("/reindex", operation_id="reindex", response_model=AdminResponse, responses=RESPONSES, dependencies=[Depends(require_admin)])
-def reindex(request: Request) -> AdminResponse:
-    """Rebuild the index from its library (incremental: unchanged chunks reuse their vectors), then serve it."""
+def reindex(request: Request, body: ReindexRequest | None = None) -> AdminResponse:
+    """Rebuild the index from its library (incremental: unchanged chunks reuse their vectors), then serve it.
+    Works after a failed first load too (the server then starts serving)."""
     settings = request.app.state.settings
     with _exclusive(request):
         started = time.perf_counter()
-        previous: service.State = request.app.state.rag
-        summary, new = service.rebuild(previous, settings.index_dir, settings.library, settings.cache_dir)
+        previous: State | None = request.app.state.rag
+        summary, new = admin.rebuild(previous, settings.index_dir, _embedder(request, previous), settings.library, settings.cache_dir,
+                                     settings.retriever, settings.milvus, allow_shrink=bool(body and body.allow_shrink), batching=_batching(request))
         return _swap(request, "reindex", previous, new, started, summary.to_dict())
 
 
 @router.post("/reload", operation_id="reload", response_model=AdminResponse, responses=RESPONSES, dependencies=[Depends(require_admin)])
 def reload(request: Request) -> AdminResponse:
-    """Serve the index directory's `current` build (after `rag index` ran elsewhere), without building."""
+    """Serve the index directory's `current` build (after `rag index` ran elsewhere), without building. Works after
+    a failed first load too."""
     settings = request.app.state.settings
     with _exclusive(request):
         started = time.perf_counter()
-        previous: service.State = request.app.state.rag
-        return _swap(request, "reload", previous, service.reload(previous, settings.index_dir), started)
+        previous: State | None = request.app.state.rag
+        new = admin.reload(previous, settings.index_dir, _embedder(request, previous), settings.retriever, settings.milvus, _batching(request))
+        return _swap(request, "reload", previous, new, started)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from rag.serve import service
-from rag.serve.service import State
+from rag.serve.state import State
 from rag.serve.wire import ContextRequest, ContextResponse
 from rag.serve.http.routes import errors, get_state
 

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from rag.errors import EngineUnavailable
+from rag.errors import EngineUnavailable, IndexLoading
 from rag.serve import service
-from rag.serve.service import State
-from rag.serve.wire import FacetsResponse, HealthResponse, StatsResponse
+from rag.serve.state import State
+from rag.serve.wire import FacetsResponse, HealthResponse, LiveResponse, ReadyResponse, StatsResponse
 from rag.serve.http.routes import get_state
 
 router = APIRouter(tags=["meta"])
@@ -21,29 +21,58 @@ def facets(state: Annotated[State, Depends(get_state)]) -> FacetsResponse:
 
 @router.get("/health", operation_id="health", response_model=HealthResponse, response_model_exclude_none=True, responses={503: {"model": HealthResponse}})
 def health(request: Request, response: Response) -> HealthResponse:
-    """Up ("ok"), still opening the index ("loading"), unable to ("error"), or its engine unreachable
-    ("degraded", 503 with Retry-After); with the index version, the engine, whether the model is loaded and
-    on which device (cpu or cuda) it runs."""
+    """Up ("ok"), still opening the index ("loading", 503), unable to ("error", 503), or its engine unreachable
+    ("degraded", 503); with the index version, the engine, whether the model is loaded and on which device (cpu
+    or cuda) it runs. Every status but "ok" answers 503 with Retry-After, so a probe reading the code is right."""
+    body = _health(request)
+    if body.status != "ok":
+        _unavailable(response, body)
+    return body
+
+
+@router.get("/health/live", operation_id="health_live", response_model=LiveResponse)
+def live() -> LiveResponse:
+    """The process answers (a liveness probe): 200 whatever the index's state."""
+    return LiveResponse()
+
+
+@router.get("/health/ready", operation_id="health_ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
+def ready(request: Request, response: Response) -> ReadyResponse:
+    """The server can search (a readiness probe): 200, else 503 with the reason and Retry-After."""
+    body = _health(request)
+    if body.status != "ok":
+        _unavailable(response, body)
+        return ReadyResponse(ready=False, status=body.status, reason=body.detail or _REASONS[body.status])
+    return ReadyResponse(ready=True, status="ok", index_version=body.index_version)
+
+
+_REASONS = {"loading": "the index is still loading", "error": "the index could not be loaded", "degraded": "the search engine is unreachable"}
+
+
+def _unavailable(response: Response, body: HealthResponse) -> None:
+    response.status_code = 503
+    retry = IndexLoading.retry_after_s if body.status == "loading" else EngineUnavailable.retry_after_s
+    response.headers["Retry-After"] = str(retry)
+
+
+def _health(request: Request) -> HealthResponse:
     state = request.app.state.rag
     if state is None:
-        failed = getattr(request.app.state, "load_error", None)
+        failed = request.app.state.load_error
         return HealthResponse(status="error", detail=str(failed)) if failed is not None else HealthResponse(status="loading")
-    engine = service.health(state)
+    engine = state.index.engine.health()
     embedder = state.retriever.embedder
-    ready = bool(getattr(embedder, "loaded", True))
-    reachable = bool(engine.get("reachable", True))
-    if not reachable:
-        response.status_code = 503
-        response.headers["Retry-After"] = str(EngineUnavailable.retry_after_s)
+    loaded = embedder.loaded
     return HealthResponse(
-        status="ok" if reachable else "degraded",
+        status="ok" if engine.reachable else "degraded",
         index_version=state.version,
         patterns=len(state.index.patterns),
-        engine=str(engine.get("engine", state.index.manifest.engine)),
-        reachable=reachable,
-        model_ready=ready,
-        device=getattr(embedder, "device", None) if ready else None,  # asked only once loaded: resolving imports torch
-        query_encoder=getattr(embedder, "runtime", None),
+        engine=engine.engine,
+        reachable=engine.reachable,
+        model_ready=loaded,
+        device=embedder.device if loaded else None,  # asked only once loaded: resolving "auto" imports torch
+        query_encoder=embedder.runtime,
+        detail=engine.detail,
     )
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from rag.serve import service
 from rag.search.filters import Filters
 from rag.load.library import SLUG_RE
-from rag.serve.service import State
+from rag.serve.state import State
 from rag.serve.wire import PatternListResponse, PatternResponse, RelatedResponse, SimilarResponse
 from rag.serve.http.routes import errors, get_state
 
