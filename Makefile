@@ -52,8 +52,11 @@ browser: ## install Debian's Chromium for the page's browser tests when it is mi
 test-fast: $(TEST_STAMP) ## run the unit tests only (fake encoder; seconds)
 	$(BIN)/python -m pytest -q tests/unit
 
-lint: $(TEST_STAMP) ## check the layer contracts between the stages (import-linter)
+lint: $(TEST_STAMP) ## check the layer contracts (import-linter), style (ruff) and types of index, embedding and search (mypy)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check rag bench lab tests
+	$(BIN)/ruff format --check rag bench lab tests
+	$(BIN)/mypy
 
 bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md (and adaptation.md/.json: rag adapt on bmn), then kernels, batching, milvus (.md, .json)
 	$(PIP) --quiet -e '.[eval,dev,milvus,bench]'

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,20 +19,45 @@ app = typer.Typer(add_completion=False, help=__doc__)
 def main(
     out: Annotated[Path, typer.Option("--out", help="Folder for <date>.json and <date>.md.")] = Path("eval/bench"),
     corpora: Annotated[Path, typer.Option("--corpora", help="Folder holding the libraries (commons-os, bmn).")] = Path("../shared/corpora"),
-    cache_dir: Annotated[Path, typer.Option("--cache-dir", help="Persistent embedding cache for the full library (reused by the next run).")] = Path("index/cache"),
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="Persistent embedding cache for the full library (reused by the next run).")
+    ] = Path("index/cache"),
     library: Annotated[str, typer.Option("--library", help="The large library under --corpora.")] = "commons-os",
-    subset_files: Annotated[int, typer.Option("--subset-files", min=1, help="Files (first in sorted order) of the cold-build subset.")] = 150,
-    cold_slices: Annotated[int, typer.Option("--cold-slices", min=1, help="Slices of the cold subset, each built right after its own floor.")] = 5,
+    subset_files: Annotated[
+        int, typer.Option("--subset-files", min=1, help="Files (first in sorted order) of the cold-build subset.")
+    ] = 150,
+    cold_slices: Annotated[
+        int, typer.Option("--cold-slices", min=1, help="Slices of the cold subset, each built right after its own floor.")
+    ] = 5,
     queries: Annotated[int, typer.Option("--queries", min=1, help="Queries per latency figure (the dev sets, cycled).")] = 300,
     http_seconds: Annotated[float, typer.Option("--http-seconds", min=0.5, help="Seconds of load per HTTP concurrency level.")] = 20.0,
-    scale_patterns: Annotated[int, typer.Option("--scale-patterns", min=100, help="Synthetic patterns of the scale test (about 10 vectors each).")] = 100_000,
-    skip: Annotated[str, typer.Option("--skip", help="Comma-separated sections to skip: cold, rebuild, latency, txtai, http, memory, startup, adapt (rag adapt on the small library; its own adaptation.md), scale.")] = "",
-    quick: Annotated[bool, typer.Option("--quick", help="A smoke run of a few minutes: tiny subset, short timings, small scale test, adaptation on a 10-file subset with 8 pairs.")] = False,
-    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Keep working files here (default: a temporary folder, removed).")] = None,
+    scale_patterns: Annotated[
+        int, typer.Option("--scale-patterns", min=100, help="Synthetic patterns of the scale test (about 10 vectors each).")
+    ] = 100_000,
+    skip: Annotated[
+        str,
+        typer.Option(
+            "--skip",
+            help="Comma-separated sections to skip: cold, rebuild, latency, txtai, http, memory, startup, adapt (rag adapt on the small "
+            "library; its own adaptation.md), scale.",
+        ),
+    ] = "",
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A smoke run of a few minutes: tiny subset, short timings, small scale test, adaptation on a 10-file subset with 8 pairs.",
+        ),
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Keep working files here (default: a temporary folder, removed).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Measure build, rebuild, query latency, txtai, HTTP, memory, library adaptation and scale; write the report."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     import bm25s  # noqa: F401  (sets its own logger to DEBUG on import; quieted below)
 
     for noisy in ("httpx", "faiss", "sentence_transformers", "bm25s", "txtai"):
@@ -50,7 +75,19 @@ def main(
         typer.echo(f"error: library folder not found: {corpora / library} (give --corpora and --library)", err=True)
         raise typer.Exit(2)
     spec = SyntheticSpec(patterns=scale_patterns, topics=max(1, scale_patterns // 50))
-    settings = BenchSettings(out=out, corpora=corpora, library=library, cache_dir=cache_dir, subset_files=subset_files, cold_slices=cold_slices, queries=queries, http_seconds=http_seconds, scale=ScaleSettings(spec=spec), skip=skipped, workdir=workdir)
+    settings = BenchSettings(
+        out=out,
+        corpora=corpora,
+        library=library,
+        cache_dir=cache_dir,
+        subset_files=subset_files,
+        cold_slices=cold_slices,
+        queries=queries,
+        http_seconds=http_seconds,
+        scale=ScaleSettings(spec=spec),
+        skip=skipped,
+        workdir=workdir,
+    )
     if quick:
         settings = settings.quick_version()
     results, json_path, md_path = run_bench(settings)

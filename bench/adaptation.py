@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -67,7 +67,14 @@ class AdaptBenchSettings:
     base_cache: Path | None = None  # the base model's embedding cache for the base build (its time is then not a cold build's)
 
     def quick_version(self) -> AdaptBenchSettings:
-        return replace(self, quick=True, subset=min(self.subset or 10, 10), max_pairs=min(self.max_pairs, 8), batch_size=min(self.batch_size, 4), force=True)
+        return replace(
+            self,
+            quick=True,
+            subset=min(self.subset or 10, 10),
+            max_pairs=min(self.max_pairs, 8),
+            batch_size=min(self.batch_size, 4),
+            force=True,
+        )
 
     @property
     def name(self) -> str:
@@ -75,10 +82,21 @@ class AdaptBenchSettings:
         return f"{name}-quick" if self.quick else (f"{name}-{self.library.name}" if self.cross_validate else name)
 
     def command(self) -> str:
-        flags = [f"--library {self.library}", f"--dev {self.dev}" if self.dev else "--no-dev", f"--out {self.out}", f"--epochs {self.epochs}",
-                 f"--max-pairs {self.max_pairs}", f"--seed {self.seed}", f"--batch-size {self.batch_size}"]
+        flags = [
+            f"--library {self.library}",
+            f"--dev {self.dev}" if self.dev else "--no-dev",
+            f"--out {self.out}",
+            f"--epochs {self.epochs}",
+            f"--max-pairs {self.max_pairs}",
+            f"--seed {self.seed}",
+            f"--batch-size {self.batch_size}",
+        ]
         flags += [f"--subset {self.subset}"] * bool(self.subset) + ["--force"] * self.force + ["--quick"] * self.quick
-        flags += [f"--hold-out {self.hold_out}"] * (self.hold_out != 0.2) + ["--split-all"] * self.split_all + ["--cross-validate"] * self.cross_validate
+        flags += (
+            [f"--hold-out {self.hold_out}"] * (self.hold_out != 0.2)
+            + ["--split-all"] * self.split_all
+            + ["--cross-validate"] * self.cross_validate
+        )
         flags += [f"--base-cache {self.base_cache}"] * bool(self.base_cache)
         return "python -m bench.adaptation " + " ".join(flags)
 
@@ -94,9 +112,24 @@ def machine() -> dict:
 
     from rag.adapt.train import device_name
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
-    return {"cpus": os.cpu_count(), "cpu": cpu or platform.processor(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "sentence_transformers": md.version("sentence-transformers"), "device": device_name()}
+    cpu = (
+        next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+            None,
+        )
+        if Path("/proc/cpuinfo").exists()
+        else None
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu or platform.processor(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "sentence_transformers": md.version("sentence-transformers"),
+        "device": device_name(),
+    }
 
 
 # -- steps in fresh processes -------------------------------------------------------------------
@@ -155,20 +188,39 @@ def build_step(library: Path, index_dir: Path, cache_dir: Path, model: Path | No
 def measure(s: AdaptBenchSettings, work: Path, base_encoder=None) -> dict:
     from rag.adapt.run import AdaptSettings
     from rag.adapt.train import TrainSettings
-
     from rag.load.library import iter_markdown_files
 
     total = sum(1 for _ in iter_markdown_files(s.library))
     library, files = (s.library, total) if not s.subset else copy_library(s.library, work / "library", s.subset)
     model = work / "model"
-    result: dict = {"date": dt.date.today().isoformat(), "command": s.command(), "settings": s.to_dict(), "library": str(s.library),
-                    "files": files, "library_files": total, "machine": machine()}
+    result: dict = {
+        "date": dt.date.today().isoformat(),
+        "command": s.command(),
+        "settings": s.to_dict(),
+        "library": str(s.library),
+        "files": files,
+        "library_files": total,
+        "machine": machine(),
+    }
     log.info("adaptation: rag adapt %s (%s)", library, s.command())
     train = TrainSettings(epochs=s.epochs, batch_size=s.batch_size, seed=s.seed)
-    result["adapt"] = in_fresh_process(adapt_step, AdaptSettings(library.resolve(), model.resolve(), train, max_pairs=s.max_pairs, force=s.force,
-                                                                 held_out_share=s.hold_out, split_all=s.split_all))
+    result["adapt"] = in_fresh_process(
+        adapt_step,
+        AdaptSettings(
+            library.resolve(),
+            model.resolve(),
+            train,
+            max_pairs=s.max_pairs,
+            force=s.force,
+            held_out_share=s.hold_out,
+            split_all=s.split_all,
+        ),
+    )
     if not result["adapt"]["report"]["written"]:
-        result["skipped"] = "the guard refused the adapted model (worse than the base on the held-out patterns), so there is nothing to re-encode or evaluate; give --force to measure it anyway"
+        result["skipped"] = (
+            "the guard refused the adapted model (worse than the base on the held-out patterns), so there is nothing to re-encode or "
+            "evaluate; give --force to measure it anyway"
+        )
         return result
     if s.cross_validate:
         held = result["adapt"]["report"]["held_out"]
@@ -185,7 +237,9 @@ def measure(s: AdaptBenchSettings, work: Path, base_encoder=None) -> dict:
     result["builds"] = builds
     if s.dev and Path(s.dev).is_file():
         log.info("adaptation: rag eval on both indexes")
-        result["dev"] = in_worker_thread(lambda: dev_eval(work, model, Path(s.dev), result["adapt"]["report"]["held_out"], base_encoder, every=s.cross_validate))
+        result["dev"] = in_worker_thread(
+            lambda: dev_eval(work, model, Path(s.dev), result["adapt"]["report"]["held_out"], base_encoder, every=s.cross_validate)
+        )
     else:
         result["dev"] = {"error": f"no dev query file ({s.dev})"}
     return result
@@ -229,7 +283,9 @@ def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encod
     from rag.search.retriever import Retriever
 
     encoders = {"base": base_encoder or MiniLMEncoder(), "adapted": MiniLMEncoder(model_path=model.resolve())}
-    retrievers = {name: Retriever(SearchIndex.open(work / name / "index", expected_model=enc.info.record), enc) for name, enc in encoders.items()}
+    retrievers = {
+        name: Retriever(SearchIndex.open(work / name / "index", expected_model=enc.info.record), enc) for name, enc in encoders.items()
+    }
     path, kept, lines = judged_in_library(dev, set(retrievers["base"].index.slug_row), work / "dev.jsonl", every)
     data = load_input(path, retrievers["base"], K)
     if not data.scored:
@@ -240,15 +296,30 @@ def dev_eval(work: Path, model: Path, dev: Path, held_out: list[str], base_encod
     evaluation = evaluate(runs, {q: data.judgments[q] for q in data.scored})
     held = set(held_out)
     cross = [q for q in data.scored if all(s in held for s, g in data.judgments[q].items() if g > 0)]
-    out: dict = {"file": str(dev), "lines": lines, "queries": len(data.scored), "left_out": lines - kept, "k": K, "variants": {}, "cross_validated": every}
+    out: dict = {
+        "file": str(dev),
+        "lines": lines,
+        "queries": len(data.scored),
+        "left_out": lines - kept,
+        "k": K,
+        "variants": {},
+        "cross_validated": every,
+    }
     for v in VARIANT_NAMES:
         row: dict = {}
         for m in METRICS:
             test = next(c for c in evaluation.comparisons if {c.a, c.b} == {f"base:{v}", f"adapted:{v}"} and c.metric == m)
             base, adapted = evaluation.means[f"base:{v}"][m], evaluation.means[f"adapted:{v}"][m]
-            row[m] = {"base": round(base, 4), "adapted": round(adapted, 4), "diff": round(adapted - base, 4), "p_value": None if test.p_value is None else round(test.p_value, 4)}
+            row[m] = {
+                "base": round(base, 4),
+                "adapted": round(adapted, 4),
+                "diff": round(adapted - base, 4),
+                "p_value": None if test.p_value is None else round(test.p_value, 4),
+            }
         if cross:
-            row["held_out_queries_ndcg@10"] = {m: round(sum(evaluation.per_query[f"{m}:{v}"][q]["ndcg@10"] for q in cross) / len(cross), 4) for m in encoders}
+            row["held_out_queries_ndcg@10"] = {
+                m: round(sum(evaluation.per_query[f"{m}:{v}"][q]["ndcg@10"] for q in cross) / len(cross), 4) for m in encoders
+            }
         out["variants"][v] = row
     out["held_out_queries"] = len(cross)
     return out
@@ -285,7 +356,9 @@ app = typer.Typer(add_completion=False, help=__doc__)
 @app.command()
 def main(
     library: Annotated[Path, typer.Option("--library", help="The library to adapt to and re-encode.")] = Path("../shared/corpora/bmn"),
-    dev: Annotated[Optional[Path], typer.Option("--dev", help="Judged dev queries (rag eval JSONL) for base vs adapted.")] = Path("eval/dev/bmn.jsonl"),
+    dev: Annotated[Path | None, typer.Option("--dev", help="Judged dev queries (rag eval JSONL) for base vs adapted.")] = Path(
+        "eval/dev/bmn.jsonl"
+    ),
     no_dev: Annotated[bool, typer.Option("--no-dev", help="No dev evaluation.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for adaptation.md and adaptation.json.")] = Path("eval/bench"),
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="rag adapt --epochs.")] = 1,
@@ -293,21 +366,48 @@ def main(
     seed: Annotated[int, typer.Option("--seed", help="rag adapt --seed.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="rag adapt --batch-size.")] = 16,
     force: Annotated[bool, typer.Option("--force", help="rag adapt --force: measure the model even when the guard refuses it.")] = False,
-    subset: Annotated[Optional[int], typer.Option("--subset", min=2, help="Only this many files of the library (evenly spaced in sorted order).")] = None,
+    subset: Annotated[
+        int | None, typer.Option("--subset", min=2, help="Only this many files of the library (evenly spaced in sorted order).")
+    ] = None,
     hold_out: Annotated[float, typer.Option("--hold-out", min=0.0, max=0.9, help="rag adapt --hold-out.")] = 0.2,
     split_all: Annotated[bool, typer.Option("--split-all", help="rag adapt --split-all.")] = False,
-    cross_validate: Annotated[bool, typer.Option("--cross-validate", help="Build, search and judge on the held-out patterns only (queries whose every relevant pattern is held out).")] = False,
-    base_cache: Annotated[Optional[Path], typer.Option("--base-cache", help="Embedding cache for the base build (e.g. index/cache after a full build).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Smoke run: 10-file subset, 8 pairs, batch 4, --force; writes adaptation-quick.*.")] = False,
-    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Keep the model and indexes here (default: a temporary folder, removed).")] = None,
+    cross_validate: Annotated[
+        bool,
+        typer.Option(
+            "--cross-validate",
+            help="Build, search and judge on the held-out patterns only (queries whose every relevant pattern is held out).",
+        ),
+    ] = False,
+    base_cache: Annotated[
+        Path | None, typer.Option("--base-cache", help="Embedding cache for the base build (e.g. index/cache after a full build).")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smoke run: 10-file subset, 8 pairs, batch 4, --force; writes adaptation-quick.*.")
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Keep the model and indexes here (default: a temporary folder, removed).")
+    ] = None,
 ) -> None:
     """Adapt, re-encode and evaluate base vs adapted on one library; write the report."""
     _child_logging()
     if not library.is_dir():
         typer.echo(f"error: library folder not found: {library}", err=True)
         raise typer.Exit(2)
-    s = AdaptBenchSettings(library=library, dev=None if no_dev else dev, out=out, epochs=epochs, max_pairs=max_pairs, seed=seed, batch_size=batch_size, force=force, subset=subset,
-                           hold_out=hold_out, split_all=split_all, cross_validate=cross_validate, base_cache=base_cache)
+    s = AdaptBenchSettings(
+        library=library,
+        dev=None if no_dev else dev,
+        out=out,
+        epochs=epochs,
+        max_pairs=max_pairs,
+        seed=seed,
+        batch_size=batch_size,
+        force=force,
+        subset=subset,
+        hold_out=hold_out,
+        split_all=split_all,
+        cross_validate=cross_validate,
+        base_cache=base_cache,
+    )
     result = run(s.quick_version() if quick else s, workdir)
     typer.echo(f"wrote {result['report']} and {result['json']}")
     from bench.adaptation_report import summary

@@ -26,7 +26,12 @@ from bench.timing import dev_queries
 log = logging.getLogger(__name__)
 
 LEVELS = (1, 8, 32, 64)
-CONFIGS: dict[str, tuple[int, float]] = {"off": (1, 0.0), "1 ms": (32, 1.0), "2 ms": (32, 2.0), "5 ms": (32, 5.0)}  # name: (batch_max, batch_window_ms)
+CONFIGS: dict[str, tuple[int, float]] = {
+    "off": (1, 0.0),
+    "1 ms": (32, 1.0),
+    "2 ms": (32, 2.0),
+    "5 ms": (32, 5.0),
+}  # name: (batch_max, batch_window_ms)
 P99_GOAL, RPS_GOAL = 6.0, 4.0
 
 
@@ -47,7 +52,7 @@ def measure(index_dir: Path, queries: list[str], seconds: float, rounds: int, le
             run_load(urls[name], queries, clients=4, seconds=2)
         for rnd in range(rounds):
             for level in levels:
-                order = names[rnd % len(names):] + names[: rnd % len(names)]
+                order = names[rnd % len(names) :] + names[: rnd % len(names)]
                 for name in order:
                     batcher = apps[name].state.rag.batcher
                     before = (batcher.batches, batcher.requests) if batcher else (0, 0)
@@ -56,7 +61,16 @@ def measure(index_dir: Path, queries: list[str], seconds: float, rounds: int, le
                         batches = batcher.batches - before[0]
                         result["mean_batch"] = round((batcher.requests - before[1]) / batches, 2) if batches else None
                     runs[name][level].append(result)
-                    log.info("round %d, %d clients, %s: p50 %.1f ms p99 %.1f ms %.1f rps, %d errors", rnd + 1, level, name, result["p50"], result["p99"], result["rps"], result["errors"])
+                    log.info(
+                        "round %d, %d clients, %s: p50 %.1f ms p99 %.1f ms %.1f rps, %d errors",
+                        rnd + 1,
+                        level,
+                        name,
+                        result["p50"],
+                        result["p99"],
+                        result["rps"],
+                        result["errors"],
+                    )
     return summarize(runs)
 
 
@@ -97,23 +111,37 @@ def pick(results: dict) -> str:
 def markdown(report: dict) -> str:
     s = report["settings"]
     lines = [
-        "# HTTP micro-batching", "",
+        "# HTTP micro-batching",
+        "",
         f"Index {s['index_dir']}, dev queries of {s['queries_file']} cycled, k=10, {s['seconds']} s per run, {s['rounds']} rounds with the "
         "configurations interleaved at every level; medians over rounds. The machine (2 cores) was shared with other developers, and the "
-        "load generator runs in the server's process (uvicorn threads, one GIL), so read the ratios between configurations, not the milliseconds.", "",
-        "| batching | clients | p50 ms | p99 ms | requests/s | mean batch | errors |", "|---|---|---|---|---|---|---|",
+        "load generator runs in the server's process (uvicorn threads, one GIL), so read the ratios between configurations, not the "
+        "milliseconds.",
+        "",
+        "| batching | clients | p50 ms | p99 ms | requests/s | mean batch | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in report["results"].items():
         for level, row in r["levels"].items():
-            lines.append(f"| {name} | {level} | {row['p50']} | {row['p99']} | {row['rps']} | {row['mean_batch'] or '-'} | {row['errors']} |")
-    lines += ["", f"| batching | p99 at 32 / p50 at 1 (goal <= {P99_GOAL:g}x) | throughput at 32 / at 1 (goal >= {RPS_GOAL:g}x) | both met |", "|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {level} | {row['p50']} | {row['p99']} | {row['rps']} | {row['mean_batch'] or '-'} | {row['errors']} |"
+            )
+    lines += [
+        "",
+        f"| batching | p99 at 32 / p50 at 1 (goal <= {P99_GOAL:g}x) | throughput at 32 / at 1 (goal >= {RPS_GOAL:g}x) | both met |",
+        "|---|---|---|---|",
+    ]
     for name, r in report["results"].items():
         g = r["goals"]
         lines.append(f"| {name} | {g.get('p99_32_over_p50_1')} | {g.get('rps_32_over_rps_1')} | {g.get('met')} |")
     off, chosen = report["results"]["off"]["levels"], report["results"][report["chosen"]]["levels"]
-    lines += ["", f"Chosen default: {report['chosen']} window, batch_max 32 (rag/config.py). Against batching off: throughput at 32 clients "
-              f"x{round(chosen['32']['rps'] / off['32']['rps'], 2)}, p99 at 32 clients x{round(chosen['32']['p99'] / off['32']['p99'], 2)}, "
-              f"1-client p50 x{round(chosen['1']['p50'] / off['1']['p50'], 2)}. Errors in all runs: {report['errors']}.", ""]
+    lines += [
+        "",
+        f"Chosen default: {report['chosen']} window, batch_max 32 (rag/config.py). Against batching off: throughput at 32 clients "
+        f"x{round(chosen['32']['rps'] / off['32']['rps'], 2)}, p99 at 32 clients x{round(chosen['32']['p99'] / off['32']['p99'], 2)}, "
+        f"1-client p50 x{round(chosen['1']['p50'] / off['1']['p50'], 2)}. Errors in all runs: {report['errors']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -133,8 +161,18 @@ def main(
     for noisy in ("httpx", "faiss", "sentence_transformers", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     results = measure(index_dir, dev_queries([queries_file]), seconds, rounds)
-    report = {"settings": {"index_dir": str(index_dir), "queries_file": str(queries_file), "seconds": seconds, "rounds": rounds, "configs": CONFIGS},
-              "results": results, "chosen": pick(results), "errors": sum(row["errors"] for r in results.values() for row in r["levels"].values())}
+    report = {
+        "settings": {
+            "index_dir": str(index_dir),
+            "queries_file": str(queries_file),
+            "seconds": seconds,
+            "rounds": rounds,
+            "configs": CONFIGS,
+        },
+        "results": results,
+        "chosen": pick(results),
+        "errors": sum(row["errors"] for r in results.values() for row in r["levels"].values()),
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "batching.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "batching.md").write_text(markdown(report))

@@ -3,7 +3,8 @@
 The floor of a build is `MiniLMEncoder.encode` of exactly the texts the build encodes (its distinct chunk
 texts), timed alone in the same process with the model already loaded. Encoding a whole large library
 takes most of an hour on two cores, so the cold build runs on a deterministic subset (N files evenly
-spaced in sorted order, built in slices each paired with its own floor) and the full library is built warm, from the persistent embedding cache; the
+spaced in sorted order, built in slices each paired with its own floor) and the full library is built warm, from the persistent
+embedding cache; the
 full cold build is then extrapolated from the subset's measured encoding time per word-piece token
 (encoding cost follows tokens, not chunks: chunk lengths vary across the library), labelled so.
 """
@@ -16,14 +17,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.chunking import chunk_library, model_token_counter
-from rag.config import ChunkerSettings
-from rag.embedding.minilm import MiniLMEncoder
-from rag.config import BuildSettings
-from rag.index.build import build_index
-from rag.load.library import iter_markdown_files, load_library
-from rag.index.store import current_build
 from bench.timing import clocked
+from rag.chunking import chunk_library, model_token_counter
+from rag.config import BuildSettings, ChunkerSettings
+from rag.embedding.minilm import MiniLMEncoder
+from rag.index.build import build_index
+from rag.index.store import current_build
+from rag.load.library import iter_markdown_files, load_library
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,12 @@ def tokens(texts: list[str]) -> int:
 
 def encoding_floor(embedder: MiniLMEncoder, texts: list[str]) -> dict:
     _, cost = clocked(lambda: embedder.encode(texts))
-    return {"texts": len(texts), "tokens": tokens(texts), **cost, "texts_per_second": round(len(texts) / cost["seconds"], 2) if cost["seconds"] else None}
+    return {
+        "texts": len(texts),
+        "tokens": tokens(texts),
+        **cost,
+        "texts_per_second": round(len(texts) / cost["seconds"], 2) if cost["seconds"] else None,
+    }
 
 
 def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: MiniLMEncoder, rebuild: bool = False) -> dict:
@@ -76,7 +81,9 @@ def timed_build(library: Path, index_dir: Path, cache_dir: Path, embedder: MiniL
     return summary
 
 
-def cold_build(library: Path, workdir: Path, embedder: MiniLMEncoder, slices: int = 5, other: Callable[[list[str]], float] | None = None) -> dict:
+def cold_build(
+    library: Path, workdir: Path, embedder: MiniLMEncoder, slices: int = 5, other: Callable[[list[str]], float] | None = None
+) -> dict:
     """Cold builds (empty cache, no previous index) of `library` in `slices` parts, each right after
     the floor of its own texts, and, given `other(chunk_texts) -> seconds`, another system's build.
 
@@ -120,8 +127,15 @@ def cold_build(library: Path, workdir: Path, embedder: MiniLMEncoder, slices: in
     out = {
         "library": str(library),
         "slices": [
-            {"files": r["files"], "texts": r["floor"]["texts"], "floor_seconds": r["floor"]["seconds"], "build_seconds": r["build"]["seconds"]["total"],
-             "floor_other_cores": r["floor"]["other_cores"], "build_other_cores": r["build"]["other_cores"], **({"other_seconds": r["other_seconds"]} if "other_seconds" in r else {})}
+            {
+                "files": r["files"],
+                "texts": r["floor"]["texts"],
+                "floor_seconds": r["floor"]["seconds"],
+                "build_seconds": r["build"]["seconds"]["total"],
+                "floor_other_cores": r["floor"]["other_cores"],
+                "build_other_cores": r["build"]["other_cores"],
+                **({"other_seconds": r["other_seconds"]} if "other_seconds" in r else {}),
+            }
             for r in runs
         ],
         "build": build,

@@ -88,7 +88,13 @@ def cell(faiss_ix: VectorIndex, blas_ix: VectorIndex, queries: np.ndarray, mask:
     recalls = {name: recall(blas_ix.matrix(), queries, K, mask, call()) for name, call in calls.items()}
     samples = interleaved(calls, reps)
     ms = {name: percentiles(values)["p50"] for name, values in samples.items()}
-    return {"ms_p50": ms, "recall": recalls, "blas_over_faiss": paired_ratio(samples["blas"], samples["faiss"]), "blas_over_faiss_batch": paired_ratio(samples["blas"], samples["faiss-batch"]), "winner": min(ms, key=ms.get)}
+    return {
+        "ms_p50": ms,
+        "recall": recalls,
+        "blas_over_faiss": paired_ratio(samples["blas"], samples["faiss"]),
+        "blas_over_faiss_batch": paired_ratio(samples["blas"], samples["faiss-batch"]),
+        "winner": min(ms, key=ms.get),
+    }
 
 
 def kernel_grid(reps: int, seed: int) -> dict:
@@ -142,8 +148,15 @@ def encode_vs_search(index_dir: Path, queries: list[str], n: int) -> dict:
         return encode, search
 
     encode, search = in_worker_thread(run)
-    return {"index": str(index_dir), "queries": n, "k": 10, "encode_ms": percentiles(encode), "hybrid_search_ms": percentiles(search),
-            "search_over_encode_p50": round(percentiles(search)["p50"] / percentiles(encode)["p50"], 3), "search_over_encode_paired": paired_ratio(search, encode)}
+    return {
+        "index": str(index_dir),
+        "queries": n,
+        "k": 10,
+        "encode_ms": percentiles(encode),
+        "hybrid_search_ms": percentiles(search),
+        "search_over_encode_p50": round(percentiles(search)["p50"] / percentiles(encode)["p50"], 3),
+        "search_over_encode_paired": paired_ratio(search, encode),
+    }
 
 
 def machine() -> dict:
@@ -151,37 +164,70 @@ def machine() -> dict:
 
     try:
         import faiss.swigfaiss_avx2  # noqa: F401
+
         avx2_module = True
     except ImportError:
         avx2_module = False
-    return {"faiss": faiss.__version__, "faiss_compile_options": faiss.get_compile_options(), "faiss_avx2_module": avx2_module,
-            "faiss_omp_threads": faiss.omp_get_max_threads(), "numpy": np.__version__, "blas_min_share": vectors_module.BLAS_MIN_SHARE}
+    return {
+        "faiss": faiss.__version__,
+        "faiss_compile_options": faiss.get_compile_options(),
+        "faiss_avx2_module": avx2_module,
+        "faiss_omp_threads": faiss.omp_get_max_threads(),
+        "numpy": np.__version__,
+        "blas_min_share": vectors_module.BLAS_MIN_SHARE,
+    }
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [
-        "# Exact-search kernels", "",
-        f"Machine shared with other developers (2 cores): read the ratios (kernels interleaved, {result['reps']} rounds, medians), not the milliseconds.",
-        f"FAISS {m['faiss']} (compile options `{m['faiss_compile_options'].strip()}`; `faiss.swigfaiss_avx2` importable: {m['faiss_avx2_module']}), "
-        f"{m['faiss_omp_threads']} OpenMP threads, numpy {m['numpy']}. k={K}, {DIM} dims, seeded synthetic unit vectors; filters keep random rows.", "",
+        "# Exact-search kernels",
+        "",
+        f"Machine shared with other developers (2 cores): read the ratios (kernels interleaved, {result['reps']} rounds, medians), not "
+        f"the milliseconds.",
+        f"FAISS {m['faiss']} (compile options `{m['faiss_compile_options'].strip()}`; `faiss.swigfaiss_avx2` importable: "
+        f"{m['faiss_avx2_module']}), "
+        f"{m['faiss_omp_threads']} OpenMP threads, numpy {m['numpy']}. k={K}, {DIM} dims, seeded synthetic unit vectors; filters keep "
+        f"random rows.",
+        "",
     ]
     for size_name, grid in result["grid"].items():
-        lines += [f"## {size_name} size: {grid['rows']:,} x {grid['dim']}", "", "| batch | rows kept | faiss ms | faiss-batch ms | blas ms | blas / faiss | blas / faiss-batch | winner | recall (faiss, batch, blas) |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {size_name} size: {grid['rows']:,} x {grid['dim']}",
+            "",
+            "| batch | rows kept | faiss ms | faiss-batch ms | blas ms | blas / faiss | blas / faiss-batch | winner | recall (faiss, "
+            "batch, blas) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in grid["cells"]:
             share = "all" if c["share"] is None else f"{c['share']:.0%}"
             ms, r = c["ms_p50"], c["recall"]
-            lines.append(f"| {c['batch']} | {share} | {ms['faiss']} | {ms['faiss-batch']} | {ms['blas']} | {c['blas_over_faiss']} | {c['blas_over_faiss_batch']} | {c['winner']} | {r['faiss']}, {r['faiss-batch']}, {r['blas']} |")
+            lines.append(
+                f"| {c['batch']} | {share} | {ms['faiss']} | {ms['faiss-batch']} | {ms['blas']} | {c['blas_over_faiss']} | "
+                f"{c['blas_over_faiss_batch']} | {c['winner']} | {r['faiss']}, {r['faiss-batch']}, {r['blas']} |"
+            )
         if grid["rows"] < 10_000:
-            lines += ["", "At this size a call takes well under a millisecond, so preemption by other work on the shared cores dominates the "
-                      "multi-threaded kernels (blas, faiss-batch) in batches: read the larger size's rows for the choice of kernel."]
-        lines += ["", "BLAS beats the per-query FAISS kernel from these shares of rows kept on (every larger share too): " + ", ".join(f"batch {b}: {grid['crossover'][str(b)]}" for b in BATCHES), ""]
+            lines += [
+                "",
+                "At this size a call takes well under a millisecond, so preemption by other work on the shared cores dominates the "
+                "multi-threaded kernels (blas, faiss-batch) in batches: read the larger size's rows for the choice of kernel.",
+            ]
+        lines += [
+            "",
+            "BLAS beats the per-query FAISS kernel from these shares of rows kept on (every larger share too): "
+            + ", ".join(f"batch {b}: {grid['crossover'][str(b)]}" for b in BATCHES),
+            "",
+        ]
     lines += ["## BLAS_MIN_SHARE", "", result["verdict"], ""]
     e = result["encode_vs_search"]
-    lines += ["## Query encoding against hybrid search", "",
-              f"{e['queries']} dev queries on {e['index']} (k=10, in a worker thread, encode and search alternating query by query): "
-              f"encode_query p50 {e['encode_ms']['p50']} ms, hybrid search p50 {e['hybrid_search_ms']['p50']} ms (it encodes the query itself). "
-              f"search / encode: {e['search_over_encode_p50']} (p50s), {e['search_over_encode_paired']} (median of per-query ratios).", ""]
+    lines += [
+        "## Query encoding against hybrid search",
+        "",
+        f"{e['queries']} dev queries on {e['index']} (k=10, in a worker thread, encode and search alternating query by query): "
+        f"encode_query p50 {e['encode_ms']['p50']} ms, hybrid search p50 {e['hybrid_search_ms']['p50']} ms (it encodes the query itself). "
+        f"search / encode: {e['search_over_encode_p50']} (p50s), {e['search_over_encode_paired']} (median of per-query ratios).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -205,9 +251,12 @@ def main(
     big = result["grid"]["commons-os"]["crossover"]
     current = vectors_module.BLAS_MIN_SHARE
     one = big["1"]
-    result["verdict"] = (
-        f"At the commons-os size, one query: BLAS wins from {one} of rows kept on; current BLAS_MIN_SHARE {current}. "
-        + ("It matches the data." if one == current else f"The data say about {one}." if one is not None else "BLAS never wins at every larger share.")
+    result["verdict"] = f"At the commons-os size, one query: BLAS wins from {one} of rows kept on; current BLAS_MIN_SHARE {current}. " + (
+        "It matches the data."
+        if one == current
+        else f"The data say about {one}."
+        if one is not None
+        else "BLAS never wins at every larger share."
     )
     result["encode_vs_search"] = encode_vs_search(index_dir, dev_queries(sorted(dev.glob("*.jsonl"))), queries)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Sequence
 
+from bench.timing import percentiles, time_ms
 from rag.embedding.encoder import Encoder
 from rag.evaluation.harness import variant
 from rag.search.filters import Filters
 from rag.search.retriever import Retriever
-from bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,15 @@ def filter_plan(retriever: Retriever, n: int, mode: str, top_domains: int = 10) 
     raise ValueError(f"unknown filter mode {mode!r}; choose from {', '.join(FILTER_MODES)}")
 
 
-def measure(retriever: Retriever, texts: Sequence[str], k: int = 10, variants: Sequence[str] = VARIANTS, modes: Sequence[str] = FILTER_MODES, warmup: int = 10, other_floor: Encoder | None = None) -> dict:
+def measure(
+    retriever: Retriever,
+    texts: Sequence[str],
+    k: int = 10,
+    variants: Sequence[str] = VARIANTS,
+    modes: Sequence[str] = FILTER_MODES,
+    warmup: int = 10,
+    other_floor: Encoder | None = None,
+) -> dict:
     """Latency percentiles (ms) per retriever and filter mode over `texts`, and of the floor; with `other_floor`
     (another encoder of the same model, e.g. torch beside numpy), its floor too, timed on the same queries in turn."""
     retrievers = {name: variant(retriever, name) for name in variants}

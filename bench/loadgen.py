@@ -26,7 +26,9 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return float(sorted_values[rank - 1])
 
 
-def run_load(base_url: str, queries: Sequence[str], clients: int = 8, seconds: float = 5.0, k: int = 10, timeout: float = 30.0) -> dict[str, Any]:
+def run_load(
+    base_url: str, queries: Sequence[str], clients: int = 8, seconds: float = 5.0, k: int = 10, timeout: float = 30.0
+) -> dict[str, Any]:
     """Drive `POST {base_url}/search` with `clients` concurrent clients for `seconds`.
 
     Returns {p50, p99, mean, max (ms), rps, requests, errors, error_samples, versions, clients, seconds}:

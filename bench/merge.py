@@ -34,7 +34,9 @@ def main(
     why: Annotated[str, typer.Option("--why", help="Why the sections were measured again (printed in the report).")],
     command: Annotated[str, typer.Option("--command", help="The second invocation's command line.")],
 ) -> None:
-    merged = merge(json.loads(base.read_text()), json.loads(rerun.read_text()), [s.strip() for s in sections.split(",") if s.strip()], why, command)
+    merged = merge(
+        json.loads(base.read_text()), json.loads(rerun.read_text()), [s.strip() for s in sections.split(",") if s.strip()], why, command
+    )
     json_path, md_path = report.write(merged, base.parent)
     typer.echo(f"wrote {json_path} and {md_path}")
 

@@ -42,14 +42,23 @@ def builds(library: Path, cache_dir: Path, work: Path, milvus, encoder, rounds: 
     for rnd in range(rounds):
         for engine in ENGINES if rnd % 2 == 0 else ENGINES[::-1]:
             folder = work / f"{engine}-{rnd}"
-            settings = BuildSettings(library=library, index_dir=folder, cache_dir=cache_dir, engine=engine, milvus=milvus if engine == "milvus" else None)
+            settings = BuildSettings(
+                library=library, index_dir=folder, cache_dir=cache_dir, engine=engine, milvus=milvus if engine == "milvus" else None
+            )
             summary, cost = clocked(lambda: build_index(settings, encoder))
             cost["encoded"], cost["stages"] = summary.chunks_encoded, summary.seconds
             seconds[engine].append(cost)
             folders[engine] = folder
             log.info("build %d %s: %.2f s (%d chunks encoded)", rnd + 1, engine, cost["seconds"], summary.chunks_encoded)
-    out = {e: {"seconds_median": round(statistics.median(c["seconds"] for c in costs), 3), "cpu_seconds_median": round(statistics.median(c["cpu_seconds"] for c in costs), 3),
-               "chunks_encoded": [c["encoded"] for c in costs], "runs": costs} for e, costs in seconds.items()}
+    out = {
+        e: {
+            "seconds_median": round(statistics.median(c["seconds"] for c in costs), 3),
+            "cpu_seconds_median": round(statistics.median(c["cpu_seconds"] for c in costs), 3),
+            "chunks_encoded": [c["encoded"] for c in costs],
+            "runs": costs,
+        }
+        for e, costs in seconds.items()
+    }
     out["milvus_over_embedded"] = round(out["milvus"]["seconds_median"] / out["embedded"]["seconds_median"], 3)
     return out, folders
 
@@ -80,9 +89,14 @@ def queries(folders: dict[str, Path], milvus, encoder, texts: list[str]) -> dict
                 selection = r.selection(Filters())
                 dense[e].append(time_ms(lambda: r.index.engine.dense(vectors[i : i + 1], r.settings.dense_candidates, selection)))
             same_top10 += top["embedded"] == top["milvus"]
-        return {"queries": len(texts), "hybrid_search_ms": {e: percentiles(v) for e, v in search.items()}, "dense_call_ms": {e: percentiles(v) for e, v in dense.items()},
-                "hybrid_milvus_over_embedded": paired_ratio(search["milvus"], search["embedded"]), "dense_milvus_over_embedded": paired_ratio(dense["milvus"], dense["embedded"]),
-                "same_top10_share": round(same_top10 / len(texts), 3)}
+        return {
+            "queries": len(texts),
+            "hybrid_search_ms": {e: percentiles(v) for e, v in search.items()},
+            "dense_call_ms": {e: percentiles(v) for e, v in dense.items()},
+            "hybrid_milvus_over_embedded": paired_ratio(search["milvus"], search["embedded"]),
+            "dense_milvus_over_embedded": paired_ratio(dense["milvus"], dense["embedded"]),
+            "same_top10_share": round(same_top10 / len(texts), 3),
+        }
 
     return in_worker_thread(run)
 
@@ -90,19 +104,33 @@ def queries(folders: dict[str, Path], milvus, encoder, texts: list[str]) -> dict
 def markdown(report: dict) -> str:
     b, q = report["builds"], report["queries"]
     lines = [
-        "# Embedded engine against Milvus Lite", "", f"**{CAVEAT}**", "",
-        f"Library {report['library']} ({report['rounds']} builds per engine into fresh folders, engines alternating; vectors from the cache "
-        f"{report['cache_dir']}, chunks encoded per build: embedded {b['embedded']['chunks_encoded']}, milvus {b['milvus']['chunks_encoded']}). "
-        f"Milvus Lite {report['milvus_lite']} started in {report['milvus_start_seconds']} s. The machine (2 cores) was shared with other developers: "
-        "read the ratios (measured side by side), not the absolute figures.", "",
-        "| engine | build s (median) | build CPU s | hybrid p50 ms | hybrid p99 ms | dense call p50 ms | dense call p99 ms |", "|---|---|---|---|---|---|---|",
+        "# Embedded engine against Milvus Lite",
+        "",
+        f"**{CAVEAT}**",
+        "",
+        f"Library {report['library']} ({report['rounds']} builds per engine into fresh folders, engines alternating; vectors from the "
+        f"cache "
+        f"{report['cache_dir']}, chunks encoded per build: embedded {b['embedded']['chunks_encoded']}, milvus "
+        f"{b['milvus']['chunks_encoded']}). "
+        f"Milvus Lite {report['milvus_lite']} started in {report['milvus_start_seconds']} s. The machine (2 cores) was shared with other "
+        f"developers: "
+        "read the ratios (measured side by side), not the absolute figures.",
+        "",
+        "| engine | build s (median) | build CPU s | hybrid p50 ms | hybrid p99 ms | dense call p50 ms | dense call p99 ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in ENGINES:
         h, d = q["hybrid_search_ms"][e], q["dense_call_ms"][e]
-        lines.append(f"| {e} | {b[e]['seconds_median']} | {b[e]['cpu_seconds_median']} | {h['p50']} | {h['p99']} | {d['p50']} | {d['p99']} |")
-    lines += ["", f"Milvus / embedded: build x{b['milvus_over_embedded']}, hybrid search x{q['hybrid_milvus_over_embedded']} and dense call "
-              f"x{q['dense_milvus_over_embedded']} (medians of per-query ratios over {q['queries']} dev queries, k=10, 300 dense candidates; "
-              f"hybrid search includes encoding the query). Same top 10 on both engines: {q['same_top10_share']:.0%} of queries.", ""]
+        lines.append(
+            f"| {e} | {b[e]['seconds_median']} | {b[e]['cpu_seconds_median']} | {h['p50']} | {h['p99']} | {d['p50']} | {d['p99']} |"
+        )
+    lines += [
+        "",
+        f"Milvus / embedded: build x{b['milvus_over_embedded']}, hybrid search x{q['hybrid_milvus_over_embedded']} and dense call "
+        f"x{q['dense_milvus_over_embedded']} (medians of per-query ratios over {q['queries']} dev queries, k=10, 300 dense candidates; "
+        f"hybrid search includes encoding the query). Same top 10 on both engines: {q['same_top10_share']:.0%} of queries.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -133,8 +161,16 @@ def main(
         milvus = MilvusSettings(uri=server.uri, prefix=f"bench_{uuid.uuid4().hex[:8]}", timeout_s=30)
         built, folders = builds(library.resolve(), cache_dir.resolve(), Path(tmp), milvus, encoder, rounds)
         timed = queries(folders, milvus, encoder, texts)
-        report = {"caveat": CAVEAT, "library": str(library), "cache_dir": str(cache_dir), "rounds": rounds, "milvus_lite": md.version("milvus-lite"),
-                  "milvus_start_seconds": server.start_seconds, "builds": built, "queries": timed}
+        report = {
+            "caveat": CAVEAT,
+            "library": str(library),
+            "cache_dir": str(cache_dir),
+            "rounds": rounds,
+            "milvus_lite": md.version("milvus-lite"),
+            "milvus_start_seconds": server.start_seconds,
+            "builds": built,
+            "queries": timed,
+        }
     out.mkdir(parents=True, exist_ok=True)
     (out / "milvus.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "milvus.md").write_text(markdown(report))

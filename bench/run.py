@@ -23,15 +23,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from rag.embedding.choose import query_encoder
-from rag.embedding.minilm import MiniLMEncoder, default_model_path
-from rag.search.retriever import Retriever
-from rag.index.search_index import SearchIndex
-from rag.index.store import current_build
 from bench import adaptation, builds, latency, report, serving, txtai_baseline
 from bench.scale import ScaleSettings
 from bench.synthetic import SyntheticSpec, exact_top, similarity_profile
 from bench.timing import cpu_seconds, cycled, dev_queries, in_worker_thread, other_cores, percentiles, time_ms
+from rag.embedding.choose import query_encoder
+from rag.embedding.minilm import MiniLMEncoder, default_model_path
+from rag.index.search_index import SearchIndex
+from rag.index.store import current_build
+from rag.search.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,15 @@ class BenchSettings:
     def quick_version(self) -> BenchSettings:
         """A smoke run of minutes: a 10-file subset stands in for the full library, short timings."""
         spec = replace(self.scale.spec, patterns=5_000, topics=100)
-        return replace(self, quick=True, subset_files=min(self.subset_files, 10), cold_slices=2, queries=min(self.queries, 30), http_seconds=min(self.http_seconds, 3.0), scale=replace(self.scale, spec=spec, nlist=64, tune_queries=30, eval_queries=50))
+        return replace(
+            self,
+            quick=True,
+            subset_files=min(self.subset_files, 10),
+            cold_slices=2,
+            queries=min(self.queries, 30),
+            http_seconds=min(self.http_seconds, 3.0),
+            scale=replace(self.scale, spec=spec, nlist=64, tune_queries=30, eval_queries=50),
+        )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -74,7 +82,14 @@ def machine() -> dict:
     import psutil
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = (
+        next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
     versions = {}
     for package in ("faiss-cpu", "txtai", "sentence-transformers", "bm25s"):
         try:
@@ -203,14 +218,19 @@ class Run:
         warm = self.results.get("build", {}).get("warm_full")
         if warm and not s.quick:
             dev = s.dev_dir / f"{s.library}.jsonl"
-            libraries[s.library] = _guarded(lambda: self._txtai_against(self.full_index, warm["seconds"], dev if dev.is_file() else None, warm=True))
+            libraries[s.library] = _guarded(
+                lambda: self._txtai_against(self.full_index, warm["seconds"], dev if dev.is_file() else None, warm=True)
+            )
         return {
             "version": md.version("txtai"),
             "config": {k: v for k, v in txtai_baseline.config().items()},
             "candidates": txtai_baseline.CANDIDATES,
-            "note": "txtai is given our chunk texts, so builds compare like for like from chunks on (our encode + index + write stages); ours with loading and chunking the Markdown is shown too. "
-            "Cold rows: both encode, with empty caches; the warm row gives txtai our cached vectors through its `external` method, as our warm build reuses them. "
-            f"Chunk hits -> patterns by best chunk, {txtai_baseline.CANDIDATES} chunks per query; nDCG@10 by the same ranx harness as `rag eval`.",
+            "note": "txtai is given our chunk texts, so builds compare like for like from chunks on (our encode + index + write stages); "
+            "ours with loading and chunking the Markdown is shown too. "
+            "Cold rows: both encode, with empty caches; the warm row gives txtai our cached vectors through its `external` method, as our "
+            "warm build reuses them. "
+            f"Chunk hits -> patterns by best chunk, {txtai_baseline.CANDIDATES} chunks per query; nDCG@10 by the same ranx harness as "
+            f"`rag eval`.",
             "libraries": libraries,
         }
 
@@ -357,7 +377,7 @@ def run_bench(settings: BenchSettings) -> tuple[dict, Path, Path]:
     run = Run(settings, workdir)
     try:
         run.results["machine"] = machine()
-        run.embedder.info  # load the model before anything is timed
+        _ = run.embedder.info  # load the model before anything is timed
         run.queries = cycled(dev_queries(sorted(settings.dev_dir.glob("*.jsonl"))), settings.queries)
         run.section("build", run.build, "build: cold subset + floor, warm full library")
         if (run.full_index / "current").exists():

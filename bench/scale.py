@@ -20,16 +20,16 @@ import gc
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rag.index.vectors import VectorIndex
-from rag.config import VectorSettings
 from bench.synthetic import SyntheticSpec, exact_top, generate, similarity_profile
 from bench.timing import percentiles, time_ms
+from rag.config import VectorSettings
+from rag.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,9 @@ def tune(index: VectorIndex, kind: str, queries: np.ndarray, truth: np.ndarray, 
 FINE_NPROBE = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
-def tune_values(index: VectorIndex, kind: str, values: Sequence[int], queries: np.ndarray, truth: np.ndarray, goal: float) -> tuple[int | None, list[dict]]:
+def tune_values(
+    index: VectorIndex, kind: str, values: Sequence[int], queries: np.ndarray, truth: np.ndarray, goal: float
+) -> tuple[int | None, list[dict]]:
     """Like `tune`, over `values`; None when no value reaches `goal`."""
     sweep = []
     for value in values:
@@ -106,7 +108,9 @@ def tune_values(index: VectorIndex, kind: str, values: Sequence[int], queries: n
     return None, sweep
 
 
-def real_check(vectors: np.ndarray, queries: np.ndarray, settings: ScaleSettings, fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0)) -> dict:
+def real_check(
+    vectors: np.ndarray, queries: np.ndarray, settings: ScaleSettings, fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0)
+) -> dict:
     """What real chunk vectors and real queries need, to carry over to the synthetic library at scale.
 
     IVF: at several sizes of the real library (random subsets), with cells as full as at scale, the
@@ -120,7 +124,11 @@ def real_check(vectors: np.ndarray, queries: np.ndarray, settings: ScaleSettings
     if "ivf" in settings.kinds:
         points = []
         for fraction in fractions:
-            rows = np.sort(rng.choice(len(vectors), max(1, int(len(vectors) * fraction)), replace=False)) if fraction < 1 else np.arange(len(vectors))
+            rows = (
+                np.sort(rng.choice(len(vectors), max(1, int(len(vectors) * fraction)), replace=False))
+                if fraction < 1
+                else np.arange(len(vectors))
+            )
             sample = np.ascontiguousarray(vectors[rows])
             nlist = max(2, round(len(sample) / per_cell))
             index = VectorIndex.build(sample, VectorSettings(kind="ivf", nlist=nlist))
@@ -131,7 +139,9 @@ def real_check(vectors: np.ndarray, queries: np.ndarray, settings: ScaleSettings
         row: dict = {"points": points, "per_cell": round(per_cell, 1)}
         if len(fit) >= 2:
             b, a = np.polyfit([x for x, _ in fit], [y for _, y in fit], 1)
-            row.update(exponent=round(float(b), 3), predicted_nprobe=int(min(settings.nlist, np.ceil(np.exp(a + b * np.log(settings.nlist))))))
+            row.update(
+                exponent=round(float(b), 3), predicted_nprobe=int(min(settings.nlist, np.ceil(np.exp(a + b * np.log(settings.nlist)))))
+            )
         out["kinds"]["ivf"] = row
     if "hnsw" in settings.kinds:
         index = VectorIndex.build(vectors, VectorSettings(kind="hnsw", m=settings.m, ef_construction=settings.ef_construction))
@@ -150,10 +160,21 @@ def _real_setting(kind: str, tuned: int, real: dict | None) -> int | None:
     return value if value is not None and value > tuned else None
 
 
-def measure_kind(kind: str, vectors: np.ndarray, tuning: tuple[np.ndarray, np.ndarray], evaluation: tuple[np.ndarray, np.ndarray], filtered: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], settings: ScaleSettings, workdir: Path, real: dict | None = None) -> dict:
+def measure_kind(
+    kind: str,
+    vectors: np.ndarray,
+    tuning: tuple[np.ndarray, np.ndarray],
+    evaluation: tuple[np.ndarray, np.ndarray],
+    filtered: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    settings: ScaleSettings,
+    workdir: Path,
+    real: dict | None = None,
+) -> dict:
     before = _rss()
     started = time.perf_counter()
-    index = VectorIndex.build(vectors, VectorSettings(kind=kind, nlist=settings.nlist, m=settings.m, ef_construction=settings.ef_construction))
+    index = VectorIndex.build(
+        vectors, VectorSettings(kind=kind, nlist=settings.nlist, m=settings.m, ef_construction=settings.ef_construction)
+    )
     build_seconds = time.perf_counter() - started
     grown = _rss() - before
     path = workdir / f"scale-{kind}.faiss"
@@ -169,7 +190,11 @@ def measure_kind(kind: str, vectors: np.ndarray, tuning: tuple[np.ndarray, np.nd
     with_filter = {}
     for name, (mask, f_queries, f_truth) in filtered.items():
         f_found, f_times = _search_all(tuned, f_queries, 10, mask)
-        with_filter[name] = {"share_of_vectors": round(float(mask.mean()), 4), "ms": percentiles(f_times), "recall@10": round(recall_at(f_found, f_truth), 4)}
+        with_filter[name] = {
+            "share_of_vectors": round(float(mask.mean()), 4),
+            "ms": percentiles(f_times),
+            "recall@10": round(recall_at(f_found, f_truth), 4),
+        }
     n = len(vectors)
     result = {
         "kind": kind,
@@ -236,8 +261,8 @@ def measure(settings: ScaleSettings, workdir: Path, real: dict | None = None) ->
         filtered[name] = (mask, queries, allowed[local])
     exact_seconds = time.perf_counter() - started
     flat = VectorIndex.build(vectors, VectorSettings(kind="flat"))
-    flat_ms = percentiles([time_ms(lambda: flat.search(q, 10)) for q in eval_q[:30]])
-    del flat
+    flat_ms = percentiles([time_ms(lambda q=q: flat.search(q, 10)) for q in eval_q[:30]])
+    flat = None  # free the index before the next kind is built
     gc.collect()
     kinds = {}
     for kind in settings.kinds:
@@ -255,7 +280,9 @@ def measure(settings: ScaleSettings, workdir: Path, real: dict | None = None) ->
         "query_similarity_profile": similarity_profile(eval_scores),
         "kinds": kinds,
         "picked": picked,
-        "filter": f"domain among the first {keep_domains} of {settings.spec.domains}; queries near a pattern inside the filter, or near any pattern",
-        "pick_rule": f"of the kinds meeting p50 <= {settings.p50_goal_ms} ms at recall@10 >= {settings.recall_goal} (at the real-calibrated parameter when there is one), "
+        "filter": f"domain among the first {keep_domains} of {settings.spec.domains}; queries near a pattern inside the filter, or near "
+        f"any pattern",
+        "pick_rule": f"of the kinds meeting p50 <= {settings.p50_goal_ms} ms at recall@10 >= {settings.recall_goal} (at the "
+        f"real-calibrated parameter when there is one), "
         "the fastest to build; when none does, the fastest of those reaching the recall, else the one with the best recall",
     }

@@ -55,7 +55,18 @@ class Server:
         import httpx
 
         env = {**child_env(), **self.env}
-        command = [sys.executable, "-c", SERVE, "serve", "--index-dir", str(self.index_dir), "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-c",
+            SERVE,
+            "serve",
+            "--index-dir",
+            str(self.index_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self._log = open(self.log_path, "wb")
         started = time.perf_counter()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -71,7 +82,9 @@ class Server:
                     status = reply.json().get("status")
                     if status == "error":
                         self._close()
-                        raise RuntimeError(f"`rag serve` could not open {self.index_dir}: {reply.json().get('detail')}; see {self.log_path}")
+                        raise RuntimeError(
+                            f"`rag serve` could not open {self.index_dir}: {reply.json().get('detail')}; see {self.log_path}"
+                        )
                     if status != "loading":  # measure only a server that can search
                         break
             except httpx.HTTPError:
@@ -173,15 +186,21 @@ def first_answers(index_dir: Path, slug: str, query: str, log_dir: Path, timeout
     env = child_env()
     out: dict = {}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", SERVE, "show", slug, "--index-dir", str(index_dir)], capture_output=True, env=env, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE, "show", slug, "--index-dir", str(index_dir)], capture_output=True, env=env, timeout=timeout
+    )
     out["show"] = {"seconds": round(time.perf_counter() - started, 2), "exit_code": done.returncode}
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_dir / "first-answer-serve.log", "wb") as log_file:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--index-dir", str(index_dir), "--host", "127.0.0.1", "--port", str(port)],
-                                   stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--index-dir", str(index_dir), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         try:
             health = status = None
             while time.perf_counter() - started < timeout and process.poll() is None:
@@ -191,7 +210,11 @@ def first_answers(index_dir: Path, slug: str, query: str, log_dir: Path, timeout
                         health, status = round(time.perf_counter() - started, 2), reply.json().get("status")
                     searched = httpx.post(url + "/search", json={"query": query, "k": 5}, timeout=60.0)
                     if searched.status_code == 200:
-                        out["serve"] = {"health_seconds": health, "health_status": status, "first_search_seconds": round(time.perf_counter() - started, 2)}
+                        out["serve"] = {
+                            "health_seconds": health,
+                            "health_status": status,
+                            "first_search_seconds": round(time.perf_counter() - started, 2),
+                        }
                         break
                 except httpx.HTTPError:
                     pass
@@ -209,8 +232,13 @@ def _mcp_first_answer(index_dir: Path, query: str, env: dict, timeout: float) ->
     import json
 
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-c", SERVE, "mcp", "--index-dir", str(index_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, "mcp", "--index-dir", str(index_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     out: dict = {}
 
     def send(message: dict) -> None:
@@ -227,11 +255,25 @@ def _mcp_first_answer(index_dir: Path, query: str, env: dict, timeout: float) ->
                 return message
 
     try:
-        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+            }
+        )
         reply(1)
         out["handshake_seconds"] = round(time.perf_counter() - started, 2)
         send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search_patterns", "arguments": {"query": query, "k": 5}}})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "search_patterns", "arguments": {"query": query, "k": 5}},
+            }
+        )
         answer = reply(2)
         out["first_search_seconds"] = round(time.perf_counter() - started, 2)
         out["search_error"] = bool(answer.get("error") or (answer.get("result") or {}).get("isError"))

@@ -23,7 +23,13 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
         return {"n": 0, "p50": None, "p95": None, "p99": None, "mean": None}
     values = np.asarray(samples_ms, dtype=np.float64)
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"n": int(len(values)), "p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3), "mean": round(float(values.mean()), 3)}
+    return {
+        "n": int(len(values)),
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "mean": round(float(values.mean()), 3),
+    }
 
 
 def time_ms(call: Callable[[], object]) -> float:
@@ -99,7 +105,11 @@ def clocked(call: Callable[[], T]) -> tuple[T, dict[str, float]]:
     started = time.perf_counter()
     value = call()
     wall = time.perf_counter() - started
-    return value, {"seconds": round(wall, 3), "cpu_seconds": round(own_cpu() - cpu, 3), "other_cores": other_cores(before, cpu_seconds(), wall)}
+    return value, {
+        "seconds": round(wall, 3),
+        "cpu_seconds": round(own_cpu() - cpu, 3),
+        "other_cores": other_cores(before, cpu_seconds(), wall),
+    }
 
 
 def interleaved(variants: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, list[float]]:
@@ -111,7 +121,7 @@ def interleaved(variants: dict[str, Callable[[], object]], reps: int, warmup: in
             variants[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(reps):
-        for name in names[rep % len(names):] + names[: rep % len(names)]:
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
             samples[name].append(time_ms(variants[name]))
     return samples
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.timing import percentiles, time_ms
 from rag.embedding.cache import EmbeddingCache, text_key
 from rag.embedding.minilm import MiniLMEncoder, default_model_path
 from rag.evaluation.harness import RunResult, evaluate, load_input, run_queries
+from rag.evaluation.trec import ScoredDoc
 from rag.search.filters import Filters
 from rag.search.retriever import Retriever
-from rag.evaluation.trec import ScoredDoc
-from bench.timing import percentiles, time_ms
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,15 @@ def _allowed(retriever: Retriever, filters: Filters) -> set[str] | None:
     return {p.slug for p, keep in zip(retriever.index.patterns, mask) if keep}
 
 
-def compare(retriever: Retriever, embeddings, txtai_seconds: float, our_stages: dict[str, float], texts: Sequence[str], dev: Path | None, k: int = 10) -> dict:
+def compare(
+    retriever: Retriever,
+    embeddings,
+    txtai_seconds: float,
+    our_stages: dict[str, float],
+    texts: Sequence[str],
+    dev: Path | None,
+    k: int = 10,
+) -> dict:
     """Build seconds, hybrid latency on `texts` (interleaved, ours then txtai) and nDCG@10 on `dev`.
 
     txtai is handed the chunk texts, so the like-for-like build is ours from chunks on: our encode,
@@ -134,7 +142,10 @@ def quality(retriever: Retriever, embeddings, slugs: Sequence[str], dev: Path, d
         "dev": str(dev),
         "queries": len(scored),
         "means": {name: {m: round(v, 4) for m, v in means.items()} for name, means in evaluation.means.items()},
-        "ndcg@10": {"ours": round(evaluation.means["ours-hybrid"]["ndcg@10"], 4), "txtai": round(evaluation.means["txtai-hybrid"]["ndcg@10"], 4)},
+        "ndcg@10": {
+            "ours": round(evaluation.means["ours-hybrid"]["ndcg@10"], 4),
+            "txtai": round(evaluation.means["txtai-hybrid"]["ndcg@10"], 4),
+        },
         "ndcg@10_p_value": ndcg.p_value,
         "filtered_queries": sum(q.filters.active for q in data.queries),
     }

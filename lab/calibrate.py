@@ -113,11 +113,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_argument("--no-answer", type=Path, help="Queries with no answer in any library (JSONL).")
     options.add_argument("--depth", type=int, default=10, help="Hits per query (1 to 100).")
     options.add_argument("--folds", type=int, default=5, help="Folds of the cross-validation (at least 2).")
-    options.add_argument("--judged-pass", type=float, default=0.02, help="Quantile of the judged queries' best relevance taken as the threshold (0 to 0.5).")
+    options.add_argument(
+        "--judged-pass", type=float, default=0.02, help="Quantile of the judged queries' best relevance taken as the threshold (0 to 0.5)."
+    )
     options.add_argument("--out", type=Path, help="Write the fitted calibration JSON here.")
     options.add_argument("--report", type=Path, help="Write a Markdown report here.")
     args = options.parse_args(argv)
-    for flag, value, low, high in (("--depth", args.depth, 1, 100), ("--folds", args.folds, 2, None), ("--judged-pass", args.judged_pass, 0.0, 0.5)):
+    for flag, value, low, high in (
+        ("--depth", args.depth, 1, 100),
+        ("--folds", args.folds, 2, None),
+        ("--judged-pass", args.judged_pass, 0.0, 0.5),
+    ):
         if value < low or (high is not None and value > high):
             options.error(f"{flag} must be at least {low}" + (f" and at most {high}" if high is not None else "") + f", got {value}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -132,7 +138,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     cv = cross_validate(data, args.folds, args.judged_pass)
     final = fit(data, args.judged_pass)
     source = command("lab.calibrate", args.set, *([f"--no-answer {args.no_answer}"] if args.no_answer else []))
-    final = Calibration(final.weights, final.bias, final.threshold, source=source, metrics={"cross_validated": cv, "pairs": int(sum(len(e.y) for e in data))})
+    final = Calibration(
+        final.weights,
+        final.bias,
+        final.threshold,
+        source=source,
+        metrics={"cross_validated": cv, "pairs": int(sum(len(e.y) for e in data))},
+    )
     print(json.dumps(final.to_dict(), indent=1))
     if args.out:
         final.save(args.out)
@@ -163,7 +175,9 @@ def report(final: Calibration, cv: dict, data: list[Example]) -> str:
     ]
     for name, tops in per_set.items():
         arr = np.array(tops)
-        lines.append(f"| {name} | {len(arr)} | {arr.min():.3f} | {np.median(arr):.3f} | {arr.max():.3f} | {int((arr < final.threshold).sum())} |")
+        lines.append(
+            f"| {name} | {len(arr)} | {arr.min():.3f} | {np.median(arr):.3f} | {arr.max():.3f} | {int((arr < final.threshold).sum())} |"
+        )
     return markdown("Relevance calibration and no-good-match", final.source, lines)
 
 

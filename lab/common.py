@@ -34,8 +34,14 @@ def parse_set(spec: str) -> JudgedSet:
 def parser(doc: str) -> argparse.ArgumentParser:
     """An argument parser described by the first line of `doc`, with the repeated `--set` option."""
     out = argparse.ArgumentParser(description=doc.split("\n")[0])
-    out.add_argument("--set", action="append", required=True, type=parse_set, metavar="NAME:INDEX_DIR:QUERIES",
-                     help="a judged set: its name, its index folder and its queries JSONL (repeat)")
+    out.add_argument(
+        "--set",
+        action="append",
+        required=True,
+        type=parse_set,
+        metavar="NAME:INDEX_DIR:QUERIES",
+        help="a judged set: its name, its index folder and its queries JSONL (repeat)",
+    )
     return out
 
 

@@ -7,13 +7,13 @@ Every query of every set gets its candidates and features once (the same code th
 is split into `folds` folds by query; a model is fitted on the other folds of all sets together and
 scores the held-out fold, so every figure in the report is cross-validated (no query is scored by weights
 that saw it). The fit is coordinate ascent on mean nDCG@10 (Metzler & Croft 2007), each set weighing
-equally, starting from the default convex fusion's score (weight 1, fixed) and learning corrections to it. The weights written with --out are refitted on
+equally, starting from the default convex fusion's score (weight 1, fixed) and learning corrections to it. The weights written with
+--out are refitted on
 all queries.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from lab.common import command, markdown, parser, write_report
 from rag.config import RetrieverSettings
 from rag.evaluation.harness import parse_queries
 from rag.search.learned import FEATURES, LinearRanker
+from rag.search.metrics import dcg
 
 K = 10
 FIXED = "fused"  # the scale of the model: its weight stays 1
@@ -43,10 +44,6 @@ class QueryData:
     baseline: list[int]  # the default retriever's ranking (rows)
     grades: dict[int, int]  # row -> grade (judged relevant only)
     ideal: float  # ideal DCG@10 from every judged grade
-
-
-def dcg(grades: Sequence[int]) -> float:
-    return sum(g / math.log2(i + 2) for i, g in enumerate(grades))
 
 
 def metrics(ranking: Sequence[int], q: QueryData) -> dict[str, float]:
@@ -153,7 +150,9 @@ def _pairs(queries: Sequence[QueryData], per_query: int, seed: int) -> tuple[np.
     return np.concatenate(diffs), w / w.sum()
 
 
-def fit_offset(queries: Sequence[QueryData], scale: float = OFFSET_SCALE, l2: float = OFFSET_L2, per_query: int = 400, seed: int = 5) -> np.ndarray:
+def fit_offset(
+    queries: Sequence[QueryData], scale: float = OFFSET_SCALE, l2: float = OFFSET_L2, per_query: int = 400, seed: int = 5
+) -> np.ndarray:
     """Pairwise logistic loss with the fused score as a fixed offset: logit = scale x d_fused + w . d_x,
     ridge-penalised w on standardised features. The corrections only move a pair when the judged data
     outweigh the fused score's own difference, so signals the fused score already weighs well (names)
@@ -275,27 +274,47 @@ def summarise(queries: Sequence[QueryData], rankings: dict[str, list[int]]) -> d
         m = metrics(rankings[f"{q.set}:{q.qid}"], q)
         for key in ("all", q.kind):
             table.setdefault(q.set, {}).setdefault(key, []).append(m)
-    return {s: {k: {name: float(np.mean([m[name] for m in ms])) for name in ms[0]} | {"n": len(ms)} for k, ms in kinds.items()} for s, kinds in table.items()}
+    return {
+        s: {k: {name: float(np.mean([m[name] for m in ms])) for name in ms[0]} | {"n": len(ms)} for k, ms in kinds.items()}
+        for s, kinds in table.items()
+    }
 
 
-def report(queries: Sequence[QueryData], held: dict[str, list[int]], models: list[np.ndarray], final: np.ndarray, k: int, command: str) -> str:
+def report(
+    queries: Sequence[QueryData], held: dict[str, list[int]], models: list[np.ndarray], final: np.ndarray, k: int, command: str
+) -> str:
     base = summarise(queries, {f"{q.set}:{q.qid}": q.baseline for q in queries})
     learned = summarise(queries, held)
-    lines = [f"{k}-fold cross-validation per set (folds by query, a model fitted on the other folds of every set scores the held-out fold).",
-             "Baseline: the convex fusion of the default retriever on the same candidates. Metrics at 10; nDCG with linear gains.", ""]
-    lines += ["| set | kind | n | nDCG@10 base | nDCG@10 learned | R@10 base | R@10 learned | MRR@10 base | MRR@10 learned | P@1 base | P@1 learned |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"{k}-fold cross-validation per set (folds by query, a model fitted on the other folds of every set scores the held-out fold).",
+        "Baseline: the convex fusion of the default retriever on the same candidates. Metrics at 10; nDCG with linear gains.",
+        "",
+    ]
+    lines += [
+        "| set | kind | n | nDCG@10 base | nDCG@10 learned | R@10 base | R@10 learned | MRR@10 base | MRR@10 learned | P@1 base | P@1 "
+        "learned |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in base:
         for kind in ["all"] + sorted(x for x in base[s] if x != "all"):
-            b, l = base[s][kind], learned[s][kind]
-            lines.append(f"| {s} | {kind} | {b['n']} | {b['ndcg@10']:.3f} | {l['ndcg@10']:.3f} | {b['recall@10']:.3f} | {l['recall@10']:.3f} | "
-                         f"{b['mrr@10']:.3f} | {l['mrr@10']:.3f} | {b['precision@1']:.3f} | {l['precision@1']:.3f} |")
+            b, lr = base[s][kind], learned[s][kind]
+            lines.append(
+                f"| {s} | {kind} | {b['n']} | {b['ndcg@10']:.3f} | {lr['ndcg@10']:.3f} | {b['recall@10']:.3f} | {lr['recall@10']:.3f} | "
+                f"{b['mrr@10']:.3f} | {lr['mrr@10']:.3f} | {b['precision@1']:.3f} | {lr['precision@1']:.3f} |"
+            )
     if CHOSEN:
-        lines += ["", "Constants chosen by the inner cross-validation (scale, l2) per outer fold, then for the final fit: "
-                  + ", ".join(f"({a:g}, {b:g})" for a, b in CHOSEN)]
-    lines += ["", "Weights per fold (features of rag/search/learned.py) and refitted on all queries:", "",
-              "| feature | " + " | ".join(f"fold {i + 1}" for i in range(len(models))) + " | all |",
-              "|---|" + "---:|" * (len(models) + 1)]
+        lines += [
+            "",
+            "Constants chosen by the inner cross-validation (scale, l2) per outer fold, then for the final fit: "
+            + ", ".join(f"({a:g}, {b:g})" for a, b in CHOSEN),
+        ]
+    lines += [
+        "",
+        "Weights per fold (features of rag/search/learned.py) and refitted on all queries:",
+        "",
+        "| feature | " + " | ".join(f"fold {i + 1}" for i in range(len(models))) + " | all |",
+        "|---|" + "---:|" * (len(models) + 1),
+    ]
     for j, name in enumerate(FEATURES):
         lines.append(f"| {name} | " + " | ".join(f"{m[j]:.3f}" for m in models) + f" | {final[j]:.3f} |")
     return markdown("Learned fusion: cross-validated", command, lines)
@@ -306,7 +325,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.add_argument("--folds", type=int, default=5)
     options.add_argument("--out", type=Path, help="write the weights refitted on all queries (rag/search/ranker.json)")
     options.add_argument("--report", type=Path)
-    options.add_argument("--method", choices=sorted(METHODS), default="ascent", help="coordinate ascent on nDCG@10, or pairwise logistic regression")
+    options.add_argument(
+        "--method", choices=sorted(METHODS), default="ascent", help="coordinate ascent on nDCG@10, or pairwise logistic regression"
+    )
     options.add_argument("--features-cache", type=Path, help="pickle of the extracted features (re-fits skip extraction)")
     args = options.parse_args(argv)
     import pickle
@@ -324,7 +345,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.features_cache.write_bytes(pickle.dumps(queries))
     held, models = cross_validate(queries, args.folds, args.method)
     final = METHODS[args.method](queries)
-    text = report(queries, held, models, final, args.folds, command("lab.learn", args.set, f"--folds {args.folds}", f"--method {args.method}"))
+    text = report(
+        queries, held, models, final, args.folds, command("lab.learn", args.set, f"--folds {args.folds}", f"--method {args.method}")
+    )
     print(text)
     if args.report:
         write_report(args.report, text)

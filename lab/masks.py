@@ -48,7 +48,9 @@ def variants(roles: Sequence[str], max_part: int) -> dict[str, Keep]:
     return table
 
 
-def measure(sets: Sequence[tuple[str, Path, Path]], extra: dict[str, Keep] | None = None, settings: RetrieverSettings | None = None) -> dict:
+def measure(
+    sets: Sequence[tuple[str, Path, Path]], extra: dict[str, Keep] | None = None, settings: RetrieverSettings | None = None
+) -> dict:
     from rag.chunking import model_token_counter
     from rag.embedding.minilm import MiniLMEncoder
     from rag.evaluation.harness import evaluate, load_input, run_queries
@@ -72,21 +74,28 @@ def measure(sets: Sequence[tuple[str, Path, Path]], extra: dict[str, Keep] | Non
             run = run_queries(retriever, data.queries, 100, label)
             means = evaluate([run], data.judgments, ("ndcg@10", "recall@10")).means[label]
             row = out["variants"].setdefault(label, {})
-            row[name] = {"ndcg@10": means["ndcg@10"], "recall@10": means["recall@10"],
-                         "token_share": float(tokens[keep].sum() / max(1, tokens.sum())), "chunk_share": float(keep.mean())}
+            row[name] = {
+                "ndcg@10": means["ndcg@10"],
+                "recall@10": means["recall@10"],
+                "token_share": float(tokens[keep].sum() / max(1, tokens.sum())),
+                "chunk_share": float(keep.mean()),
+            }
     return out
 
 
 def report(result: dict, command: str) -> str:
     sets = list(result["sets"])
-    lines = ["Each row removes one kind of chunk from search (or keeps only the first n windows of each long section) and",
-             "reports dev-set nDCG@10 and the share of today's encoded tokens the remaining chunks cost.", "",
-             "| set | chunks | tokens | queries |", "|---|---:|---:|---:|"]
+    lines = [
+        "Each row removes one kind of chunk from search (or keeps only the first n windows of each long section) and",
+        "reports dev-set nDCG@10 and the share of today's encoded tokens the remaining chunks cost.",
+        "",
+        "| set | chunks | tokens | queries |",
+        "|---|---:|---:|---:|",
+    ]
     for s, info in result["sets"].items():
         lines.append(f"| {s} | {info['chunks']:,} | {info['tokens']:,} | {info['queries']} |")
     base = result["variants"]["all chunks (today)"]
-    lines += ["", "| variant | " + " | ".join(f"{s} nDCG@10 (delta) | {s} tokens" for s in sets) + " |",
-              "|---|" + "---:|---:|" * len(sets)]
+    lines += ["", "| variant | " + " | ".join(f"{s} nDCG@10 (delta) | {s} tokens" for s in sets) + " |", "|---|" + "---:|---:|" * len(sets)]
     for label, row in result["variants"].items():
         cells = []
         for s in sets:

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,8 +87,13 @@ def top(scores: np.ndarray, keep: np.ndarray, depth: int) -> list[int]:
     return [int(i) for i in order if np.isfinite(masked[i]) and masked[i] > 0]
 
 
-def build_pool(patterns: Sequence[Pattern], queries: Sequence[dict], depth: int = POOL_DEPTH, index_dir: str | None = None,
-               dense_cache: Path | None = None) -> list[dict]:
+def build_pool(
+    patterns: Sequence[Pattern],
+    queries: Sequence[dict],
+    depth: int = POOL_DEPTH,
+    index_dir: str | None = None,
+    dense_cache: Path | None = None,
+) -> list[dict]:
     from rag.embedding.minilm import MiniLMEncoder
 
     fulltext = _bm25([pattern_text(p) for p in patterns], stem=True)
@@ -102,18 +107,26 @@ def build_pool(patterns: Sequence[Pattern], queries: Sequence[dict], depth: int 
     for q, qv in zip(queries, qvecs):
         keep = allowed(patterns, q.get("filters") or {})
         found: dict[int, list[str]] = {}
-        runs = {"fulltext": top(fulltext(q["query"]), keep, depth), "fields": top(fields(q["query"]), keep, depth),
-                "dense": top(matrix @ qv, keep, depth)}
+        runs = {
+            "fulltext": top(fulltext(q["query"]), keep, depth),
+            "fields": top(fields(q["query"]), keep, depth),
+            "dense": top(matrix @ qv, keep, depth),
+        }
         if engine is not None:
             runs["engine"] = [slug_row[s] for s in engine(q, depth) if s in slug_row]
         for name, rows in runs.items():
             for r in rows:
                 found.setdefault(r, []).append(name)
         candidates = sorted(found, key=lambda r: patterns[r].slug)
-        pools.append({
-            "qid": q["qid"], "kind": q.get("kind"), "query": q["query"], "filters": q.get("filters") or {},
-            "candidates": [_candidate(patterns[r], found[r]) for r in candidates],
-        })
+        pools.append(
+            {
+                "qid": q["qid"],
+                "kind": q.get("kind"),
+                "query": q["query"],
+                "filters": q.get("filters") or {},
+                "candidates": [_candidate(patterns[r], found[r]) for r in candidates],
+            }
+        )
     return pools
 
 
@@ -132,8 +145,14 @@ def _pattern_vectors(encoder, patterns: Sequence[Pattern], cache: Path | None) -
 
 def _candidate(p: Pattern, retrievers: list[str]) -> dict:
     problem = p.section("problem")
-    return {"slug": p.slug, "title": p.title, "aliases": list(p.aliases), "summary": p.summary[:600],
-            "problem": (problem.text[:500] if problem else ""), "found_by": retrievers}
+    return {
+        "slug": p.slug,
+        "title": p.title,
+        "aliases": list(p.aliases),
+        "summary": p.summary[:600],
+        "problem": (problem.text[:500] if problem else ""),
+        "found_by": retrievers,
+    }
 
 
 def _engine(index_dir: str) -> Callable[[dict, int], list[str]]:

@@ -53,7 +53,9 @@ def plain_bm25(patterns: Sequence[Pattern], stem: bool, labels: bool) -> Callabl
 
         stemmer = Stemmer.Stemmer("english")
     model = bm25s.BM25(k1=1.5, b=0.75)
-    model.index(bm25s.tokenize([whole_text(p, labels) for p in patterns], stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    model.index(
+        bm25s.tokenize([whole_text(p, labels) for p in patterns], stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False
+    )
 
     def scores(query: str) -> np.ndarray:
         tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)[0]
@@ -71,7 +73,11 @@ def _run(name: str, queries, retriever: Retriever, score: Callable[[object], np.
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         order = np.argsort(-scores, kind="stable")[:DEPTH]
-        docs[q.qid] = tuple(ScoredDoc(q.qid, index.patterns[r].slug, n, float(scores[r])) for n, r in enumerate(order, start=1) if np.isfinite(scores[r]) and scores[r] > 0)
+        docs[q.qid] = tuple(
+            ScoredDoc(q.qid, index.patterns[r].slug, n, float(scores[r]))
+            for n, r in enumerate(order, start=1)
+            if np.isfinite(scores[r]) and scores[r] > 0
+        )
     return RunResult(name, name.split(" ")[0], docs, 0.0)
 
 
@@ -88,7 +94,17 @@ def measure(sets: Sequence[tuple[str, Path, Path]]) -> dict:
         queries = [q for q in data.queries if q.qid in set(data.scored)]
         runs = []
         for label, weights in OWN.items():
-            retriever = base if weights is None else Retriever(index, embedder, RetrieverSettings().with_(weights=weights, fusion="convex", name_pin=2.0 if "names" not in weights else RetrieverSettings().name_pin))
+            retriever = (
+                base
+                if weights is None
+                else Retriever(
+                    index,
+                    embedder,
+                    RetrieverSettings().with_(
+                        weights=weights, fusion="convex", name_pin=2.0 if "names" not in weights else RetrieverSettings().name_pin
+                    ),
+                )
+            )
             runs.append(run_queries(retriever, queries, DEPTH, label))
         for stem in (False, True):
             for labels in (True, False):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.config import ChunkerSettings
@@ -106,7 +105,9 @@ def chunk_pattern(pattern: Pattern, count: TokenCounter, settings: ChunkerSettin
     return chunks
 
 
-def chunk_library(patterns: Iterable[Pattern], count: TokenCounter | None = None, settings: ChunkerSettings = ChunkerSettings()) -> list[Chunk]:
+def chunk_library(
+    patterns: Iterable[Pattern], count: TokenCounter | None = None, settings: ChunkerSettings = ChunkerSettings()
+) -> list[Chunk]:
     count = count or model_token_counter()
     return [chunk for pattern in patterns for chunk in chunk_pattern(pattern, count, settings)]
 

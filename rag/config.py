@@ -25,8 +25,20 @@ MAX_FILE_BYTES = 2 * 1024 * 1024  # a pattern file above this is reported as unu
 
 
 # every role a chunk can have (rag.load.sections roles plus the chunker's own summary, tension, context-label)
-CHUNK_ROLES: tuple[str, ...] = ("summary", "tension", "context-label", "context", "problem", "solution", "implementation",
-                                "consequences", "known-uses", "cognitive-era", "vitality", "other")
+CHUNK_ROLES: tuple[str, ...] = (
+    "summary",
+    "tension",
+    "context-label",
+    "context",
+    "problem",
+    "solution",
+    "implementation",
+    "consequences",
+    "known-uses",
+    "cognitive-era",
+    "vitality",
+    "other",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +72,24 @@ class ChunkerSettings:
         return chunk.role not in self.skip_roles and (self.max_windows <= 0 or chunk.part <= self.max_windows)
 
     def to_dict(self) -> dict:
-        return {"max_tokens": self.max_tokens, "special_tokens": self.special_tokens, "version": self.version,
-                "skip_roles": sorted(self.skip_roles), "max_windows": self.max_windows}
+        return {
+            "max_tokens": self.max_tokens,
+            "special_tokens": self.special_tokens,
+            "version": self.version,
+            "skip_roles": sorted(self.skip_roles),
+            "max_windows": self.max_windows,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChunkerSettings:
         """A manifest's chunker (older manifests lack skip_roles and max_windows: they encoded everything)."""
-        return cls(max_tokens=int(data.get("max_tokens", 256)), special_tokens=int(data.get("special_tokens", 2)),
-                   version=int(data.get("version", cls.version)), skip_roles=tuple(data.get("skip_roles") or ()),
-                   max_windows=int(data.get("max_windows") or 0))
+        return cls(
+            max_tokens=int(data.get("max_tokens", 256)),
+            special_tokens=int(data.get("special_tokens", 2)),
+            version=int(data.get("version", cls.version)),
+            skip_roles=tuple(data.get("skip_roles") or ()),
+            max_windows=int(data.get("max_windows") or 0),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,6 @@ import pytest
 
 pytest_plugins = ["support.index_fixtures"]
 
-from support import CANONICAL_BODY, front_matter, write_pattern  # noqa: F401  (re-exported for older imports)
-
 
 @pytest.fixture(autouse=True)
 def no_rag_server(monkeypatch):

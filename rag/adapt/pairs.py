@@ -22,9 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index.lexical import LexicalIndex, analyze
-from rag.records.pattern import Pattern
+from rag.records.pattern import Pattern, name_key
 from rag.search.duplicates import near_duplicates
-from rag.search.names import normalize_name
 
 KINDS = ("problem", "context", "label", "tension", "alias", "title")
 NEAR_DUPLICATE_DICE = 0.7  # SearchSettings.duplicate_title_dice: what search groups as near-duplicates
@@ -88,7 +87,7 @@ def _names(pattern: Pattern) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=65536)
 def _name_set(title: str, aliases: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(normalize_name(n) for n in (title, *aliases) if normalize_name(n))
+    return frozenset(name_key(n) for n in (title, *aliases) if name_key(n))
 
 
 def related(a: Pattern, b: Pattern) -> bool:
@@ -96,7 +95,9 @@ def related(a: Pattern, b: Pattern) -> bool:
     return a.slug == b.slug or bool(_names(a) & _names(b)) or near_duplicates(a, b, NEAR_DUPLICATE_DICE)
 
 
-def split(patterns: tuple[Pattern, ...] | list[Pattern], seed: int, share: float = HELD_OUT_SHARE, among_all: bool = False) -> tuple[list[Pattern], list[Pattern]]:
+def split(
+    patterns: tuple[Pattern, ...] | list[Pattern], seed: int, share: float = HELD_OUT_SHARE, among_all: bool = False
+) -> tuple[list[Pattern], list[Pattern]]:
     """(training, held-out). Held out: the `share` of the patterns with a summary and a Problem whose seeded hash
     sorts first (stable under library edits: adding a pattern moves no other pattern across the split).
     `among_all`: the share of every pattern instead (`rag adapt --split-all`, for cross-validating on judged

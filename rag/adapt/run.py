@@ -138,7 +138,8 @@ def adapt(settings: AdaptSettings, on_step: Callable[[int, int, int], None] | No
     report.pairs_per_second = round(result.pairs_seen / max(result.seconds, 1e-9), 2)
     base_value, adapted_value = report.base["held_out"][GUARD_METRIC], report.adapted["held_out"][GUARD_METRIC]
     if adapted_value < base_value and not settings.force:
-        raise WorseThanBase.about(report,
+        raise WorseThanBase.about(
+            report,
             f"the adapted model is worse than the base on the held-out patterns (nDCG@10 {adapted_value:.4f} < "
             f"{base_value:.4f}); nothing written to {out}. Try more pairs or epochs, or --force to write it anyway",
             field="out",
@@ -156,15 +157,30 @@ def _write(model, out: Path, base_path: Path, settings: AdaptSettings, report: A
     try:
         model.save(str(tmp))
         manifest = AdaptManifest(
-            base_model=MODEL_NAME, base_hash=weights_hash(base_path), weights_hash=weights_hash(tmp),
-            library=str(Path(settings.library).resolve()), library_fingerprint=fingerprint, pairs=report.pairs,
-            held_out=tuple(report.held_out), epochs=settings.train.epochs, epochs_run=report.epochs_run,
-            best_epoch=report.best_epoch, seed=settings.train.seed, validation={"base": report.base, "adapted": report.adapted},
-            device=report.device, seconds=report.seconds.get("train", 0.0), created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            base_model=MODEL_NAME,
+            base_hash=weights_hash(base_path),
+            weights_hash=weights_hash(tmp),
+            library=str(Path(settings.library).resolve()),
+            library_fingerprint=fingerprint,
+            pairs=report.pairs,
+            held_out=tuple(report.held_out),
+            epochs=settings.train.epochs,
+            epochs_run=report.epochs_run,
+            best_epoch=report.best_epoch,
+            seed=settings.train.seed,
+            validation={"base": report.base, "adapted": report.adapted},
+            device=report.device,
+            seconds=report.seconds.get("train", 0.0),
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             forced=forced,
-            settings={"batch_size": settings.train.batch_size, "learning_rate": settings.train.learning_rate,
-                      "max_pairs": settings.max_pairs, "train_seq_length": settings.train.max_seq_length,
-                      "negatives": report.negatives, "pairs_per_second": report.pairs_per_second},
+            settings={
+                "batch_size": settings.train.batch_size,
+                "learning_rate": settings.train.learning_rate,
+                "max_pairs": settings.max_pairs,
+                "train_seq_length": settings.train.max_seq_length,
+                "negatives": report.negatives,
+                "pairs_per_second": report.pairs_per_second,
+            },
         )
         write_adapt_manifest(tmp, manifest)
         if out.exists():

@@ -9,7 +9,6 @@ trained on). Judged queries (`rag eval`'s JSONL) rank patterns by their best chu
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from rag.adapt.pairs import _text
 from rag.errors import InputError
 from rag.records.pattern import Pattern
+from rag.search.metrics import at_k
 
 CUTOFF = 10
 Encode = Callable[[Sequence[str]], np.ndarray]  # texts -> L2-normalized rows
@@ -34,10 +34,9 @@ def ndcg_mrr(ranked: Sequence[Sequence[str]], judged: Sequence[dict[str, int]], 
     """Mean nDCG@k and MRR@k over queries (a query with no relevant slug scores 0)."""
     ndcg = mrr = 0.0
     for order, relevant in zip(ranked, judged):
-        dcg = sum(relevant.get(slug, 0) / math.log2(rank + 2) for rank, slug in enumerate(order[:k]))
-        ideal = sum(g / math.log2(rank + 2) for rank, g in enumerate(sorted(relevant.values(), reverse=True)[:k]))
-        ndcg += dcg / ideal if ideal > 0 else 0.0
-        mrr += next((1.0 / (rank + 1) for rank, slug in enumerate(order[:k]) if relevant.get(slug, 0) > 0), 0.0)
+        scores = at_k(order, relevant, k)
+        ndcg += scores[f"ndcg@{k}"]
+        mrr += scores[f"mrr@{k}"]
     n = max(1, len(judged))
     return {"ndcg@10": round(ndcg / n, 4), "mrr@10": round(mrr / n, 4), "queries": len(judged)}
 

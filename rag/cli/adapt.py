@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,17 +19,33 @@ def adapt(
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs; stops early when the validation score stops rising.")] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Pairs per step (in-batch negatives).")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the held-out split, the pair sample and the training.")] = 0,
-    max_pairs: Annotated[Optional[int], typer.Option("--max-pairs", min=1, help="Train on a seeded sample of at most this many pairs.")] = None,
+    max_pairs: Annotated[
+        int | None, typer.Option("--max-pairs", min=1, help="Train on a seeded sample of at most this many pairs.")
+    ] = None,
     learning_rate: Annotated[float, typer.Option("--learning-rate", min=0.0, help="AdamW learning rate.")] = 2e-5,
-    force: Annotated[bool, typer.Option("--force", help="Write the model even when it is worse than the base on the held-out patterns.")] = False,
-    hold_out: Annotated[float, typer.Option("--hold-out", min=0.0, max=0.9, help="Share of the patterns held out of training (validation).")] = 0.2,
-    split_all: Annotated[bool, typer.Option("--split-all", help="Hold out that share of every pattern, not only of those with a summary and a Problem (to cross-validate on judged queries).")] = False,
-    eval_files: Annotated[Optional[list[Path]], typer.Option("--eval", help="Judged queries (rag eval JSONL) to validate on too; repeatable.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the model even when it is worse than the base on the held-out patterns.")
+    ] = False,
+    hold_out: Annotated[
+        float, typer.Option("--hold-out", min=0.0, max=0.9, help="Share of the patterns held out of training (validation).")
+    ] = 0.2,
+    split_all: Annotated[
+        bool,
+        typer.Option(
+            "--split-all",
+            help="Hold out that share of every pattern, not only of those with a summary and a Problem (to cross-validate on judged "
+            "queries).",
+        ),
+    ] = False,
+    eval_files: Annotated[
+        list[Path] | None, typer.Option("--eval", help="Judged queries (rag eval JSONL) to validate on too; repeatable.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fine-tune all-MiniLM-L6-v2 on this library's symptom -> remedy pairs; refuse a model worse than the base."""
     setup_logging()
-    from rag.adapt.run import AdaptSettings, WorseThanBase, adapt as run_adapt
+    from rag.adapt.run import AdaptSettings, WorseThanBase
+    from rag.adapt.run import adapt as run_adapt
     from rag.adapt.train import TrainSettings, device_name
     from rag.errors import RagError
 
@@ -37,8 +53,14 @@ def adapt(
         fail(f"pattern library folder not found: {library}")
     typer.echo(f"adapting on {device_name()}" + (" (GPU)" if device_name() == "cuda" else " (no GPU found; CPU)"), err=True)
     settings = AdaptSettings(
-        library=library, out=out, train=TrainSettings(epochs=epochs, batch_size=batch_size, seed=seed, learning_rate=learning_rate),
-        max_pairs=max_pairs, force=force, eval_files=tuple(eval_files or ()), held_out_share=hold_out, split_all=split_all,
+        library=library,
+        out=out,
+        train=TrainSettings(epochs=epochs, batch_size=batch_size, seed=seed, learning_rate=learning_rate),
+        max_pairs=max_pairs,
+        force=force,
+        eval_files=tuple(eval_files or ()),
+        held_out_share=hold_out,
+        split_all=split_all,
     )
     bar = None
 

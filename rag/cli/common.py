@@ -12,20 +12,33 @@ import os
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 IndexDir = Annotated[Path, typer.Option("--index-dir", help="Index directory.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 Slug = Annotated[str, typer.Argument(help="Pattern slug, e.g. pull-based-replenishment.")]
-ContextOpt = Annotated[Optional[str], typer.Option("--context", help="Reader context: only patterns labelled for it, shown in its words. The index's own contexts come from `rag facets`.")]
-DomainOpt = Annotated[Optional[str], typer.Option("--domain", help="Only this domain; `rag facets` lists the index's domains.")]
-StatusOpt = Annotated[Optional[str], typer.Option("--status", help="Only this lifecycle status; `rag facets` lists the index's statuses.")]
-MinConfidenceOpt = Annotated[Optional[float], typer.Option("--min-confidence", help="Only patterns whose confidence is at least this, on the 0-1 scale (five stars = 1.0; see `rag facets`).")]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="Reader context: only patterns labelled for it, shown in its words. The index's own contexts come from `rag facets`.",
+    ),
+]
+DomainOpt = Annotated[str | None, typer.Option("--domain", help="Only this domain; `rag facets` lists the index's domains.")]
+StatusOpt = Annotated[str | None, typer.Option("--status", help="Only this lifecycle status; `rag facets` lists the index's statuses.")]
+MinConfidenceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-confidence", help="Only patterns whose confidence is at least this, on the 0-1 scale (five stars = 1.0; see `rag facets`)."
+    ),
+]
 
 
-MaxFileMb = Annotated[float, typer.Option("--max-file-mb", min=0.001, help="Largest pattern file read, in MB; a larger one is reported as an error.")]
+MaxFileMb = Annotated[
+    float, typer.Option("--max-file-mb", min=0.001, help="Largest pattern file read, in MB; a larger one is reported as an error.")
+]
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
@@ -33,7 +46,9 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     from WARNING up (faiss announces its instruction set at INFO, bm25s logs at DEBUG), unless verbose."""
     if not verbose:  # transformers' "Loading weights" bar; read when huggingface_hub is first imported (later)
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("rag").setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     if not verbose:
         for noisy in ("bm25s", "faiss", "faiss.loader"):  # bm25s sets its own logger to DEBUG with its own handler
@@ -85,7 +100,10 @@ def index_encoder(index_dir: Path):
     except RagError:
         return query_encoder()  # no usable index: opening it reports why
     if path and not Path(path).is_dir():
-        fail(f"{index_dir} was built with the adapted model {path}, which is gone; restore it or rebuild with `rag index LIBRARY --index-dir {index_dir} --model MODEL_DIR`")
+        fail(
+            f"{index_dir} was built with the adapted model {path}, which is gone; restore it or rebuild with `rag index LIBRARY "
+            f"--index-dir {index_dir} --model MODEL_DIR`"
+        )
     return query_encoder(Path(path)) if path else query_encoder()
 
 

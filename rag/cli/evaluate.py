@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -34,17 +34,67 @@ def run_path(template: Path, retriever: str, several: bool) -> Path:
 
 
 def eval_(
-    queries: Annotated[Optional[Path], typer.Argument(help="Queries JSONL: {qid, query, filters?, relevant?: {slug: grade}, kind?}. Not with --variants (give --set).", show_default=False)] = None,
-    qrels: Annotated[Optional[Path], typer.Option("--qrels", help="TREC qrels `qid 0 slug grade`; replaces 'relevant' on the query lines.")] = None,
-    retriever: Annotated[Optional[str], typer.Option("--retriever", help="hybrid, dense, lexical or all (one run each); default hybrid.", show_default=False)] = None,
+    queries: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Queries JSONL: {qid, query, filters?, relevant?: {slug: grade}, kind?}. Not with --variants (give --set).",
+            show_default=False,
+        ),
+    ] = None,
+    qrels: Annotated[
+        Path | None, typer.Option("--qrels", help="TREC qrels `qid 0 slug grade`; replaces 'relevant' on the query lines.")
+    ] = None,
+    retriever: Annotated[
+        str | None, typer.Option("--retriever", help="hybrid, dense, lexical or all (one run each); default hybrid.", show_default=False)
+    ] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Hits per query in the runs.")] = 100,
-    run_out: Annotated[Optional[Path], typer.Option("--run-out", help="TREC run file; with --retriever all, a template: '{retriever}' in it is replaced, else the name is inserted before the suffix (pat.trec -> pat.hybrid.trec, pat -> pat.hybrid.trec).")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write the report to FILE: Markdown, or JSON when FILE ends in .json. With --variants: Markdown to FILE and JSON beside it (FILE.json).")] = None,
-    variants: Annotated[Optional[str], typer.Option("--variants", metavar="TABLE", help="Run a named table of retriever variants instead: ablation (each signal left out) or tuning (the ranking defaults re-measured); rows compared with the table's default row (paired t-test on nDCG@10, p < 0.05). Needs --set.", show_default=False)] = None,
-    sets: Annotated[Optional[list[str]], typer.Option("--set", metavar="[NAME:]INDEX_DIR:QUERIES", help="With --variants: an index and its judged queries, e.g. index/bmn:eval/dev/bmn.jsonl (NAME defaults to the queries file's stem); repeat for more sets.", show_default=False)] = None,
-    rows: Annotated[Optional[list[str]], typer.Option("--row", metavar="ROW", help="With --variants: only this row of the table (repeatable); the default row always runs.", show_default=False)] = None,
+    run_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-out",
+            help="TREC run file; with --retriever all, a template: '{retriever}' in it is replaced, else the name is inserted before the "
+            "suffix (pat.trec -> pat.hybrid.trec, pat -> pat.hybrid.trec).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write the report to FILE: Markdown, or JSON when FILE ends in .json. With --variants: Markdown to FILE and JSON beside "
+            "it (FILE.json).",
+        ),
+    ] = None,
+    variants: Annotated[
+        str | None,
+        typer.Option(
+            "--variants",
+            metavar="TABLE",
+            help="Run a named table of retriever variants instead: ablation (each signal left out) or tuning (the ranking defaults "
+            "re-measured); rows compared with the table's default row (paired t-test on nDCG@10, p < 0.05). Needs --set.",
+            show_default=False,
+        ),
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="[NAME:]INDEX_DIR:QUERIES",
+            help="With --variants: an index and its judged queries, e.g. index/bmn:eval/dev/bmn.jsonl (NAME defaults to the queries "
+            "file's stem); repeat for more sets.",
+            show_default=False,
+        ),
+    ] = None,
+    rows: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--row",
+            metavar="ROW",
+            help="With --variants: only this row of the table (repeatable); the default row always runs.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
-    index_dir: Annotated[Optional[Path], typer.Option("--index-dir", help="Index directory; default index.", show_default=False)] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index directory; default index.", show_default=False)] = None,
 ) -> None:
     """Evaluate retrieval on a query set: TREC runs, nDCG@10, Recall@10/100, MRR@10, P@1, paired significance tests.
 
@@ -59,7 +109,17 @@ def eval_(
     if importlib.util.find_spec("ranx") is None:
         fail("`rag eval` needs ranx, in the package's eval extra: run `.venv/bin/pip install -e '.[eval]'` (`make test` installs it)")
     if variants is not None or sets or rows:
-        given = [name for name, value in (("QUERIES", queries), ("--qrels", qrels), ("--retriever", retriever), ("--run-out", run_out), ("--index-dir", index_dir)) if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("QUERIES", queries),
+                ("--qrels", qrels),
+                ("--retriever", retriever),
+                ("--run-out", run_out),
+                ("--index-dir", index_dir),
+            )
+            if value is not None
+        ]
         if variants is None:
             fail(f"{'--set' if sets else '--row'} needs --variants TABLE")
         if given:
@@ -74,12 +134,12 @@ def eval_(
     for label, path in (("queries file", queries), ("qrels file", qrels)):
         if path is not None and not path.is_file():
             fail(f"{label} not found: {path}")
-    from rag.evaluation.report import build_report, markdown
-    from rag.evaluation.harness import VARIANTS, evaluate, load_input, run_queries, variant
-    from rag.search.retriever import Retriever
-    from rag.index.search_index import SearchIndex
     from rag.errors import RagError
+    from rag.evaluation.harness import VARIANTS, evaluate, load_input, run_queries, variant
+    from rag.evaluation.report import build_report, markdown
     from rag.evaluation.trec import write_run
+    from rag.index.search_index import SearchIndex
+    from rag.search.retriever import Retriever
 
     try:
         embedder = index_encoder(index_dir)
@@ -128,7 +188,7 @@ def eval_(
     raise typer.Exit(0)
 
 
-def _eval_variants(name: str, specs: list[str], rows: list[str], k: int, report: Optional[Path], as_json: bool) -> None:
+def _eval_variants(name: str, specs: list[str], rows: list[str], k: int, report: Path | None, as_json: bool) -> None:
     """`rag eval --variants`: every row of the table over every set, one report (Markdown + JSON beside it)."""
     from rag.errors import RagError
     from rag.evaluation import sweep
@@ -175,7 +235,10 @@ def _eval_variants(name: str, specs: list[str], rows: list[str], k: int, report:
         for problem in data.problems:
             typer.echo(str(problem), err=True)
         if not data.scored:
-            fail(f"--set {qs.name}: no query in {qs.queries} has a relevant judgment ({len(data.queries)} valid of {data.lines} lines), so there is nothing to score")
+            fail(
+                f"--set {qs.name}: no query in {qs.queries} has a relevant judgment ({len(data.queries)} valid of {data.lines} lines), so "
+                f"there is nothing to score"
+            )
         try:
             results.append(sweep.run_set(qs, index, embedder, data, chosen, k))
         except RagError as exc:
@@ -206,4 +269,7 @@ def _print_summary(result: dict) -> None:
     else:
         for name, run in result["runs"].items():
             console.print(f"{name}: run written to {run['file']}")
-    console.print(f"{counts['valid']} of {counts['lines']} lines valid, {counts['scored']} scored; {counts['errors']} errors, {counts['warnings']} warnings")
+    console.print(
+        f"{counts['valid']} of {counts['lines']} lines valid, {counts['scored']} scored; {counts['errors']} errors, {counts['warnings']} "
+        f"warnings"
+    )

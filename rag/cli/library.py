@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -51,22 +51,64 @@ def validate(
 def index(
     library: Annotated[Path, typer.Argument(help="Pattern library folder.")],
     index_dir: IndexDir = Path("index"),
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the previous build; re-chunk everything (cached vectors are still reused).")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Embedding cache (default: INDEX_DIR/cache).")] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Ignore the previous build; re-chunk everything (cached vectors are still reused).")
+    ] = False,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Embedding cache (default: INDEX_DIR/cache).")] = None,
     vector_index: Annotated[str, typer.Option("--vector-index", help="flat (exact), ivf or hnsw.")] = "flat",
     max_file_mb: MaxFileMb = DEFAULT_MAX_FILE_MB,
-    engine: Annotated[str, typer.Option("--engine", help="embedded (FAISS + bm25s files in INDEX_DIR) or milvus (collections on a Milvus server; INDEX_DIR keeps the manifest and texts).")] = "embedded",
-    milvus_uri: Annotated[Optional[str], typer.Option("--milvus-uri", help="Milvus server for --engine milvus (default $RAG_MILVUS_URI, else http://127.0.0.1:19530); credentials only from $RAG_MILVUS_TOKEN.")] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", help="An adapted model folder (`rag adapt`) instead of the base all-MiniLM-L6-v2; the index then names it, and search, serve and eval use it.")] = None,
-    max_windows: Annotated[Optional[int], typer.Option("--max-windows", min=0, help="Encode only the first N windows of each long section (0: all; default from the chunker settings, eval/bench/chunk-kinds.md).")] = None,
-    skip_role: Annotated[Optional[list[str]], typer.Option("--skip-role", help="Do not encode chunks of this section role (repeatable; their words still count in full-text BM25).")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="embedded (FAISS + bm25s files in INDEX_DIR) or milvus (collections on a Milvus server; INDEX_DIR keeps the manifest and "
+            "texts).",
+        ),
+    ] = "embedded",
+    milvus_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--milvus-uri",
+            help="Milvus server for --engine milvus (default $RAG_MILVUS_URI, else http://127.0.0.1:19530); credentials only from "
+            "$RAG_MILVUS_TOKEN.",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="An adapted model folder (`rag adapt`) instead of the base all-MiniLM-L6-v2; the index then names it, and search, serve "
+            "and eval use it.",
+        ),
+    ] = None,
+    max_windows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-windows",
+            min=0,
+            help="Encode only the first N windows of each long section (0: all; default from the chunker settings, "
+            "eval/bench/chunk-kinds.md).",
+        ),
+    ] = None,
+    skip_role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--skip-role", help="Do not encode chunks of this section role (repeatable; their words still count in full-text BM25)."
+        ),
+    ] = None,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink", help="Build even when the library lost more than half of the current build's patterns, or a whole domain."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Build or incrementally refresh the index of a library (progress on stderr)."""
     setup_logging()
-    from rag.cli.common import milvus_settings
     from dataclasses import replace
 
+    from rag.cli.common import milvus_settings
     from rag.config import CHUNK_ROLES, DEFAULT_MILVUS_URI, BuildSettings, ChunkerSettings, MilvusSettings, VectorSettings
     from rag.errors import RagError
     from rag.index.build import build_index
@@ -109,8 +151,16 @@ def index(
             fail(f"--skip-role: unknown role {', '.join(unknown)}; roles: {', '.join(CHUNK_ROLES)}")
         chunker = replace(chunker, skip_roles=tuple(sorted(set(skip_role))))
     settings = BuildSettings(
-        library=library, index_dir=index_dir, cache_dir=cache_dir, rebuild=rebuild, vectors=VectorSettings(kind=vector_index),
-        max_file_bytes=_max_file_bytes(max_file_mb), engine=engine, milvus=milvus, chunker=chunker,
+        library=library,
+        index_dir=index_dir,
+        cache_dir=cache_dir,
+        rebuild=rebuild,
+        vectors=VectorSettings(kind=vector_index),
+        max_file_bytes=_max_file_bytes(max_file_mb),
+        engine=engine,
+        milvus=milvus,
+        chunker=chunker,
+        allow_shrink=allow_shrink,
     )
     try:
         summary = build_index(settings, encoder(model), progress)
@@ -129,7 +179,11 @@ def summary_sentence(summary, index_dir: Path) -> str:
     """The build summary as a sentence (`--json` gives the whole record)."""
     if summary.up_to_date:
         return f"Index {index_dir} is up to date: build {summary.build_id}, {summary.patterns} patterns, {summary.chunks} chunks."
-    problems = f"{summary.problems} problems ({summary.errors} errors; `rag validate {summary.library}` lists them)" if summary.problems else "no problems"
+    problems = (
+        f"{summary.problems} problems ({summary.errors} errors; `rag validate {summary.library}` lists them)"
+        if summary.problems
+        else "no problems"
+    )
     stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in summary.seconds.items())
     total = sum(summary.seconds.values())
     where = f" on {summary.device}" if summary.device and summary.chunks_encoded else ""

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from rag.cli.common import ContextOpt, DomainOpt, IndexDir, JsonFlag, MinConfidenceOpt, Slug, StatusOpt, load_state, new_table, print_json, print_rich, run
+from rag.cli.common import (
+    ContextOpt,
+    DomainOpt,
+    IndexDir,
+    JsonFlag,
+    MinConfidenceOpt,
+    Slug,
+    StatusOpt,
+    load_state,
+    new_table,
+    print_json,
+    print_rich,
+    run,
+)
 
 
 def search(
@@ -17,13 +30,29 @@ def search(
     status: StatusOpt = None,
     min_confidence: MinConfidenceOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of patterns.")] = 10,
-    offset: Annotated[int, typer.Option("--offset", help="Skip this many hits first (the next page: --offset 10); offset + k is at most 100.")] = 0,
-    group_duplicates: Annotated[bool, typer.Option("--group-duplicates", help="Fold near-duplicate patterns under the best one (listed as 'also').")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each retriever's rank and raw score per hit, and the fusion weights.")] = False,
-    reader: Annotated[Optional[str], typer.Option("--reader", help="Rank and label for this context without filtering (see `rag facets`).")] = None,
+    offset: Annotated[
+        int, typer.Option("--offset", help="Skip this many hits first (the next page: --offset 10); offset + k is at most 100.")
+    ] = 0,
+    group_duplicates: Annotated[
+        bool, typer.Option("--group-duplicates", help="Fold near-duplicate patterns under the best one (listed as 'also').")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each retriever's rank and raw score per hit, and the fusion weights.")
+    ] = False,
+    reader: Annotated[
+        str | None, typer.Option("--reader", help="Rank and label for this context without filtering (see `rag facets`).")
+    ] = None,
     as_json: JsonFlag = False,
     index_dir: IndexDir = Path("index"),
-    server: Annotated[Optional[str], typer.Option("--server", envvar="RAG_SERVER", show_envvar=False, help="Ask a running `rag serve` at this URL (default $RAG_SERVER) instead of opening --index-dir; loads no model.")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="RAG_SERVER",
+            show_envvar=False,
+            help="Ask a running `rag serve` at this URL (default $RAG_SERVER) instead of opening --index-dir; loads no model.",
+        ),
+    ] = None,
 ) -> None:
     """Search the index: per hit its title, relevance (0-1), slug, best-matching section and snippet; says when nothing fits."""
     from rag.cli.render import search_lines, width
@@ -32,8 +61,15 @@ def search(
         from rag.cli import remote
 
         filters = {"domain": domain, "context": context, "status": status, "min_confidence": min_confidence}
-        request = {"query": query, "k": k, "offset": offset, "filters": {key: v for key, v in filters.items() if v is not None},
-                   "group_duplicates": group_duplicates, "reader": reader, "explain": explain or as_json}
+        request = {
+            "query": query,
+            "k": k,
+            "offset": offset,
+            "filters": {key: v for key, v in filters.items() if v is not None},
+            "group_duplicates": group_duplicates,
+            "reader": reader,
+            "explain": explain or as_json,
+        }
         answer = remote.search(server, request)
         if as_json:
             print_json(answer)
@@ -46,13 +82,19 @@ def search(
         from rag.serve.wire import SearchResponse
 
         state = load_state(index_dir)
-        results = run(lambda: service.search(state, SearchRequest(query, k, offset, Filters(domain, context, status, min_confidence), group_duplicates, reader)))
+        results = run(
+            lambda: service.search(
+                state, SearchRequest(query, k, offset, Filters(domain, context, status, min_confidence), group_duplicates, reader)
+            )
+        )
         if as_json:
             print_json(SearchResponse.of(results, explain=True).model_dump(mode="json"))
             return
     typer.echo("\n".join(search_lines(results, width(), offset, explain)))
     if not results.hits:
-        typer.echo("no patterns match these filters" if results.filters and any(results.filters.values()) else "no patterns match", err=True)
+        typer.echo(
+            "no patterns match these filters" if results.filters and any(results.filters.values()) else "no patterns match", err=True
+        )
 
 
 def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, index_dir: IndexDir = Path("index")) -> None:
@@ -75,7 +117,11 @@ def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, inde
 
         print_json(PatternResponse.of(version, found, name, label).model_dump(by_alias=True))
         return
-    lines = [f"# {found.title}", "", f"`{found.slug}` · domains: {', '.join(found.domains) or '-'} · status: {found.lifecycle.status or '-'}"]
+    lines = [
+        f"# {found.title}",
+        "",
+        f"`{found.slug}` · domains: {', '.join(found.domains) or '-'} · status: {found.lifecycle.status or '-'}",
+    ]
     if name:
         lines += ["", f"**In {name} terms:** {label or '(no label for this context)'}"]
     if found.summary:
@@ -89,10 +135,9 @@ def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, inde
 
 def related(slug: Slug, as_json: JsonFlag = False, index_dir: IndexDir = Path("index")) -> None:
     """Curated relationships of a pattern, both directions, heaviest first; targets outside the library are listed."""
+    from rag.cli.render import related_lines, width
     from rag.serve import service
     from rag.serve.wire import RelatedResponse
-
-    from rag.cli.render import related_lines, width
 
     state = load_state(index_dir)
     found, edges = run(lambda: service.related(state, slug))

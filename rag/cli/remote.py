@@ -45,13 +45,18 @@ def results(server: str, answer: dict):
     try:
         return Results.from_dict(answer)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        fail(f"the server at {base_url(server)} answered /search with something other than search results ({type(exc).__name__}: {exc}); is it a `rag serve` of this version?")
+        fail(
+            f"the server at {base_url(server)} answered /search with something other than search results ({type(exc).__name__}: {exc}); "
+            f"is it a `rag serve` of this version?"
+        )
 
 
 def call(server: str, method: str, path: str, body: dict | None = None) -> dict:
     base = base_url(server)
     data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(base + path, data=data, method=method, headers={"content-type": "application/json", "accept": "application/json"})
+    request = urllib.request.Request(
+        base + path, data=data, method=method, headers={"content-type": "application/json", "accept": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             raw = response.read()
@@ -59,7 +64,9 @@ def call(server: str, method: str, path: str, body: dict | None = None) -> dict:
         fail(error_message(base, path, exc.code, exc.headers.get("Retry-After"), exc.read()))
     except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out
         reason = getattr(exc, "reason", None) or exc
-        fail(f"cannot reach the server at {base} ({reason}); start one with `rag serve`, or point --server or {SERVER_ENV} at a running one")
+        fail(
+            f"cannot reach the server at {base} ({reason}); start one with `rag serve`, or point --server or {SERVER_ENV} at a running one"
+        )
     try:
         answer = json.loads(raw)
     except ValueError:
@@ -84,6 +91,6 @@ def error_message(base: str, path: str, status: int, retry_after: str | None, ra
     if 400 <= status < 500:
         if isinstance(field, str) and field.startswith("filters."):  # the local command names the option: domain
             short = field.removeprefix("filters.")
-            detail, field = (short + detail[len(field):] if detail.startswith(field) else detail), short
+            detail, field = (short + detail[len(field) :] if detail.startswith(field) else detail), short
         return f"{field}: {detail}" if field else detail
     return f"the server at {base} cannot answer {path} (HTTP {status}): {detail}"

@@ -27,8 +27,14 @@ def width() -> int:
 def prose(text: str, cols: int, indent: str = "", max_lines: int | None = None) -> list[str]:
     """`text` wrapped at spaces only (hyphenated words and long tokens stay whole), at most `max_lines`."""
     return textwrap.wrap(
-        " ".join(text.split()), width=cols, initial_indent=indent, subsequent_indent=indent,
-        break_long_words=False, break_on_hyphens=False, max_lines=max_lines, placeholder=" …",
+        " ".join(text.split()),
+        width=cols,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+        max_lines=max_lines,
+        placeholder=" …",
     )
 
 
@@ -69,7 +75,9 @@ def search_lines(results, cols: int, offset: int = 0, explain: bool = False) -> 
         meta.append(f"fusion: {f.get('method')}" + (f" ({weights})" if weights else ""))
     lines += joined(meta, cols)
     if results.no_good_match and results.hits:
-        lines += prose(f"No good match in this library: every hit's relevance is below {results.relevance_threshold:.2f}; these are the closest.", cols)
+        lines += prose(
+            f"No good match in this library: every hit's relevance is below {results.relevance_threshold:.2f}; these are the closest.", cols
+        )
     for h in results.hits:
         lines.append("")
         lines.append(_headline(f"{h.rank:>2}  {h.title}", ("pinned " if h.pinned else "") + f"{h.relevance:.2f}", cols))
@@ -85,7 +93,9 @@ def search_lines(results, cols: int, offset: int = 0, explain: bool = False) -> 
         if h.duplicates:
             lines += joined([f"also: {h.duplicates[0]}", *h.duplicates[1:]], cols, INDENT, ", ")
         if explain:
-            scores = [f"fused {h.score:.3f}"] + [f"{name} #{s.rank} {s.score:.3g}" for name, s in sorted(h.retrievers.items(), key=lambda kv: kv[1].rank)]
+            scores = [f"fused {h.score:.3f}"] + [
+                f"{name} #{s.rank} {s.score:.3g}" for name, s in sorted(h.retrievers.items(), key=lambda kv: kv[1].rank)
+            ]
             lines += joined(scores or ["no retriever scores"], cols, INDENT)
         if h.evidence and h.evidence[0].snippet:  # the snippet gets what the hit's lines budget leaves (at least one)
             lines += prose(h.evidence[0].snippet, cols, INDENT, max(1, min(SNIPPET_LINES, HIT_LINES - len(block))))
@@ -104,7 +114,9 @@ def facets_lines(facets: dict, cols: int, version: str) -> list[str]:
 
 def list_lines(page, cols: int, version: str) -> list[str]:
     n = len(page.patterns)
-    shown = f"patterns {page.offset + 1}-{page.offset + n} of {page.total}" if n else f"no patterns at offset {page.offset} (of {page.total})"
+    shown = (
+        f"patterns {page.offset + 1}-{page.offset + n} of {page.total}" if n else f"no patterns at offset {page.offset} (of {page.total})"
+    )
     meta = [shown, f"index {version}"]
     if filters_text(page.filters):
         meta.append(f"filters: {filters_text(page.filters)}")

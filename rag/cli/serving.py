@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,9 @@ from rag.cli.common import IndexDir, fail, index_encoder, load_state, setup_logg
 
 
 def serve(
-    host: Annotated[Optional[str], typer.Option("--host", help="Interface to listen on (default 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
-    index_dir: Annotated[Optional[Path], typer.Option("--index-dir", help="Index directory (default index/, or $RAG_INDEX_DIR).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index directory (default index/, or $RAG_INDEX_DIR).")] = None,
 ) -> None:
     """Serve the HTTP API (and MCP over streamable HTTP at /mcp). Settings also come from RAG_* variables.
 
@@ -40,11 +40,20 @@ def serve(
         verify(build, read_manifest(build), index_encoder(settings.index_dir).info.record)
     except IndexError_ as exc:
         fail(str(exc))
-    typer.echo(f"serving {settings.index_dir} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs); /health says loading until the index is open", err=True)
+    typer.echo(
+        f"serving {settings.index_dir} on http://{settings.host}:{settings.port} (MCP at /mcp, docs at /docs); /health says loading until "
+        f"the index is open",
+        err=True,
+    )
     stop = threading.Event()
     threading.Thread(target=_hint_when_listening, args=(settings.host, settings.port, stop), daemon=True).start()
     try:
-        uvicorn.run(create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+        )
     finally:
         stop.set()
 

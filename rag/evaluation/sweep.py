@@ -154,8 +154,14 @@ def build_report(table: VariantTable, variants: Sequence[Variant], results: Sequ
         data, qs = r.data, r.query_set
         errors = sum(p.severity == "error" for p in data.problems)
         report["sets"][qs.name] = {
-            "queries": str(qs.queries), "index_dir": str(qs.index_dir), "build_id": r.build_id,
-            "lines": data.lines, "valid": len(data.queries), "scored": len(r.evaluation.qids), "errors": errors, "warnings": len(data.problems) - errors,
+            "queries": str(qs.queries),
+            "index_dir": str(qs.index_dir),
+            "build_id": r.build_id,
+            "lines": data.lines,
+            "valid": len(data.queries),
+            "scored": len(r.evaluation.qids),
+            "errors": errors,
+            "warnings": len(data.problems) - errors,
         }
     for v in variants:
         row: dict = {"name": v.name, "what": v.what, "changes": changes(v.settings, variants[0].settings), "sets": {}}
@@ -165,7 +171,10 @@ def build_report(table: VariantTable, variants: Sequence[Variant], results: Sequ
             if v.name != default:
                 tests = {c.metric: c for c in ev.comparisons if c.a == default and c.b == v.name}
                 base = ev.means[default]
-                entry["vs_default"] = {m: {"delta": ev.means[v.name][m] - base[m], "p_value": c.p_value, "significant": c.significant} for m, c in tests.items()}
+                entry["vs_default"] = {
+                    m: {"delta": ev.means[v.name][m] - base[m], "p_value": c.p_value, "significant": c.significant}
+                    for m, c in tests.items()
+                }
                 main = entry["vs_default"][PRIMARY]
                 entry["verdict"] = verdict(main["delta"], main["p_value"], main["significant"])
             row["sets"][r.query_set.name] = entry
@@ -178,7 +187,9 @@ def markdown(report: Mapping) -> str:
     """The report for people: how to regenerate it, the sets, a summary over the sets, then each set in full."""
     sets, metrics, rule = list(report["sets"]), report["metrics"], report["decision_rule"]
     primary = LABELS.get(rule["metric"], rule["metric"])
-    test = {"student": "two-sided paired Student's t-test", "fisher": "Fisher's randomization test"}.get(rule["stat_test"], rule["stat_test"])
+    test = {"student": "two-sided paired Student's t-test", "fisher": "Fisher's randomization test"}.get(
+        rule["stat_test"], rule["stat_test"]
+    )
     out = [
         f"# {report['title']}",
         "",
@@ -193,19 +204,28 @@ def markdown(report: Mapping) -> str:
         "",
     ]
     for name, s in report["sets"].items():
-        out.append(f"- `{name}`: `{s['queries']}`, {s['scored']} queries scored of {s['lines']} lines, index `{s['index_dir']}` (build {s['build_id']})")
+        out.append(
+            f"- `{name}`: `{s['queries']}`, {s['scored']} queries scored of {s['lines']} lines, index `{s['index_dir']}` (build "
+            f"{s['build_id']})"
+        )
     out += [
         "",
-        f"Metrics from ranx over each set's judged queries (nDCG with linear gains, as trec_eval's ndcg_cut), {report['k']} hits per query.",
+        f"Metrics from ranx over each set's judged queries (nDCG with linear gains, as trec_eval's ndcg_cut), {report['k']} hits per "
+        f"query.",
         f"Decision: on each set a row is **better** or **worse** than the default when its {primary} differs with p < {rule['max_p']}",
         f"({test} over the set's queries, no correction for multiple comparisons), **within noise** otherwise, and",
         f"**no change** when every query's {primary} is the same as the default's. A change in brackets is bold when p < {rule['max_p']}.",
     ]
     if "ranker" in report:
         weights = ", ".join(f"{k} {v:g}" for k, v in report["ranker"]["weights"].items())
-        out.append(f"The learned fusion's weights (rag/search/ranker.json): {weights} ({report['ranker']['source'] or 'no source recorded'}).")
+        out.append(
+            f"The learned fusion's weights (rag/search/ranker.json): {weights} ({report['ranker']['source'] or 'no source recorded'})."
+        )
     out += ["", f"## Summary ({primary}, change from the default in brackets)", ""]
-    out += ["| variant | what changes | settings | " + " | ".join(f"{s} {primary}" for s in sets) + " | decision |", "|---|---|---|" + "---:|" * len(sets) + "---|"]
+    out += [
+        "| variant | what changes | settings | " + " | ".join(f"{s} {primary}" for s in sets) + " | decision |",
+        "|---|---|---|" + "---:|" * len(sets) + "---|",
+    ]
     for v in report["variants"]:
         cells = [_cell(v["sets"][s], rule["metric"]) for s in sets]
         settings = f"`{describe(v['changes'])}`" if v["changes"] else "(default)"
@@ -213,12 +233,19 @@ def markdown(report: Mapping) -> str:
     for name in sets:
         s = report["sets"][name]
         out += ["", f"## {name} ({s['scored']} queries)", ""]
-        out += ["| variant | " + " | ".join(LABELS.get(m, m) for m in metrics) + f" | p ({primary}) | verdict |", "|---|" + "---:|" * (len(metrics) + 1) + "---|"]
+        out += [
+            "| variant | " + " | ".join(LABELS.get(m, m) for m in metrics) + f" | p ({primary}) | verdict |",
+            "|---|" + "---:|" * (len(metrics) + 1) + "---|",
+        ]
         for v in report["variants"]:
             entry = v["sets"][name]
             test_p = entry.get("vs_default", {}).get(rule["metric"], {}).get("p_value")
-            p_cell = "-" if "vs_default" not in entry else ("identical" if test_p is None else f"{test_p:.3f}" if test_p >= 0.001 else "<0.001")
-            out.append(f"| {v['name']} | " + " | ".join(_cell(entry, m) for m in metrics) + f" | {p_cell} | {entry.get('verdict', 'default')} |")
+            p_cell = (
+                "-" if "vs_default" not in entry else ("identical" if test_p is None else f"{test_p:.3f}" if test_p >= 0.001 else "<0.001")
+            )
+            out.append(
+                f"| {v['name']} | " + " | ".join(_cell(entry, m) for m in metrics) + f" | {p_cell} | {entry.get('verdict', 'default')} |"
+            )
     return "\n".join(out) + "\n"
 
 

@@ -72,16 +72,36 @@ ABLATION = VariantTable(
         Variant("convex fusion (round 1)", "no learned corrections: the convex combination alone", CONVEX),
         Variant("- dense", "no dense retriever", DEFAULT.with_(weights=_without("dense"))),
         Variant("- full-text BM25", "no full-text BM25", DEFAULT.with_(weights=_without("fulltext"))),
-        Variant("- keyword BM25 (search hints)", "no BM25 over title, aliases, vector_keywords, tension", DEFAULT.with_(weights=_without("keywords"))),
+        Variant(
+            "- keyword BM25 (search hints)",
+            "no BM25 over title, aliases, vector_keywords, tension",
+            DEFAULT.with_(weights=_without("keywords")),
+        ),
         Variant("- names", "no known-name matching or pinning", DEFAULT.with_(weights=_without("names"), name_pin=2.0)),
         Variant("- aliases as names", "names match titles only", DEFAULT.with_(name_aliases=False)),
-        Variant("- tension+keywords chunk", "dense ignores the primary tension / vector keywords chunk", DEFAULT.with_(role_weights={**R, "tension": 0.0})),
-        Variant("- context-label chunks", "dense ignores the context-label chunks", DEFAULT.with_(role_weights={**R, "context-label": 0.0})),
+        Variant(
+            "- tension+keywords chunk",
+            "dense ignores the primary tension / vector keywords chunk",
+            DEFAULT.with_(role_weights={**R, "tension": 0.0}),
+        ),
+        Variant(
+            "- context-label chunks", "dense ignores the context-label chunks", DEFAULT.with_(role_weights={**R, "context-label": 0.0})
+        ),
         Variant("- summary chunk", "dense ignores the summary chunk", DEFAULT.with_(role_weights={**R, "summary": 0.0})),
-        Variant("- section-role weights", "no down-weighting of Known Uses, Vitality, Cognitive Era chunks", DEFAULT.with_(role_weights={})),
-        Variant("+ problem/context roles x1.1", "dense also favours Problem and Context sections", DEFAULT.with_(role_weights={**R, "problem": 1.1, "context": 1.1})),
+        Variant(
+            "- section-role weights", "no down-weighting of Known Uses, Vitality, Cognitive Era chunks", DEFAULT.with_(role_weights={})
+        ),
+        Variant(
+            "+ problem/context roles x1.1",
+            "dense also favours Problem and Context sections",
+            DEFAULT.with_(role_weights={**R, "problem": 1.1, "context": 1.1}),
+        ),
         Variant("- dense support", "a pattern's dense score is its best chunk only", DEFAULT.with_(dense_support=0.0)),
-        Variant("rrf k=60 (equal weights)", "reciprocal rank fusion instead of convex", DEFAULT.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W})),
+        Variant(
+            "rrf k=60 (equal weights)",
+            "reciprocal rank fusion instead of convex",
+            DEFAULT.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W}),
+        ),
         # the same weights as `rag eval --retriever dense` and `--retriever lexical`
         Variant("dense only", "dense retriever alone", CONVEX.with_(weights=dict(RETRIEVERS["dense"]))),
         Variant("BM25 only (keywords+full text)", "lexical retrievers alone", CONVEX.with_(weights=dict(RETRIEVERS["lexical"]))),
@@ -96,18 +116,33 @@ TUNING = VariantTable(
         "few points around it: reciprocal rank fusion instead of convex fusion; each fusion weight around dense 1, "
         "full text 0.5, names 0.5, keywords 0.1; dense support (best chunk + 0.05 x the next four); the "
         "section-role weights of Known Uses, Vitality and Cognitive Era (0.95); the name pin threshold (0.8); "
-        "the reader label weights; and the learned fusion (`fusion=\"learned\"`, weights in rag/search/ranker.json).",
+        'the reader label weights; and the learned fusion (`fusion="learned"`, weights in rag/search/ranker.json).',
         "The reader label weights act only on queries with a context filter, so they move a set's mean little; the "
         "paired test is hardly weakened by the queries they cannot change (those add differences of zero). Choices "
         "made when the index is built (full-text BM25 over the whole pattern, vector keywords in the tension "
         "chunk) are not settings of the retriever and are not in this table.",
     ),
     (
-        Variant("convex (round-1 default)", "convex fusion (min-max), dense 1, full text 0.5, names 0.5, keywords 0.1: the learned fusion's base", CONVEX),
-        Variant("rrf k=60 (equal weights)", "reciprocal rank fusion, k=60, every weight 1", CONVEX.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W})),
-        Variant("rrf k=5 (equal weights)", "reciprocal rank fusion, k=5, every weight 1", CONVEX.with_(fusion="rrf", rrf_k=5.0, weights={k: 1.0 for k in W})),
-        Variant("rrf k=10 (tuned weights)", "reciprocal rank fusion, k=10, dense 1.5, full text 1, names 1, keywords 0.3",
-                CONVEX.with_(fusion="rrf", rrf_k=10.0, weights={"dense": 1.5, "keywords": 0.3, "fulltext": 1.0, "names": 1.0})),
+        Variant(
+            "convex (round-1 default)",
+            "convex fusion (min-max), dense 1, full text 0.5, names 0.5, keywords 0.1: the learned fusion's base",
+            CONVEX,
+        ),
+        Variant(
+            "rrf k=60 (equal weights)",
+            "reciprocal rank fusion, k=60, every weight 1",
+            CONVEX.with_(fusion="rrf", rrf_k=60.0, weights={k: 1.0 for k in W}),
+        ),
+        Variant(
+            "rrf k=5 (equal weights)",
+            "reciprocal rank fusion, k=5, every weight 1",
+            CONVEX.with_(fusion="rrf", rrf_k=5.0, weights={k: 1.0 for k in W}),
+        ),
+        Variant(
+            "rrf k=10 (tuned weights)",
+            "reciprocal rank fusion, k=10, dense 1.5, full text 1, names 1, keywords 0.3",
+            CONVEX.with_(fusion="rrf", rrf_k=10.0, weights={"dense": 1.5, "keywords": 0.3, "fulltext": 1.0, "names": 1.0}),
+        ),
         Variant("dense 0.7", "dense weight 1 -> 0.7", _weights(dense=0.7)),
         Variant("dense 1.5", "dense weight 1 -> 1.5", _weights(dense=1.5)),
         Variant("full text 0.3", "full-text weight 0.5 -> 0.3", _weights(fulltext=0.3)),
@@ -120,12 +155,23 @@ TUNING = VariantTable(
         Variant("keywords 0.3", "keyword BM25 weight 0.1 -> 0.3", _weights(keywords=0.3)),
         Variant("dense support 0", "a pattern's dense score is its best chunk only (0.05 -> 0)", CONVEX.with_(dense_support=0.0)),
         Variant("dense support 0.1", "best chunk + 0.1 x the next four (0.05 -> 0.1)", CONVEX.with_(dense_support=0.1)),
-        Variant("role weights 1.0", "Known Uses, Vitality, Cognitive Era chunks x1.0 (0.95 -> 1.0)", CONVEX.with_(role_weights={k: 1.0 for k in R})),
-        Variant("role weights 0.9", "Known Uses, Vitality, Cognitive Era chunks x0.9 (0.95 -> 0.9)", CONVEX.with_(role_weights={k: 0.9 for k in R})),
+        Variant(
+            "role weights 1.0",
+            "Known Uses, Vitality, Cognitive Era chunks x1.0 (0.95 -> 1.0)",
+            CONVEX.with_(role_weights={k: 1.0 for k in R}),
+        ),
+        Variant(
+            "role weights 0.9",
+            "Known Uses, Vitality, Cognitive Era chunks x0.9 (0.95 -> 0.9)",
+            CONVEX.with_(role_weights={k: 0.9 for k in R}),
+        ),
         Variant("name pin 0.85", "names pinned first from trigram similarity 0.85 (0.8 -> 0.85)", CONVEX.with_(name_pin=0.85)),
         Variant("reader label 1.05", "the asked-for context's label chunk x1.05", CONVEX.with_(reader_label_weight=1.05)),
-        Variant("reader label 1.1 / other labels 0", "the asked-for context's label chunk x1.1, other contexts' label chunks ignored",
-                CONVEX.with_(reader_label_weight=1.1, other_label_weight=0.0)),
+        Variant(
+            "reader label 1.1 / other labels 0",
+            "the asked-for context's label chunk x1.1, other contexts' label chunks ignored",
+            CONVEX.with_(reader_label_weight=1.1, other_label_weight=0.0),
+        ),
         Variant("other labels 0.9", "other contexts' label chunks x0.9", CONVEX.with_(other_label_weight=0.9)),
         Variant("learned fusion (default)", "convex score + the linear corrections of rag/search/ranker.json (eval/learned.md)", DEFAULT),
     ),

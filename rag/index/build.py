@@ -26,7 +26,7 @@ from rag.errors import IndexError_, IndexNotFound, LibraryError, ShrinkRefused
 from rag.index.engines import backend
 from rag.index.lexical import analyze
 from rag.index.priors import hub_prior
-from rag.index.store import CHUNKS, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, verify, write_build
+from rag.index.store import CHUNKS, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, storage_error, verify, write_build
 from rag.load.library import load_library
 from rag.records.chunk import Chunk
 from rag.records.manifest import FORMAT_VERSION, Counts, Manifest
@@ -35,6 +35,9 @@ from rag.records.pattern import Pattern
 log = logging.getLogger(__name__)
 
 SHRINK_LIMIT = 2  # a build keeping fewer than 1/SHRINK_LIMIT of the current build's patterns is refused (issue 26)
+# a domain with at least this many patterns may not vanish from a build unasked; commons-os has hundreds of one- or
+# two-pattern domains, where deleting a file must stay an ordinary edit
+SHRINK_DOMAIN_MIN = 3
 
 
 @dataclass(slots=True)
@@ -85,8 +88,11 @@ def build_index(settings: BuildSettings, embedder: Encoder, progress: Callable[[
     The build lock is held from the first step to the last, so a second build of the same directory fails at
     once. An unchanged library with a verified current build is recognised before any model or tokenizer is
     loaded; a current build that fails its checksums is never up to date, and nothing of it is reused."""
-    with build_lock(Path(settings.index_dir)):
-        return _build(settings, embedder, progress)
+    try:
+        with build_lock(Path(settings.index_dir)):
+            return _build(settings, embedder, progress)
+    except OSError as exc:  # a full disk, a read-only or forbidden folder: one line naming the path and the fix
+        raise storage_error(exc, Path(settings.index_dir)) from exc
 
 
 def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, int, int], None] | None) -> BuildSummary:
@@ -200,6 +206,7 @@ def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, 
             sources=sources,
             milvus=builder.record,
             device=summary.device,
+            domains=_domain_counts(report.patterns),
             extra={"model_path": info.path} if is_adapted(Path(info.path)) else {},  # what search and serve load (rag adapt)
         )
 
@@ -232,28 +239,28 @@ def _previous_build(index_dir: Path, summary: BuildSummary) -> tuple[Path, Manif
         return None
 
 
+def _domain_counts(patterns: Sequence[Pattern]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for p in patterns:
+        for d in {d.lower() for d in p.domains}:
+            counts[d] = counts.get(d, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _check_shrink(manifest: Manifest, patterns: Sequence[Pattern], settings: BuildSettings) -> None:
-    """Refuse a build that drops more than half of the current build's patterns, or every pattern of one of its
-    domains (a reindex pointed at the wrong folder), unless the caller allows it."""
+    """Refuse a build that drops more than half of the current build's patterns, or every pattern of a domain that had
+    at least SHRINK_DOMAIN_MIN of them (a reindex pointed at the wrong folder), unless the caller allows it."""
     if settings.allow_shrink or manifest.counts.patterns == 0:
         return
     before, after = manifest.counts.patterns, len(patterns)
+    hint = f"check the library folder ({settings.library}), or allow it with --allow-shrink (HTTP: {{\"allow_shrink\": true}})"
     if after * SHRINK_LIMIT < before:
-        raise ShrinkRefused(f"the library has {after} patterns where the current build has {before} (more than half would go); "
-                            f"check the folder ({settings.library}), or allow it with --allow-shrink")
-    old_domains = _domains(manifest)
-    if old_domains:
-        kept = {d.lower() for p in patterns for d in p.domains}
-        gone = sorted(d for d in old_domains if d not in kept)
-        if gone:
-            raise ShrinkRefused(f"every pattern of domain(s) {', '.join(gone[:5])} would go ({len(gone)} domain(s) of {len(old_domains)}); "
-                                f"check the folder ({settings.library}), or allow it with --allow-shrink")
-
-
-def _domains(manifest: Manifest) -> set[str]:
-    """The domains of the current build's patterns (from the manifest's record of them; builds made before it was
-    recorded have none, and only the pattern count is checked)."""
-    return set(manifest.extra.get("domains") or ())
+        raise ShrinkRefused(f"refusing to drop {before - after} of {before} patterns (the library has {after}); {hint}")
+    kept = _domain_counts(patterns)
+    gone = {d: n for d, n in manifest.domains.items() if n >= SHRINK_DOMAIN_MIN and d not in kept}
+    if gone:
+        shown = ", ".join(f"{d} ({n} patterns)" for d, n in sorted(gone.items())[:5])
+        raise ShrinkRefused(f"refusing to drop every pattern of {len(gone)} domain(s): {shown}; {hint}")
 
 
 def _same_build(manifest: Manifest, sources: dict, model, settings: BuildSettings, report) -> bool:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-HUB_FILE = "hub-prior.npy"
 HUB_QUERIES = 512  # pseudo-queries (problem and context chunks of the library) per build
 HUB_SEED = 7
 

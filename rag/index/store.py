@@ -16,6 +16,7 @@ reader sees the previous complete build or the new complete build, never a parti
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from rag.errors import BuildLocked, IndexCorrupt, IndexIncompatible, IndexNotFound
+from rag.errors import BuildLocked, IndexCorrupt, IndexIncompatible, IndexNotFound, StorageError
 from rag.records.manifest import FORMAT_VERSION, REBUILD_HINT, FileRecord, Manifest, ModelRecord, read_manifest, write_manifest
 
 __all__ = ["current_build", "read_manifest", "verify", "write_build", "build_lock", "file_sha256"]
@@ -37,6 +38,19 @@ VECTORS = "vectors.faiss"  # embedded engine
 BM25 = {"keywords": "bm25-keywords", "fulltext": "bm25-patterns", "passages": "bm25-chunks"}  # embedded engine
 POSTINGS = "postings-fulltext.npz"  # Milvus engine: the full-text postings that coverage reads locally
 LOCK = ".lock"
+
+def storage_error(exc: OSError, index_dir: Path) -> StorageError:
+    """An I/O failure while writing a build, as one line naming the path and the fix (the previous build is untouched)."""
+    path = exc.filename or index_dir
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free space on that device (older builds are in {Path(index_dir) / 'builds'}; the embedding cache can move with --cache-dir)"
+        return StorageError(f"no space left on the device writing {path}; {fix}")
+    if exc.errno == errno.EROFS:
+        return StorageError(f"{path} is on a read-only file system; use a writable --index-dir")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return StorageError(f"permission denied writing {path}; make the folder writable for this user or use another --index-dir")
+    return StorageError(f"cannot write {path} ({exc.strerror or exc}); check the folder and retry")
+
 
 def current_build(index_dir: Path) -> Path:
     link = Path(index_dir) / "current"

@@ -244,5 +244,9 @@ class FieldReader:
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = (
+        repr(value)
+        if not isinstance(value, int) or value.bit_length() < 128
+        else f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    )
     return text if len(text) <= limit else text[: limit - 3] + "..."

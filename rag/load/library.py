@@ -22,8 +22,8 @@ import yaml
 from rag.config import MAX_FILE_BYTES
 from rag.load.fields import FieldReader
 from rag.load.links import TargetResolver, dangling_reason, resolve_edge
-from rag.records.pattern import CANONICAL_SECTIONS, KNOWN_CONTEXTS, Pattern, Problem, Relationship
 from rag.load.sections import split_sections
+from rag.records.pattern import CANONICAL_SECTIONS, KNOWN_CONTEXTS, Pattern, Problem, Relationship
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,10 @@ class FileError(Exception):
         self.reason = reason
 
 
-def iter_markdown_files(root: Path) -> Iterator[Path]:
-    """Every `*.md` under root, sorted, without following directory symlinks (no loops)."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+def iter_markdown_files(root: Path, unreadable: list[OSError] | None = None) -> Iterator[Path]:
+    """Every `*.md` under root, sorted, without following directory symlinks (no loops). A folder that cannot be read is
+    appended to `unreadable` (when given) instead of being skipped silently."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None if unreadable is None else unreadable.append):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith(".md") and not name.startswith("."):
@@ -92,7 +93,8 @@ def load_library(root: str | Path, max_file_bytes: int = MAX_FILE_BYTES) -> Load
     problems: list[Problem] = []
     loaded: list[tuple[Pattern, list[Problem]]] = []
     files = 0
-    for path in iter_markdown_files(root):
+    unreadable: list[OSError] = []
+    for path in iter_markdown_files(root, unreadable):
         files += 1
         rel = path.relative_to(root).as_posix()
         try:
@@ -101,6 +103,12 @@ def load_library(root: str | Path, max_file_bytes: int = MAX_FILE_BYTES) -> Load
             problems.append(Problem(rel, exc.location, exc.reason, "error"))
             continue
         loaded.append((pattern, file_problems))
+    for exc in unreadable:
+        folder = Path(exc.filename or root)
+        rel = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+        problems.append(
+            Problem(rel or ".", "folder", f"cannot read this folder ({exc.strerror or exc}); its files are not loaded", "error")
+        )
     patterns, graph_problems = _link(loaded)
     problems.extend(graph_problems)
     problems.sort(key=lambda p: (p.path, p.severity != "error"))
@@ -158,7 +166,9 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     if not path.is_file():
         raise FileError("file", "not a regular file")
     if size > limit:
-        raise FileError("file", f"file too large: {size} bytes, above the limit of {limit} bytes ({limit / MB:.3g} MB); raise it with --max-file-mb")
+        raise FileError(
+            "file", f"file too large: {size} bytes, above the limit of {limit} bytes ({limit / MB:.3g} MB); raise it with --max-file-mb"
+        )
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -246,17 +256,27 @@ def _link(loaded: list[tuple[Pattern, list[Problem]]]) -> tuple[list[Pattern], l
     """Drop duplicate slugs, resolve relationship targets to slugs (by id, title or alias; rag/load/links.py),
     report the dangling ones."""
     problems: list[Problem] = []
-    by_slug: dict[str, Pattern] = {}
+    by_slug: dict[str, list[tuple[Pattern, list[Problem]]]] = {}
+    for item in loaded:
+        by_slug.setdefault(item[0].slug, []).append(item)
     kept: list[tuple[Pattern, list[Problem]]] = []
-    for pattern, file_problems in loaded:
-        first = by_slug.get(pattern.slug)
-        if first is not None:
-            problems.append(
-                Problem(pattern.path, "field slug", f"duplicate slug {pattern.slug!r} (already loaded from {first.path}); file skipped", "warning")
-            )
+    for slug, items in by_slug.items():
+        if len(items) == 1:
+            kept.append(items[0])
             continue
-        by_slug[pattern.slug] = pattern
-        kept.append((pattern, file_problems))
+        named = [item for item in items if Path(item[0].path).stem == slug]  # the file named after its slug wins
+        winner = named[0] if len(named) == 1 else None
+        paths = ", ".join(p.path for p, _ in items)
+        for pattern, _ in items:
+            if winner is not None and pattern is winner[0]:
+                continue
+            outcome = f"indexed {winner[0].path}, whose name is the slug" if winner else "indexed none: no one file is named after the slug"
+            problems.append(
+                Problem(pattern.path, "field slug", f"duplicate slug {slug!r} in {paths}; {outcome}; rename or fix this file", "error")
+            )
+        if winner is not None:
+            kept.append(winner)
+    kept.sort(key=lambda item: item[0].path)
     resolver = TargetResolver.of(p for p, _ in kept)
     patterns: list[Pattern] = []
     for pattern, file_problems in kept:

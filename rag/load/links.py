@@ -9,19 +9,13 @@ over an alias match; a name shared by several patterns is ambiguous and stays un
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rag.records.pattern import Pattern, Relationship
+from rag.records.pattern import Pattern, Relationship, name_key
 
 ResolvedBy = Literal["title", "alias"]
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def name_key(text: str) -> str:
-    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,5 +78,6 @@ def resolve_edge(edge: Relationship, resolution: Resolution) -> Relationship:
 
 def dangling_reason(edge: Relationship, resolution: Resolution) -> str:
     if resolution.candidates:
-        return f"dangling relationship: {edge.target!r} is not a slug and names several patterns ({', '.join(sorted(resolution.candidates))}); use one's slug"
+        names = ", ".join(sorted(resolution.candidates))
+        return f"dangling relationship: {edge.target!r} is not a slug and names several patterns ({names}); use one's slug"
     return f"dangling relationship: {edge.target!r} is not in the library"

@@ -23,4 +23,12 @@ class Chunk:
         return self.text.split("\n", 1)[-1]
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "slug": self.slug, "role": self.role, "section": self.section, "text": self.text, "part": self.part, "context": self.context}
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "role": self.role,
+            "section": self.section,
+            "text": self.text,
+            "part": self.part,
+            "context": self.context,
+        }

@@ -86,6 +86,7 @@ class Manifest:
     files: dict[str, FileRecord] = field(default_factory=dict)
     milvus: MilvusRecord | None = None  # engine == "milvus" only
     device: str | None = None  # where the build encoded: "cpu" or "cuda"; None in builds from before it was recorded
+    domains: dict[str, int] = field(default_factory=dict)  # patterns per domain (lower case): the shrink guard reads it
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes) -> Manifest:
@@ -97,6 +98,7 @@ class Manifest:
         out["chunker"] = self.chunker.to_dict()
         out["vectors"] = self.vectors.to_dict()
         out["lexical"] = self.lexical.to_dict()
+        out["domains"] = dict(self.domains)
         out["counts"] = self.counts.to_dict()
         out["files"] = {name: asdict(meta) for name, meta in self.files.items()}
         if self.milvus is None:
@@ -111,7 +113,7 @@ class Manifest:
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a missing or mistyped field."""
         known = {f.name for f in fields(cls)}
-        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus", "device"}}
+        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus", "device", "domains"}}
         values["model"] = ModelRecord(**data["model"])
         values["chunker"] = ChunkerSettings.from_dict(data["chunker"])
         values["vectors"] = VectorSettings.from_dict(data["vectors"])
@@ -121,6 +123,7 @@ class Manifest:
         values["engine"] = data.get("engine", "embedded")  # builds before the engine seam were all embedded
         values["milvus"] = MilvusRecord(**data["milvus"]) if data.get("milvus") else None
         values["device"] = data.get("device")  # optional: older builds did not record it
+        values["domains"] = {str(k): int(v) for k, v in (data.get("domains") or {}).items()}  # older builds did not record it
         if values["device"] is not None and not isinstance(values["device"], str):
             raise TypeError("device must be a string")
         if values["engine"] == "milvus" and values["milvus"] is None:

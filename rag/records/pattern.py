@@ -7,6 +7,7 @@ shared between threads and cached without defensive copies. Ids are strings (slu
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -38,20 +39,17 @@ RELATIONSHIP_KINDS: tuple[str, ...] = (
     "tools",
     "related",
 )
-ROLES: tuple[str, ...] = (
-    "context",
-    "problem",
-    "solution",
-    "implementation",
-    "consequences",
-    "known-uses",
-    "cognitive-era",
-    "vitality",
-    "summary",
-    "tension",
-    "context-label",
-    "other",
-)
+
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def name_key(text: str) -> str:
+    """The one comparison key of a name (title, alias, relationship target, query as a name): accents folded to
+    ASCII, lower case, "&" read as "and", every run of other characters one space."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = text.lower().replace("&", " and ")
+    return _NON_WORD.sub(" ", text).strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,14 +46,19 @@ class Hit:
     def from_dict(cls, data: dict) -> Hit:
         """Inverse of `to_dict`; also reads a hit of the wire's JSON (lists for tuples, `retrievers` null
         without explain). Keys this record does not know are ignored (a newer server's additions)."""
-        evidence = tuple(Evidence(**{**_known(Evidence, e), "highlights": tuple(tuple(h) for h in e.get("highlights") or ())}) for e in data.get("evidence") or ())
-        return cls(**{
-            **_known(cls, data),
-            "domains": tuple(data.get("domains") or ()),
-            "retrievers": {name: RetrieverScore(**_known(RetrieverScore, s)) for name, s in (data.get("retrievers") or {}).items()},
-            "evidence": evidence,
-            "duplicates": tuple(data.get("duplicates") or ()),
-        })
+        evidence = tuple(
+            Evidence(**{**_known(Evidence, e), "highlights": tuple(tuple(h) for h in e.get("highlights") or ())})
+            for e in data.get("evidence") or ()
+        )
+        return cls(
+            **{
+                **_known(cls, data),
+                "domains": tuple(data.get("domains") or ()),
+                "retrievers": {name: RetrieverScore(**_known(RetrieverScore, s)) for name, s in (data.get("retrievers") or {}).items()},
+                "evidence": evidence,
+                "duplicates": tuple(data.get("duplicates") or ()),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +82,15 @@ class Results:
     def from_dict(cls, data: dict) -> Results:
         """Inverse of `to_dict`; also reads the wire's SearchResponse JSON (`rag search --server`), whose
         `fusion` and `timings_ms` are null without explain. Raises KeyError or TypeError when a field is missing."""
-        return cls(**{
-            **_known(cls, data),
-            "filters": dict(data.get("filters") or {}),
-            "hits": tuple(Hit.from_dict(h) for h in data["hits"]),
-            "fusion": dict(data.get("fusion") or {}),
-            "timings_ms": dict(data.get("timings_ms") or {}),
-        })
+        return cls(
+            **{
+                **_known(cls, data),
+                "filters": dict(data.get("filters") or {}),
+                "hits": tuple(Hit.from_dict(h) for h in data["hits"]),
+                "fusion": dict(data.get("fusion") or {}),
+                "timings_ms": dict(data.get("timings_ms") or {}),
+            }
+        )
 
     @property
     def slugs(self) -> list[str]:

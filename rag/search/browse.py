@@ -47,7 +47,15 @@ def browse(patterns: Sequence[Pattern], mask: np.ndarray | None, filters: Filter
     rows = range(len(patterns)) if mask is None else np.flatnonzero(mask).tolist()
     chosen = sorted((patterns[r] for r in rows), key=lambda p: (p.title.casefold(), p.slug))
     page = tuple(
-        PatternBrief(p.slug, p.title, p.brief, p.domains, p.lifecycle.status, p.lifecycle.confidence, p.context_label(filters.context) if filters.context else None)
+        PatternBrief(
+            p.slug,
+            p.title,
+            p.brief,
+            p.domains,
+            p.lifecycle.status,
+            p.lifecycle.confidence,
+            p.context_label(filters.context) if filters.context else None,
+        )
         for p in chosen[offset : offset + limit]
     )
     return PatternPage(filters.to_dict(), len(chosen), offset, limit, page)

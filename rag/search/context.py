@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from rag.chunking import TokenCounter, model_token_counter
-from rag.search.filters import Filters
-from rag.records.results import Hit
 from rag.errors import QueryError
+from rag.records.results import Hit
+from rag.search.filters import Filters
 from rag.search.retriever import Retriever
 
 MIN_BUDGET = 50
@@ -180,4 +180,3 @@ def _chunk_rows(retriever: Retriever, slug: str) -> list[int]:
 def _shown(query: str) -> str:
     shown = query if len(query) <= QUERY_ECHO_CHARS else query[: QUERY_ECHO_CHARS - 3] + "..."
     return " ".join(shown.split())
-

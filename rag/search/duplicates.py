@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 
-from rag.records.pattern import Pattern
-from rag.search.names import normalize_name, trigrams
+from rag.records.pattern import Pattern, name_key
+from rag.search.names import trigrams
 
 
 @functools.lru_cache(maxsize=65536)
 def _title_trigrams(title: str) -> frozenset[str]:
     """Cached: `rag adapt` compares every pair of a library's patterns (13M comparisons on commons-os)."""
-    return frozenset(trigrams(normalize_name(title)))
+    return frozenset(trigrams(name_key(title)))
 
 
 def near_duplicates(a: Pattern, b: Pattern, title_dice: float) -> bool:

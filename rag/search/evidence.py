@@ -20,7 +20,9 @@ from rag.records.results import Evidence
 from rag.search.signals.base import SignalRun
 
 
-def evidence_for(index: SearchIndex, rows: Sequence[int], runs: Mapping[str, SignalRun], tokens: Sequence[str], settings: RetrieverSettings) -> list[tuple[Evidence, ...]]:
+def evidence_for(
+    index: SearchIndex, rows: Sequence[int], runs: Mapping[str, SignalRun], tokens: Sequence[str], settings: RetrieverSettings
+) -> list[tuple[Evidence, ...]]:
     """For each pattern row, up to `settings.evidence` passages: its best dense chunks first, then (when the
     full-text signal ran) its best BM25 passages not already shown. The passages of every row are scored in one
     engine call."""
@@ -50,7 +52,9 @@ def evidence_for(index: SearchIndex, rows: Sequence[int], runs: Mapping[str, Sig
                 if len(shown[i]) >= settings.evidence or passage_scores[j] <= 0:
                     break
                 if int(chunk_rows[j]) not in seen[i]:
-                    shown[i].append(evidence_item(index, int(chunk_rows[j]), float(passage_scores[j]), "fulltext", settings.snippet_chars, tokens))
+                    shown[i].append(
+                        evidence_item(index, int(chunk_rows[j]), float(passage_scores[j]), "fulltext", settings.snippet_chars, tokens)
+                    )
     return [tuple(out) for out in shown]
 
 

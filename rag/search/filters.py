@@ -7,8 +7,8 @@ Unknown values are rejected with the valid ones, taken from the index itself.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -43,11 +43,14 @@ class Facets:
         )
 
     def to_dict(self) -> dict:
-        return {name: [{"value": v, "count": n} for v, n in getattr(self, name)] for name in ("domains", "contexts", "statuses", "confidences")}
+        return {
+            name: [{"value": v, "count": n} for v, n in getattr(self, name)] for name in ("domains", "contexts", "statuses", "confidences")
+        }
 
 
 def normalize(filters: Filters, facets: Facets) -> Filters:
     """Lower-case and validate every value; raise UnknownFilterValue naming the field and the valid values."""
+
     def check(field: str, value: str | None, known: tuple[tuple[str, int], ...]) -> str | None:
         if value is None or not str(value).strip():
             return None

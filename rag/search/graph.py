@@ -16,10 +16,10 @@ from typing import Literal
 import numpy as np
 
 from rag.index.engine import Selection
-from rag.records.filters import Filters
-from rag.records.pattern import Pattern
 from rag.index.search_index import SearchIndex
 from rag.load.links import TargetResolver
+from rag.records.filters import Filters
+from rag.records.pattern import Pattern
 
 Direction = Literal["outgoing", "incoming", "both"]
 
@@ -122,21 +122,29 @@ class Graph:
         merged: dict[tuple[str, str], RelatedPattern] = {}
         if direction in ("both", "outgoing"):
             for e in self._out[slug]:
-                merged[(e.target, e.kind)] = RelatedPattern(e.target, self._titles[e.target], e.kind, e.kind, "outgoing", e.weight, e.description, e.resolved_by)
+                merged[(e.target, e.kind)] = RelatedPattern(
+                    e.target, self._titles[e.target], e.kind, e.kind, "outgoing", e.weight, e.description, e.resolved_by
+                )
         if direction in ("both", "incoming"):
             for e in self._in[slug]:
                 relation = INVERSE.get(e.kind, e.kind)
                 mine = merged.get((e.source, relation))
                 if mine is None:
-                    merged[(e.source, relation)] = RelatedPattern(e.source, self._titles[e.source], e.kind, relation, "incoming", e.weight, e.description, e.resolved_by)
+                    merged[(e.source, relation)] = RelatedPattern(
+                        e.source, self._titles[e.source], e.kind, relation, "incoming", e.weight, e.description, e.resolved_by
+                    )
                 else:
                     weights = [w for w in (mine.weight, e.weight) if w is not None]
-                    merged[(e.source, relation)] = replace(mine, direction="both", weight=max(weights) if weights else None, description=mine.description or e.description)
+                    merged[(e.source, relation)] = replace(
+                        mine, direction="both", weight=max(weights) if weights else None, description=mine.description or e.description
+                    )
         order = {"outgoing": 0, "both": 0, "incoming": 1}
         return tuple(sorted(merged.values(), key=lambda r: (-(r.weight or 0.0), order[r.direction], r.relation, r.slug)))
 
 
-def similar(index: SearchIndex, slug: str, k: int = 10, pattern_mask: np.ndarray | None = None, candidates: int = 300) -> tuple[SimilarPattern, ...]:
+def similar(
+    index: SearchIndex, slug: str, k: int = 10, pattern_mask: np.ndarray | None = None, candidates: int = 300
+) -> tuple[SimilarPattern, ...]:
     """Patterns nearest to `slug`'s mean chunk vector (itself excluded), best chunk per pattern, best first.
 
     `pattern_mask` (bool per pattern row) restricts the candidates, as search filters do.

@@ -42,8 +42,16 @@ ROLE_GROUPS: dict[str, tuple[str, ...]] = {
     "d_other": ("consequences", "other"),
 }
 FEATURES: tuple[str, ...] = (
-    "fused", "d_best", "d_support", *ROLE_GROUPS, "d_reader",
-    "fulltext", "keywords", "coverage", "names", "hub",
+    "fused",
+    "d_best",
+    "d_support",
+    *ROLE_GROUPS,
+    "d_reader",
+    "fulltext",
+    "keywords",
+    "coverage",
+    "names",
+    "hub",
 )
 MODEL_PATH = Path(__file__).with_name("ranker.json")
 
@@ -66,7 +74,9 @@ class LinearRanker:
         return cls({k: float(v) for k, v in data["weights"].items()}, data.get("source", ""))
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"features": list(FEATURES), "weights": self.weights, "source": self.source}, indent=2) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps({"features": list(FEATURES), "weights": self.weights, "source": self.source}, indent=2) + "\n", encoding="utf-8"
+        )
 
 
 class FeatureExtractor:
@@ -111,7 +121,9 @@ class FeatureExtractor:
         X[:, col["hub"]] = self.hub[rows]
         return X
 
-    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, vector: np.ndarray, reader: str | None, allowed: np.ndarray | None) -> None:
+    def _dense(
+        self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, vector: np.ndarray, reader: str | None, allowed: np.ndarray | None
+    ) -> None:
         spans = [self.index.chunk_rows(int(r)) for r in rows]
         if allowed is not None:  # only chunks the query may see (filters; masks of what is not encoded)
             spans = [span[allowed[span]] for span in spans]

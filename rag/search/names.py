@@ -8,17 +8,14 @@ all names at once with a sparse matrix product.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
-from rag.records.pattern import Pattern
+from rag.records.pattern import Pattern, name_key
 
-_NON_WORD = re.compile(r"[^a-z0-9]+")
 # A name of n words inside a query of m words scores CONTAINED_BASE + CONTAINED_SPAN * n / m: below
 # CONTAINED_BASE + CONTAINED_SPAN (n < m), so always under the 0.8 pin, and it is never pinned anyway
 # (`NameMatch.pinnable`). eval/ablation.md "- names" (bmn -0.030) measures the names signal as a whole.
@@ -35,12 +32,6 @@ TYPO_ONE_EDIT = 0.9
 TYPO_TWO_EDITS = 0.85
 TYPO_MAX_WORDS = 6
 TYPO_MAX_COMBINATIONS = 64
-
-
-def normalize_name(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    text = text.lower().replace("&", " and ")
-    return _NON_WORD.sub(" ", text).strip()
 
 
 def trigrams(text: str) -> set[str]:
@@ -68,7 +59,7 @@ class NameIndex:
         self.exact: dict[str, list[int]] = {}
         for row, pattern in enumerate(patterns):
             for name in dict.fromkeys((pattern.title, *(pattern.aliases if aliases else ()), pattern.slug.replace("-", " "))):
-                key = normalize_name(name)
+                key = name_key(name)
                 if not key:
                     continue
                 self.names.append(name)
@@ -78,11 +69,13 @@ class NameIndex:
         indptr: list[int] = [0]
         indices: list[int] = []
         for name in self.names:
-            grams = trigrams(normalize_name(name))
+            grams = trigrams(name_key(name))
             indices.extend(vocab.setdefault(g, len(vocab)) for g in grams)
             indptr.append(len(indices))
         self.vocab = vocab
-        self.matrix = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(self.names), max(len(vocab), 1)))
+        self.matrix = sparse.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(self.names), max(len(vocab), 1))
+        )
         self.sizes = np.diff(indptr).astype(np.float32)
         self.row_array = np.asarray(self.rows, dtype=np.int64)
         self.by_words: dict[tuple[str, ...], list[int]] = {}
@@ -102,7 +95,7 @@ class NameIndex:
         Similarity 1.0: the whole query is the name (normalized); trigram Dice for near matches (typos,
         spelling variants); 0.6-0.75 when a name of two or more words appears inside a longer query.
         """
-        key = normalize_name(query)
+        key = name_key(query)
         if not key or len(key) > MAX_NAME_CHARS:
             return []
         found: dict[int, NameMatch] = {}
@@ -133,9 +126,10 @@ class NameIndex:
                     for i in self.exact.get(" ".join(words[start : start + n]), ()):
                         row = self.rows[i]
                         if row not in found and (mask is None or mask[row]):
-                            found[row] = NameMatch(row, self.names[i], round(CONTAINED_BASE + CONTAINED_SPAN * n / len(words), 6), "contained")
+                            found[row] = NameMatch(
+                                row, self.names[i], round(CONTAINED_BASE + CONTAINED_SPAN * n / len(words), 6), "contained"
+                            )
         return sorted(found.values(), key=lambda m: -m.similarity)[:limit]
-
 
     def _typos(self, key: str) -> list[tuple[int, float]]:
         """(name index, similarity) of names that the query spells with one slip per word, at most two slips."""

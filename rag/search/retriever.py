@@ -82,8 +82,14 @@ class Ranking:
 
 
 class Retriever:
-    def __init__(self, index: SearchIndex, embedder: Encoder, settings: RetrieverSettings | None = None,
-                 calibration: Calibration | None = None, ranker: LinearRanker | None = None):
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedder: Encoder,
+        settings: RetrieverSettings | None = None,
+        calibration: Calibration | None = None,
+        ranker: LinearRanker | None = None,
+    ):
         self.index = index
         self.embedder = embedder
         self.settings = settings or RetrieverSettings()
@@ -92,7 +98,9 @@ class Retriever:
         self.masks = FilterMasks(index.patterns)
         self.ranker = (ranker or default_ranker()) if self.settings.fusion == "learned" else None
         self.extractor = self._extractor() if self.ranker is not None else None
-        self.signals: dict[str, Signal] = {name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0}
+        self.signals: dict[str, Signal] = {
+            name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0
+        }
 
     @property
     def needs_vector(self) -> bool:
@@ -112,7 +120,9 @@ class Retriever:
             raise QueryError("offset", f"offset must be a whole number from 0 to {s.max_k - 1}, got {offset}")
         if not _whole(k) or not 1 <= k <= s.max_k - offset:
             if offset:
-                raise QueryError("k", f"k must be between 1 and {s.max_k - offset} with offset {offset} (offset + k is at most {s.max_k}), got {k}")
+                raise QueryError(
+                    "k", f"k must be between 1 and {s.max_k - offset} with offset {offset} (offset + k is at most {s.max_k}), got {k}"
+                )
             raise QueryError("k", f"k must be between 1 and {s.max_k}, got {k}")
         filters = self.normalize_filters(request.filters)
         text = query.strip()
@@ -150,8 +160,15 @@ class Retriever:
         return Selection(filters, patterns, None if patterns is None else patterns[self.index.chunk_pattern])
 
     # -- search -----------------------------------------------------------------------------------
-    def search(self, query: str | SearchRequest, k: int = 10, filters: Filters = Filters(), group_duplicates: bool = False,
-               reader: str | None = None, offset: int = 0) -> Results:
+    def search(
+        self,
+        query: str | SearchRequest,
+        k: int = 10,
+        filters: Filters = Filters(),
+        group_duplicates: bool = False,
+        reader: str | None = None,
+        offset: int = 0,
+    ) -> Results:
         """One search (`query` a text, or a whole request). `reader` ranks and labels for that context without
         filtering by it (the context filter does both)."""
         request = query if isinstance(query, SearchRequest) else SearchRequest(query, k, offset, filters, group_duplicates, reader)
@@ -228,7 +245,9 @@ class Retriever:
         pinned = sorted(similarity, key=lambda row: (-similarity[row], -score.get(row, 0.0), row))
         return fused_ranked, pinned
 
-    def candidate_features(self, query: PreparedQuery, runs: dict[str, SignalRun], fused: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    def candidate_features(
+        self, query: PreparedQuery, runs: dict[str, SignalRun], fused: list[tuple[int, float]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The learned fusion's candidates (pattern rows) and their features (rag/search/learned.py)."""
         assert self.extractor is not None, "candidate features belong to the learned fusion"
         rows = self.extractor.candidates(runs, self.settings.depth)
@@ -269,8 +288,17 @@ class Retriever:
         relevance = self.calibration.relevance(calibration_features([row for row, _ in leaders], ranking.runs, query))
         evidence = evidence_for(self.index, rows, ranking.runs, query.tokens, self.settings)
         hits = tuple(
-            self._hit(query.offset + n + 1, row, fused_score.get(row, 0.0), ranking.runs, query.reader, absorbed, row in pinned,
-                      float(relevance[query.offset + n]), evidence[n])
+            self._hit(
+                query.offset + n + 1,
+                row,
+                fused_score.get(row, 0.0),
+                ranking.runs,
+                query.reader,
+                absorbed,
+                row in pinned,
+                float(relevance[query.offset + n]),
+                evidence[n],
+            )
             for n, (row, absorbed) in enumerate(page)
         )
         timings["total"] = (time.perf_counter() - started) * 1000
@@ -291,8 +319,18 @@ class Retriever:
             next_offset=query.k if more else None,
         )
 
-    def _hit(self, rank: int, row: int, score: float, runs: dict[str, SignalRun], reader: str | None, absorbed: list[int], pinned: bool,
-             relevance: float, evidence) -> Hit:
+    def _hit(
+        self,
+        rank: int,
+        row: int,
+        score: float,
+        runs: dict[str, SignalRun],
+        reader: str | None,
+        absorbed: list[int],
+        pinned: bool,
+        relevance: float,
+        evidence,
+    ) -> Hit:
         pattern = self.index.patterns[row]
         per: dict[str, RetrieverScore] = {}
         for name, run in runs.items():
@@ -316,5 +354,3 @@ class Retriever:
             pinned=pinned,
             relevance=round(relevance, 6),
         )
-
-

@@ -17,8 +17,14 @@ from rag.index.store import current_build, read_manifest
 from rag.serve.state import State
 
 
-def reload(state: State | None, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None,
-           milvus: MilvusSettings | None = None, batching: tuple[float, int] | None = None) -> State:
+def reload(
+    state: State | None,
+    index_dir: Path,
+    embedder: Encoder,
+    settings: RetrieverSettings | None = None,
+    milvus: MilvusSettings | None = None,
+    batching: tuple[float, int] | None = None,
+) -> State:
     """The state of `index_dir`'s `current` build: `state` itself when that is already served, else freshly loaded.
     `state` may be None (the server's first load failed): the index is then loaded as at start-up."""
     if state is not None and current_build(Path(index_dir)).name == state.version:
@@ -31,9 +37,17 @@ def reload(state: State | None, index_dir: Path, embedder: Encoder, settings: Re
     return fresh
 
 
-def rebuild(state: State | None, index_dir: Path, embedder: Encoder, library: Path | None = None, cache_dir: Path | None = None,
-            settings: RetrieverSettings | None = None, milvus: MilvusSettings | None = None, allow_shrink: bool = False,
-            batching: tuple[float, int] | None = None) -> tuple[BuildSummary, State]:
+def rebuild(
+    state: State | None,
+    index_dir: Path,
+    embedder: Encoder,
+    library: Path | None = None,
+    cache_dir: Path | None = None,
+    settings: RetrieverSettings | None = None,
+    milvus: MilvusSettings | None = None,
+    allow_shrink: bool = False,
+    batching: tuple[float, int] | None = None,
+) -> tuple[BuildSummary, State]:
     """Rebuild `index_dir` from `library` (default: the library the current build was made from) with that build's
     chunker, vector index kind, BM25 parameters and engine, then open the result. Works without a served state
     (a failed first load) as long as the current build's manifest can be read or `library` is given."""
@@ -42,8 +56,9 @@ def rebuild(state: State | None, index_dir: Path, embedder: Encoder, library: Pa
     if not source or not Path(source).is_dir():
         raise RebuildError(f"pattern library folder not found: {source or '(none configured)'}; set RAG_LIBRARY to the folder to index")
     if manifest is not None:
-        build = BuildSettings.from_manifest(manifest, Path(source), Path(index_dir), cache_dir=cache_dir, allow_shrink=allow_shrink,
-                                            milvus=_milvus_of(manifest, milvus))
+        build = BuildSettings.from_manifest(
+            manifest, Path(source), Path(index_dir), cache_dir=cache_dir, allow_shrink=allow_shrink, milvus=_milvus_of(manifest, milvus)
+        )
     else:
         build = BuildSettings(library=Path(source), index_dir=Path(index_dir), cache_dir=cache_dir, allow_shrink=allow_shrink)
     summary = build_index(build, embedder)

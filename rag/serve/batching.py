@@ -27,7 +27,13 @@ Result = TypeVar("Result")
 
 
 class MicroBatcher(Generic[Item, Result]):
-    def __init__(self, run_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]], window_s: float, max_batch: int, idle_exit_s: float = IDLE_EXIT_S):
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]],
+        window_s: float,
+        max_batch: int,
+        idle_exit_s: float = IDLE_EXIT_S,
+    ):
         if max_batch < 1 or window_s < 0:
             raise ValueError("max_batch must be at least 1 and window_s at least 0")
         self.run_batch = run_batch

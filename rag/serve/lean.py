@@ -62,7 +62,10 @@ def search_answer(results: Results, terms: Sequence[str]) -> tuple[dict, str]:
         summary = hit.pop("summary", "")  # get_pattern has it; a hit without evidence shows it instead
         if not hit["evidence"]:
             hit["summary"] = _cut(summary, SUMMARY_CHARS)
-        hit["evidence"] = [{"cite": ev["chunk_id"], "snippet": window(ev["snippet"], SEARCH_SNIPPET_CHARS, terms)[0]} for ev in hit["evidence"][:SEARCH_EVIDENCE]]
+        hit["evidence"] = [
+            {"cite": ev["chunk_id"], "snippet": window(ev["snippet"], SEARCH_SNIPPET_CHARS, terms)[0]}
+            for ev in hit["evidence"][:SEARCH_EVIDENCE]
+        ]
         hits.append(hit)
     data["hits"] = hits
     text = f"{len(hits)} patterns, best first." if hits else "No pattern matched."
@@ -71,7 +74,9 @@ def search_answer(results: Results, terms: Sequence[str]) -> tuple[dict, str]:
     return compact(data), text
 
 
-def pattern_answer(version: str, pattern: Pattern, context: str | None, label: str | None, sections: Sequence[str] | None) -> tuple[dict, str]:
+def pattern_answer(
+    version: str, pattern: Pattern, context: str | None, label: str | None, sections: Sequence[str] | None
+) -> tuple[dict, str]:
     """The pattern's essentials and the asked sections (all when `sections` is None), each cited slug#section."""
     data: dict[str, Any] = {"index_version": version, **{k: v for k, v in pattern.to_dict().items() if k in _PATTERN_KEPT}}
     grouped: dict[str, list[str]] = {}
@@ -122,7 +127,9 @@ def facets_answer(facets: FacetsResponse) -> tuple[dict, str]:
     data = facets.model_dump(mode="json")
     for key in ("domains", "contexts", "statuses"):
         data[key] = {f["value"]: f["count"] for f in data[key]}
-    return compact(data), f"{len(data.get('domains', {}))} domains, {len(data.get('contexts', {}))} contexts, {len(data.get('statuses', {}))} statuses."
+    return compact(
+        data
+    ), f"{len(data.get('domains', {}))} domains, {len(data.get('contexts', {}))} contexts, {len(data.get('statuses', {}))} statuses."
 
 
 def tool_schema(schema: dict) -> dict:

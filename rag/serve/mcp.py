@@ -25,9 +25,9 @@ from pydantic import Field
 from rag import __version__
 from rag.errors import RagError
 from rag.index.lexical import analyze
-from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET
 from rag.records.filters import Filters
 from rag.records.request import SearchRequest
+from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET
 from rag.serve import lean, service
 from rag.serve.state import State
 from rag.serve.wire import MAX_K, MAX_QUERY_CHARS, FacetsResponse, RelatedResponse
@@ -77,17 +77,23 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
         group_duplicates: Annotated[bool, Field(description="Fold near-duplicates under the best hit.")] = False,
         reader: Annotated[str | None, Field(description="Rank and label for this context without filtering.")] = None,
     ) -> CallToolResult:
-        """Patterns that fit a situation, best first: {index_version, no_good_match?, hits: [{slug, title, relevance (0-1), pinned?, evidence: [{cite, snippet}]}]}; get_pattern for more."""
+        """Patterns that fit a situation, best first: {index_version, no_good_match?, hits: [{slug, title, relevance (0-1),
+        pinned?, evidence: [{cite, snippet}]}]}; get_pattern for more."""
         with _as_tool_errors():
-            results = service.search(get_state(), SearchRequest(query, k, 0, Filters(domain, context, status, min_confidence), group_duplicates, reader))
+            results = service.search(
+                get_state(), SearchRequest(query, k, 0, Filters(domain, context, status, min_confidence), group_duplicates, reader)
+            )
             return _answer(*lean.search_answer(results, analyze(query)))
 
     def get_pattern(
         slug: Slug,
-        sections: Annotated[list[str] | None, Field(description="Only these sections, e.g. [\"solution\", \"problem\"]; [] for none; default all.")] = None,
+        sections: Annotated[
+            list[str] | None, Field(description='Only these sections, e.g. ["solution", "problem"]; [] for none; default all.')
+        ] = None,
         context: ContextName = None,
     ) -> CallToolResult:
-        """One pattern: summary, domains, tension, lifecycle, relationships {kind: [slug]}, contexts (labels with context) and sections [{cite, title, text}]."""
+        """One pattern: summary, domains, tension, lifecycle, relationships {kind: [slug]}, contexts (labels with context)
+        and sections [{cite, title, text}]."""
         with _as_tool_errors():
             state = get_state()
             found, name, label = service.pattern(state, slug, context)
@@ -118,7 +124,8 @@ def build_mcp(get_state: Callable[[], State]) -> MCPServer:
         status: Status = None,
         min_confidence: MinConfidence = None,
     ) -> CallToolResult:
-        """Passages [{cite, text}] of the best patterns within budget_tokens (+160 framing): Solution and Problem first, then Implementation and Consequences."""
+        """Passages [{cite, text}] of the best patterns within budget_tokens (+160 framing): Solution and Problem first,
+        then Implementation and Consequences."""
         with _as_tool_errors():
             pack = service.context_pack(get_state(), query, budget_tokens, Filters(domain, context, status, min_confidence), patterns)
             return _answer(*lean.pack_answer(pack))

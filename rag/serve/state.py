@@ -53,7 +53,14 @@ class State:
         return self.index.version
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Encoder, settings: RetrieverSettings | None = None, warm: bool = True, milvus: MilvusSettings | None = None) -> State:
+    def load(
+        cls,
+        index_dir: Path,
+        embedder: Encoder,
+        settings: RetrieverSettings | None = None,
+        warm: bool = True,
+        milvus: MilvusSettings | None = None,
+    ) -> State:
         """Open and verify the index and check it was built by this model; with `warm`, load the model and
         the tokenizer now (a server), else on first use (`rag show` never loads the model). `milvus`
         overrides a Milvus index's URI and carries its credentials."""
@@ -63,7 +70,9 @@ class State:
         index = SearchIndex.open(Path(index_dir), expected_model=embedder.info.record, milvus=milvus)
         retriever = Retriever(index, embedder, settings)
         state = cls(index, retriever, Graph(index.patterns), time.time(), tuple(sorted(index.slug_row)), milvus=milvus)
-        log.info("serving index %s (%d patterns, %d chunks) from %s", state.version, len(index.patterns), len(index.chunks), index.build_dir)
+        log.info(
+            "serving index %s (%d patterns, %d chunks) from %s", state.version, len(index.patterns), len(index.chunks), index.build_dir
+        )
         if warm:
             state.warm()
         return state

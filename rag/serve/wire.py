@@ -10,14 +10,14 @@ from typing import Annotated, Any, Literal
 from fastapi import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from rag.config import RetrieverSettings
+from rag.records.pattern import Pattern
+from rag.records.request import SearchRequest
+from rag.records.results import Evidence, Hit, Results
 from rag.search.browse import PatternPage
 from rag.search.context import MAX_BUDGET, MAX_PATTERNS, MIN_BUDGET, ContextPack
 from rag.search.filters import CONFIDENCE_SCALE, Facets, Filters
 from rag.search.graph import RelatedPattern, SimilarPattern
-from rag.records.pattern import Pattern
-from rag.records.request import SearchRequest
-from rag.records.results import Evidence, Hit, Results
-from rag.config import RetrieverSettings
 
 _DEFAULTS = RetrieverSettings()
 MAX_K = _DEFAULTS.max_k
@@ -44,9 +44,13 @@ class FiltersIn(BaseModel):
     model_config = STRICT
 
     domain: str | None = Field(None, description="A domain from GET /facets.", examples=["operations"])
-    context: str | None = Field(None, description="A context from GET /facets; hits then carry that context's label.", examples=["activist"])
+    context: str | None = Field(
+        None, description="A context from GET /facets; hits then carry that context's label.", examples=["activist"]
+    )
     status: str | None = Field(None, description="A lifecycle status from GET /facets.", examples=["stable"])
-    min_confidence: float | None = Field(None, ge=0, le=1, allow_inf_nan=False, description="Lowest confidence on the 0-1 scale (1.0 = five stars; see /facets).")
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, allow_inf_nan=False, description="Lowest confidence on the 0-1 scale (1.0 = five stars; see /facets)."
+    )
 
     def to_filters(self) -> Filters:
         return Filters(self.domain, self.context, self.status, self.min_confidence)
@@ -57,12 +61,19 @@ class SearchBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, title="SearchRequest")
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="A situation in plain words, or a pattern's name.", examples=["our shelves are full of stock nobody ordered"])
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="A situation in plain words, or a pattern's name.",
+        examples=["our shelves are full of stock nobody ordered"],
+    )
     k: Whole = Field(10, ge=1, le=MAX_K, description="Number of patterns to return.")
     offset: Whole = Field(0, ge=0, le=MAX_K - 1, description=f"Skip this many hits first (paging); offset + k is at most {MAX_K}.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
     group_duplicates: bool = Field(False, description="Fold near-duplicate patterns under the best one.")
-    reader: str | None = Field(None, max_length=100, description="Rank and label for this context (corporate, government, ...) without filtering; see /facets.")
+    reader: str | None = Field(
+        None, max_length=100, description="Rank and label for this context (corporate, government, ...) without filtering; see /facets."
+    )
     explain: bool = Field(False, description="Add each retriever's rank and score, the fusion settings and timings.")
 
     def to_record(self) -> SearchRequest:
@@ -72,8 +83,18 @@ class SearchBody(BaseModel):
 class ContextRequest(BaseModel):
     model_config = STRICT
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What the context is for.", examples=["our shelves are full of stock nobody ordered"])
-    budget_tokens: Whole = Field(2000, ge=MIN_BUDGET, le=MAX_BUDGET, description="Most tokens (model word pieces) of passages, each counted as its {cite, text} compact JSON.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="What the context is for.",
+        examples=["our shelves are full of stock nobody ordered"],
+    )
+    budget_tokens: Whole = Field(
+        2000,
+        ge=MIN_BUDGET,
+        le=MAX_BUDGET,
+        description="Most tokens (model word pieces) of passages, each counted as its {cite, text} compact JSON.",
+    )
     patterns: Whole = Field(5, ge=1, le=MAX_PATTERNS, description="How many top patterns may contribute passages.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
@@ -85,7 +106,9 @@ class EvidenceOut(BaseModel):
     snippet: str
     score: float
     retriever: str
-    highlights: list[tuple[int, int]] = Field(default_factory=list, description="(start, end) character offsets in `snippet` of the words matching the query.")
+    highlights: list[tuple[int, int]] = Field(
+        default_factory=list, description="(start, end) character offsets in `snippet` of the words matching the query."
+    )
 
 
 class RetrieverScoreOut(BaseModel):
@@ -127,7 +150,9 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     fusion: dict[str, Any] | None = Field(None, description="With explain: the fusion method and its parameters.")
     timings_ms: dict[str, float] | None = Field(None, description="With explain: milliseconds per stage.")
-    no_good_match: bool = Field(False, description="True when nothing in the library fits (the best relevance is below relevance_threshold).")
+    no_good_match: bool = Field(
+        False, description="True when nothing in the library fits (the best relevance is below relevance_threshold)."
+    )
     relevance_threshold: float = Field(0.0, description="The relevance under which the best hit means no good match.")
 
     @classmethod
@@ -150,16 +175,35 @@ class SearchResponse(BaseModel):
 
 def _hit(h: Hit, explain: bool) -> HitOut:
     return HitOut.model_construct(
-        slug=h.slug, title=h.title, summary=h.summary, domains=list(h.domains), rank=h.rank, score=h.score,
-        evidence=[_evidence(e) for e in h.evidence], context=h.context, context_label=h.context_label, name_match=h.name_match,
-        duplicates=list(h.duplicates), pinned=h.pinned, relevance=h.relevance,
-        retrievers={name: RetrieverScoreOut.model_construct(rank=r.rank, score=r.score) for name, r in h.retrievers.items()} if explain else None,
+        slug=h.slug,
+        title=h.title,
+        summary=h.summary,
+        domains=list(h.domains),
+        rank=h.rank,
+        score=h.score,
+        evidence=[_evidence(e) for e in h.evidence],
+        context=h.context,
+        context_label=h.context_label,
+        name_match=h.name_match,
+        duplicates=list(h.duplicates),
+        pinned=h.pinned,
+        relevance=h.relevance,
+        retrievers={name: RetrieverScoreOut.model_construct(rank=r.rank, score=r.score) for name, r in h.retrievers.items()}
+        if explain
+        else None,
     )
 
 
 def _evidence(e: Evidence) -> EvidenceOut:
-    return EvidenceOut.model_construct(chunk_id=e.chunk_id, section=e.section, role=e.role, snippet=e.snippet, score=e.score,
-                                       retriever=e.retriever, highlights=[tuple(span) for span in e.highlights])
+    return EvidenceOut.model_construct(
+        chunk_id=e.chunk_id,
+        section=e.section,
+        role=e.role,
+        snippet=e.snippet,
+        score=e.score,
+        retriever=e.retriever,
+        highlights=[tuple(span) for span in e.highlights],
+    )
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -180,7 +224,9 @@ class RelationshipOut(BaseModel):
     target: str = Field(description="A slug when the target is in the library; else the target as written (dangling).")
     weight: float | None = None
     description: str = ""
-    resolved_by: Literal["title", "alias"] | None = Field(None, description="Set when the file named the target by its title or an alias, not its slug.")
+    resolved_by: Literal["title", "alias"] | None = Field(
+        None, description="Set when the file named the target by its title or an alias, not its slug."
+    )
     written: str | None = Field(None, description="The target as the file wrote it, when resolved by title or alias.")
 
 
@@ -261,10 +307,14 @@ class RelatedOut(BaseModel):
     title: str
     kind: str = Field(description="The relationship kind as curated in the declaring file.")
     relation: str = Field(description="Read from the asked pattern: '<asked> <relation> <slug>' (inverted for incoming edges).")
-    direction: Literal["outgoing", "incoming", "both"] = Field(description="outgoing: declared by the asked pattern; incoming: declared by the other; both: by each.")
+    direction: Literal["outgoing", "incoming", "both"] = Field(
+        description="outgoing: declared by the asked pattern; incoming: declared by the other; both: by each."
+    )
     weight: float | None = None
     description: str = ""
-    resolved_by: Literal["title", "alias"] | None = Field(None, description="Set when the declaring file named this pattern by its title or an alias, not its slug.")
+    resolved_by: Literal["title", "alias"] | None = Field(
+        None, description="Set when the declaring file named this pattern by its title or an alias, not its slug."
+    )
 
 
 class RelatedResponse(BaseModel):
@@ -272,7 +322,9 @@ class RelatedResponse(BaseModel):
     slug: str
     title: str
     related: list[RelatedOut]
-    dangling: int = Field(0, description="Curated targets of this pattern that name no pattern of the library (no slug, id, title or alias matches).")
+    dangling: int = Field(
+        0, description="Curated targets of this pattern that name no pattern of the library (no slug, id, title or alias matches)."
+    )
     dangling_targets: list[str] = Field(default_factory=list, description="Those targets, as written.")
     note: str | None = Field(None, description="Why `related` is short or empty, when curated edges point outside the library.")
 
@@ -281,9 +333,20 @@ class RelatedResponse(BaseModel):
         note = None
         if dangling:
             kept = f"{len(related)} resolved" if related else "none resolved"
-            note = f"{len(dangling)} curated relationship target(s) of {pattern.slug} name no pattern of this library ({kept}); see dangling_targets"
+            note = (
+                f"{len(dangling)} curated relationship target(s) of {pattern.slug} name no pattern of this library ({kept}); "
+                "see dangling_targets"
+            )
         related_out = [RelatedOut.model_validate(r, from_attributes=True) for r in related]
-        return cls(index_version=version, slug=pattern.slug, title=pattern.title, related=related_out, dangling=len(dangling), dangling_targets=list(dangling), note=note)
+        return cls(
+            index_version=version,
+            slug=pattern.slug,
+            title=pattern.title,
+            related=related_out,
+            dangling=len(dangling),
+            dangling_targets=list(dangling),
+            note=note,
+        )
 
 
 class SimilarOut(BaseModel):
@@ -301,7 +364,12 @@ class SimilarResponse(BaseModel):
 
     @classmethod
     def of(cls, version: str, pattern: Pattern, similar: tuple[SimilarPattern, ...]) -> SimilarResponse:
-        return cls(index_version=version, slug=pattern.slug, title=pattern.title, similar=[SimilarOut.model_validate(s, from_attributes=True) for s in similar])
+        return cls(
+            index_version=version,
+            slug=pattern.slug,
+            title=pattern.title,
+            similar=[SimilarOut.model_validate(s, from_attributes=True) for s in similar],
+        )
 
 
 class PatternBriefOut(BaseModel):
@@ -326,7 +394,15 @@ class PatternListResponse(BaseModel):
     @classmethod
     def of(cls, version: str, page: PatternPage) -> PatternListResponse:
         briefs = [PatternBriefOut.model_validate(p, from_attributes=True) for p in page.patterns]
-        return cls(index_version=version, filters=FiltersOut.model_validate(page.filters), total=page.total, offset=page.offset, limit=page.limit, next_offset=page.next_offset, patterns=briefs)
+        return cls(
+            index_version=version,
+            filters=FiltersOut.model_validate(page.filters),
+            total=page.total,
+            offset=page.offset,
+            limit=page.limit,
+            next_offset=page.next_offset,
+            patterns=briefs,
+        )
 
 
 class FacetValue(BaseModel):
@@ -354,8 +430,14 @@ class HealthResponse(BaseModel):
     engine: str | None = Field(None, description="embedded (FAISS + bm25s files) or milvus.")
     reachable: bool | None = Field(None, description="Whether the engine answers now (false: searches get 503; retry later).")
     model_ready: bool | None = Field(None, description="Whether the model is loaded (the first search loads it otherwise).")
-    device: str | None = Field(None, description="Where the serving encoder runs once loaded: cuda (a GPU, used when torch sees one) or cpu.")
-    query_encoder: str | None = Field(None, description="What computes query vectors: numpy (the model's forward pass without torch, the CPU default) or torch (RAG_QUERY_ENCODER).")
+    device: str | None = Field(
+        None, description="Where the serving encoder runs once loaded: cuda (a GPU, used when torch sees one) or cpu."
+    )
+    query_encoder: str | None = Field(
+        None,
+        description="What computes query vectors: numpy (the model's forward pass without torch, the CPU default) or torch "
+        "(RAG_QUERY_ENCODER).",
+    )
     detail: str | None = Field(None, description="Why the server cannot serve (status error or degraded).")
 
 
@@ -400,7 +482,9 @@ class PassageOut(BaseModel):
     text: str
     tokens: int = Field(description="What this passage costs of the budget: its {cite, text} as compact JSON.")
     pattern_rank: int
-    reason: Literal["core", "practice", "evidence", "more"] = Field(description="core: Solution/Problem; practice: Implementation/Consequences; evidence: matched the query; more: the rest.")
+    reason: Literal["core", "practice", "evidence", "more"] = Field(
+        description="core: Solution/Problem; practice: Implementation/Consequences; evidence: matched the query; more: the rest."
+    )
 
 
 class PackedPatternOut(BaseModel):
@@ -417,7 +501,9 @@ class ContextResponse(BaseModel):
     budget_tokens: int
     tokens: int = Field(description="Tokens of the passages as {cite, text} compact JSON (never more than budget_tokens).")
     patterns: list[PackedPatternOut]
-    passages: list[PassageOut] = Field(description="Solution and Problem first, then Implementation and Consequences, then the rest; by pattern rank, then document order.")
+    passages: list[PassageOut] = Field(
+        description="Solution and Problem first, then Implementation and Consequences, then the rest; by pattern rank, then document order."
+    )
     skipped: int = Field(description="Candidate passages left out for lack of budget.")
 
     @classmethod

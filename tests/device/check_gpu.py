@@ -50,7 +50,10 @@ def timed_encode(device: str, texts: list[str]):
         torch.cuda.synchronize()
     done = time.perf_counter()
     assert encoder.device == device, (encoder.device, device)
-    print(f"{device:>4}: load {loaded - started:6.2f} s, {len(texts)} texts in {done - loaded:6.3f} s ({len(texts) / (done - loaded):8.1f} texts/s)")
+    print(
+        f"{device:>4}: load {loaded - started:6.2f} s, {len(texts)} texts in {done - loaded:6.3f} s ({len(texts) / (done - loaded):8.1f} "
+        f"texts/s)"
+    )
     return vectors
 
 
@@ -68,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print(f"no GPU: torch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'}) sees no CUDA device; nothing to compare, exiting 0")
+        print(
+            f"no GPU: torch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'}) sees no CUDA device; nothing to compare, "
+            f"exiting 0"
+        )
         return 0
     print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}, CUDA {torch.version.cuda}")
     texts = chunk_texts(args.texts)
@@ -76,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu = timed_encode("cuda", texts).astype(np.float64)
     own = float(np.max(1.0 - np.sum(cpu * gpu, axis=1)))  # both sides are unit vectors
     pairwise = float(np.max(np.abs(cpu @ cpu.T - gpu @ gpu.T)))
-    print(f"max 1 - cos(cpu, cuda) over {len(texts)} texts: {own:.2e}; max |cos_cpu - cos_cuda| over text pairs: {pairwise:.2e}; tolerance {args.tolerance:.0e}")
+    print(
+        f"max 1 - cos(cpu, cuda) over {len(texts)} texts: {own:.2e}; max |cos_cpu - cos_cuda| over text pairs: {pairwise:.2e}; tolerance "
+        f"{args.tolerance:.0e}"
+    )
     if own > args.tolerance or pairwise > args.tolerance:
         print("FAIL: CPU and CUDA vectors disagree beyond the tolerance", file=sys.stderr)
         return 1

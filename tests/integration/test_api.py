@@ -5,16 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
-from support import SHELVES
 from fastapi.testclient import TestClient
 
+from rag.config import RetrieverSettings, Settings
 from rag.serve.http import create_app
 from rag.serve.http.app import swap_state
-from rag.config import Settings
-from rag.config import RetrieverSettings
 from rag.serve.state import State
-
+from support import SHELVES
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +64,11 @@ def test_filters_restrict_hits_and_context_adds_its_label(client):
         ({"query": "stock", "k": 101}, "k", "k must be at most 100, got 101"),
         ({"query": "stock", "k": "10"}, "k", "k: Input should be a valid integer"),
         ({"query": "stock", "explain": 0}, "explain", "explain: Input should be a valid boolean"),
-        ({"query": "stock", "filters": {"domain": "astrology"}}, "filters.domain", "unknown domain 'astrology'; valid values: community, finance"),
+        (
+            {"query": "stock", "filters": {"domain": "astrology"}},
+            "filters.domain",
+            "unknown domain 'astrology'; valid values: community, finance",
+        ),
         ({"query": "stock", "filters": {"status": "dead"}}, "filters.status", "unknown status 'dead'; valid values: stable"),
         ({"query": "stock", "filters": {"min_confidence": 7}}, "filters.min_confidence", "filters.min_confidence must be at most 1, got 7"),
         ({"query": "stock", "filters": {"colour": "red"}}, "filters.colour", "Extra inputs are not permitted"),
@@ -170,7 +171,13 @@ def test_facets_health_stats(client, search_index):
     assert {"value": "stable", "count": 25} in facets["statuses"]
     assert sum(f["count"] for f in facets["contexts"]) == sum(len(p.contexts) for p in search_index.patterns)
     health = client.get("/health").json()
-    assert {k: health[k] for k in ("status", "index_version", "patterns", "engine", "reachable")} == {"status": "ok", "index_version": search_index.version, "patterns": 25, "engine": "embedded", "reachable": True}
+    assert {k: health[k] for k in ("status", "index_version", "patterns", "engine", "reachable")} == {
+        "status": "ok",
+        "index_version": search_index.version,
+        "patterns": 25,
+        "engine": "embedded",
+        "reachable": True,
+    }
     stats = client.get("/stats").json()
     assert stats["model"] == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256}
     assert stats["counts"]["patterns"] == 25 and stats["counts"]["chunks"] == len(search_index.chunks)
@@ -187,13 +194,29 @@ def test_context_pack_within_budget_with_citations(client, token_counter):
     assert {"pull-based-replenishment#solution", "pull-based-replenishment#problem"} <= {p["cite"] for p in body["passages"]}
     assert "markdown" not in body  # the text is sent once, in the passages
     bad = client.post("/context", json={"query": SHELVES, "budget_tokens": 5})
-    assert (bad.status_code, bad.json()["field"], bad.json()["detail"]) == (422, "budget_tokens", "budget_tokens must be at least 50, got 5")
+    assert (bad.status_code, bad.json()["field"], bad.json()["detail"]) == (
+        422,
+        "budget_tokens",
+        "budget_tokens must be at least 50, got 5",
+    )
 
 
 def test_every_route_has_a_short_operation_id_and_a_response_model(client):
     schema = client.get("/openapi.json").json()
     operations = {(path, method): op for path, item in schema["paths"].items() for method, op in item.items()}
-    assert {op["operationId"] for op in operations.values()} == {"search", "get_pattern", "related", "similar", "facets", "health", "health_live", "health_ready", "stats", "context_pack", "list_patterns"}
+    assert {op["operationId"] for op in operations.values()} == {
+        "search",
+        "get_pattern",
+        "related",
+        "similar",
+        "facets",
+        "health",
+        "health_live",
+        "health_ready",
+        "stats",
+        "context_pack",
+        "list_patterns",
+    }
     for op in operations.values():
         assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"]
 

@@ -32,7 +32,9 @@ def quick(tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp("bench-adapt")
     dev = root / "dev.jsonl"
     dev.write_text("".join(json.dumps({"qid": q, "query": text, "relevant": rel}) + "\n" for q, text, rel in DEV), encoding="utf-8")
-    settings = adaptation.AdaptBenchSettings(library=adapt_library(root / "library"), dev=dev, out=root / "out", max_pairs=4).quick_version()
+    settings = adaptation.AdaptBenchSettings(
+        library=adapt_library(root / "library"), dev=dev, out=root / "out", max_pairs=4
+    ).quick_version()
     return adaptation.run(settings, root / "work", embedder), root / "out"
 
 
@@ -50,7 +52,9 @@ def test_the_quick_section_measures_every_figure(quick):
     base, adapted = b["base"]["build"], b["adapted"]["build"]
     assert base["chunks"] == adapted["chunks"] == base["chunks_encoded"] == adapted["chunks_encoded"] > 0  # cold, the same chunks
     assert b["base"]["model"] == "sentence-transformers/all-MiniLM-L6-v2" and "+adapted@" in b["adapted"]["model"]
-    assert all(_real(step["peak_rss"], 100 * 2**20) and _real(step["build"]["seconds"]["total"], 1e-3) for step in (b["base"], b["adapted"]))
+    assert all(
+        _real(step["peak_rss"], 100 * 2**20) and _real(step["build"]["seconds"]["total"], 1e-3) for step in (b["base"], b["adapted"])
+    )
     assert b["ratio"] == round(adapted["seconds"]["total"] / base["seconds"]["total"], 3) and _real(b["ratio_cpu"], 1e-3)
     d = result["dev"]
     assert (d["lines"], d["queries"], d["left_out"]) == (5, 4, 1)
@@ -72,4 +76,6 @@ def test_the_reports_say_what_was_measured(quick):
     assert len(goals) == 3 and all("n/a" not in g.value and g.met is not None for g in goals)
     assert f"{result['builds']['ratio']:.3f}" in [g.value for g in goals]
     main["goals"] = [g.to_dict() for g in report.goals(main)]
-    assert "## 8. Library adaptation (`rag adapt`)" in report.markdown(main) and "[adaptation-quick.md](adaptation-quick.md)" in report.markdown(main)
+    assert "## 8. Library adaptation (`rag adapt`)" in report.markdown(
+        main
+    ) and "[adaptation-quick.md](adaptation-quick.md)" in report.markdown(main)

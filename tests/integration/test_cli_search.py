@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from support import SHELVES
 from typer.testing import CliRunner
 
 from rag.cli import common as cli_common
 from rag.cli.app import app
-
+from support import SHELVES
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +100,7 @@ def test_serve_builds_the_app_for_the_index_and_runs_uvicorn(run, monkeypatch, s
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
     result = run("serve", "--host", "127.0.0.1", "--port", "8765")
     assert result.exit_code == 0, result.output
-    (served, kwargs), = calls
+    ((served, kwargs),) = calls
     assert kwargs == {"host": "127.0.0.1", "port": 8765, "log_level": "info"}
     assert served.state.rag is None and served.state.settings.index_dir == search_index.build_dir.parent.parent  # loads in the background
     assert "on http://127.0.0.1:8765" in result.stderr and "/health says loading" in result.stderr

@@ -13,14 +13,13 @@ import threading
 import pytest
 from typer.testing import CliRunner
 
-from support import REPO, SHELVES
-
 from bench.loadgen import free_port, serve_in_thread
 from rag.cli import common as cli_common
 from rag.cli.app import app
 from rag.config import Settings
 from rag.serve.http import create_app
 from rag.serve.state import State
+from support import REPO, SHELVES
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +144,14 @@ print(sorted(m for m in ("torch", "sentence_transformers", "faiss", "rag.index.s
 
 def test_a_remote_search_never_imports_torch_nor_opens_an_index(server):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_SERVER": server}
-    out = subprocess.run([sys.executable, "-c", CHECK, "search", SHELVES, "-k", "3", "--index-dir", "/nonexistent"], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, "search", SHELVES, "-k", "3", "--index-dir", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     *printed, code, loaded = out.stdout.strip().splitlines()
     assert (code, loaded) == ("0", "[]"), out.stdout + out.stderr
     assert any(line.startswith(" 1  Pull-Based Replenishment") for line in printed), printed

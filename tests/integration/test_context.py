@@ -44,13 +44,18 @@ def test_tiers_core_then_practice_then_the_rest(retriever):
     role_reason = {p.role: p.reason for p in whole.passages}
     assert role_reason["solution"] == role_reason["problem"] == "core"
     assert role_reason["implementation"] == role_reason["consequences"] == "practice"
-    assert {r for role, r in role_reason.items() if role not in ("solution", "problem", "implementation", "consequences")} <= {"evidence", "more"}
+    assert {r for role, r in role_reason.items() if role not in ("solution", "problem", "implementation", "consequences")} <= {
+        "evidence",
+        "more",
+    }
     # a budget of exactly the first two tiers holds exactly them
     tiers = [p for p in whole.passages if p.reason in ("core", "practice")]
     exact = build_context(retriever, QUERY, budget_tokens=sum(p.tokens for p in tiers), patterns=1)
     assert [p.cite for p in exact.passages] == [p.cite for p in tiers]
     core = [p for p in whole.passages if p.reason == "core"]
-    assert [p.cite for p in build_context(retriever, QUERY, budget_tokens=sum(p.tokens for p in core), patterns=1).passages] == [p.cite for p in core]
+    assert [p.cite for p in build_context(retriever, QUERY, budget_tokens=sum(p.tokens for p in core), patterns=1).passages] == [
+        p.cite for p in core
+    ]
 
 
 def test_passages_are_citable_chunks_and_the_markdown_renders_them_once(retriever, search_index):
@@ -82,7 +87,12 @@ def test_filters_and_context_label(retriever):
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"budget_tokens": 10}, "budget_tokens"), ({"budget_tokens": 10**6}, "budget_tokens"), ({"patterns": 0}, "patterns"), ({"patterns": 21}, "patterns")],
+    [
+        ({"budget_tokens": 10}, "budget_tokens"),
+        ({"budget_tokens": 10**6}, "budget_tokens"),
+        ({"patterns": 0}, "patterns"),
+        ({"patterns": 21}, "patterns"),
+    ],
 )
 def test_out_of_range_arguments_name_the_field(retriever, kwargs, field):
     with pytest.raises(QueryError) as info:

@@ -97,7 +97,11 @@ def test_bmn_loads_clean(bmn):
 
 
 def test_bmn_canonical_sections(bmn):
-    incomplete = {p.slug: sorted(CANONICAL_ROLES - {s.role for s in p.sections}) for p in bmn.patterns if not CANONICAL_ROLES <= {s.role for s in p.sections}}
+    incomplete = {
+        p.slug: sorted(CANONICAL_ROLES - {s.role for s in p.sections})
+        for p in bmn.patterns
+        if not CANONICAL_ROLES <= {s.role for s in p.sections}
+    }
     assert incomplete == {"incentive-based-retention": ["cognitive-era", "vitality"]}
     assert [p for p in bmn.warnings if not p.reason.startswith("dangling relationship:")] == [
         Problem("incentive-based-retention.md", "body", "missing canonical section 'Cognitive Era'", "warning"),

@@ -84,7 +84,12 @@ def test_a_run_with_no_hits_scores_zero():
 
 
 def test_per_kind_means():
-    queries = [Query("q1", "x", 1, kind="name"), Query("q2", "x", 2, kind="name"), Query("q3", "x", 3, kind="situation"), Query("q4", "x", 4, kind="name")]
+    queries = [
+        Query("q1", "x", 1, kind="name"),
+        Query("q2", "x", 2, kind="name"),
+        Query("q3", "x", 3, kind="situation"),
+        Query("q4", "x", 4, kind="name"),
+    ]
     kinds = per_kind(evaluate([RUN], JUDGMENTS), queries)["hybrid"]
     assert kinds["name"]["queries"] == 2  # q4 is not scored
     assert kinds["name"]["mrr@10"] == pytest.approx((1 + 1 / 2) / 2)
@@ -171,7 +176,9 @@ def test_bad_lines_are_reported_by_number_and_valid_lines_kept(tmp_path, retriev
 
 
 def test_qrels_file_replaces_inline_judgments(tmp_path, retriever):
-    (tmp_path / "q.jsonl").write_text('{"qid": "a", "query": "time banking", "relevant": {"time-banking": 2}}\n{"qid": "b", "query": "tool library"}\n')
+    (tmp_path / "q.jsonl").write_text(
+        '{"qid": "a", "query": "time banking", "relevant": {"time-banking": 2}}\n{"qid": "b", "query": "tool library"}\n'
+    )
     (tmp_path / "qrels").write_text("b 0 shared-tool-library 2\nb 0 nope 1\nzz 0 time-banking 1\nb 0 x\n")
     data = load_input(tmp_path / "q.jsonl", retriever, 10, tmp_path / "qrels")
     assert data.judgments == {"b": {"shared-tool-library": 2, "nope": 1}}
@@ -188,8 +195,19 @@ def test_qrels_file_replaces_inline_judgments(tmp_path, retriever):
 # -- `rag eval` end to end ----------------------------------------------------------------------
 E2E = [
     {"qid": "e1", "kind": "name", "query": "Time Banking", "relevant": {"time-banking": 2}},
-    {"qid": "e2", "kind": "situation", "query": "neighbours share ladders, drills and other tools from one lending library", "relevant": {"shared-tool-library": 2}},
-    {"qid": "e3", "kind": "name", "query": "blameless postmortem", "filters": {"domain": None, "context": "tech"}, "relevant": {"blameless-postmortem": 2}},
+    {
+        "qid": "e2",
+        "kind": "situation",
+        "query": "neighbours share ladders, drills and other tools from one lending library",
+        "relevant": {"shared-tool-library": 2},
+    },
+    {
+        "qid": "e3",
+        "kind": "name",
+        "query": "blameless postmortem",
+        "filters": {"domain": None, "context": "tech"},
+        "relevant": {"blameless-postmortem": 2},
+    },
 ]
 TREC_LINE = re.compile(r"^(e[123]) Q0 ([a-z0-9-]+) (\d+) (-?\d+\.\d{6}) (rag-(?:hybrid|dense|lexical))$")
 
@@ -207,7 +225,20 @@ def cli(monkeypatch, embedder):
 def test_rag_eval_all_writes_report_and_trec_runs(tmp_path, patterns_index_dir, cli):
     queries = tmp_path / "q.jsonl"
     queries.write_text("".join(json.dumps(q) + "\n" for q in E2E))
-    result = cli("eval", queries, "--retriever", "all", "-k", 20, "--index-dir", patterns_index_dir, "--run-out", tmp_path / "runs" / "pat", "--report", tmp_path / "report.md")
+    result = cli(
+        "eval",
+        queries,
+        "--retriever",
+        "all",
+        "-k",
+        20,
+        "--index-dir",
+        patterns_index_dir,
+        "--run-out",
+        tmp_path / "runs" / "pat",
+        "--report",
+        tmp_path / "report.md",
+    )
     assert result.exit_code == 0, result.output
     report = (tmp_path / "report.md").read_text()
     assert "| retriever | queries | nDCG@10 | R@10 | R@100 | MRR@10 | P@1 | median ms | run file |" in report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -61,7 +60,9 @@ def test_serve_answers_health_while_loading_then_ok(patterns_index_dir):
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_INDEX_DIR": str(patterns_index_dir)}
-    server = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--port", str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         statuses: list[str] = []
         deadline = time.monotonic() + 120

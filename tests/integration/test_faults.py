@@ -12,24 +12,25 @@ import errno
 import os
 
 import pytest
-from support import front_matter, write_pattern
 from fastapi.testclient import TestClient
 
 import rag.load.library
-from rag.serve.http import create_app
-from rag.config import Settings
-from rag.config import BuildSettings
+from rag.config import BuildSettings, Settings
 from rag.index.build import build_index
+from rag.index.search_index import SearchIndex
 from rag.records.pattern import Problem
 from rag.search.retriever import Retriever
-from rag.index.search_index import SearchIndex
+from rag.serve.http import create_app
+from support import front_matter, write_pattern
 
 SECTIONS = ["Context", "Problem", "Solution", "Implementation", "Consequences", "Known Uses", "Cognitive Era", "Vitality"]
 GOOD = {"bees": "keeping honey bees", "bikes": "repairing bicycles together", "bread": "baking sourdough bread"}
 
 
 def body(topic: str) -> str:
-    return "\n".join(f"### Section {n}: {name}\n\n{name} of {topic}: a paragraph about {topic} and nothing else.\n" for n, name in enumerate(SECTIONS, 1))
+    return "\n".join(
+        f"### Section {n}: {name}\n\n{name} of {topic}: a paragraph about {topic} and nothing else.\n" for n, name in enumerate(SECTIONS, 1)
+    )
 
 
 def error(path: str, location: str, reason: str) -> Problem:
@@ -62,7 +63,8 @@ def fault_library(root):
     (root / "empty.md").write_text("")
     huge = write_pattern(root, "huge", front_matter("huge"), body("a very long pattern") + "filler line\n" * (5 * 1024 * 1024 // 12))
     (root / "latin1.md").write_bytes(  # "é" is byte 27: 4 + 13 + len("title: Caf")
-        "---\nslug: latin1\ntitle: Café\n---\n## A\n\ntext\n".encode("latin-1"))
+        "---\nslug: latin1\ntitle: Café\n---\n## A\n\ntext\n".encode("latin-1")
+    )
     write_pattern(root, "zz-duplicate", front_matter("bees", title="Bees Again"), body("keeping honey bees again"))
     write_pattern(root, "wrong-slug", {"slug": ["a", "list"], "title": "Wrong Slug"})
     write_pattern(root, "bad-date", "slug: bad-date\ntitle: Bad Date\nlifecycle:\n  last_pruned: 2024-13-45\n", body("dates"))
@@ -75,9 +77,17 @@ def fault_library(root):
     return (
         error("bad-date.md", "front matter", "YAML value cannot be read (month must be in 1..12); quote it to keep it as text"),
         error("binary.md", "file", "binary file (contains NUL bytes)"),
-        error("broken-yaml.md", "line 4", "YAML error at column 1: found unexpected end of stream (while scanning a quoted scalar started at line 3)"),
+        error(
+            "broken-yaml.md",
+            "line 4",
+            "YAML error at column 1: found unexpected end of stream (while scanning a quoted scalar started at line 3)",
+        ),
         error("empty.md", "file", "empty file"),
-        error("huge.md", "file", f"file too large: {size} bytes, above the limit of {rag.load.library.MAX_FILE_BYTES} bytes (2 MB); raise it with --max-file-mb"),
+        error(
+            "huge.md",
+            "file",
+            f"file too large: {size} bytes, above the limit of {rag.load.library.MAX_FILE_BYTES} bytes (2 MB); raise it with --max-file-mb",
+        ),
         error("latin1.md", "line 3", "not UTF-8: invalid byte at offset 27"),
         error("plain.md", "line 1", "no front matter: the file must start with a '---' line"),
         error("self.md", "file", f"cannot stat file: {os.strerror(errno.ELOOP)}"),
@@ -85,11 +95,19 @@ def fault_library(root):
         warning("typed.md", "field context_labels.corporate", "expected text, got list; ignored"),
         warning("typed.md", "field ontology.commons_assessment.resilience", "expected a number, got 'high'; ignored"),
         warning("typed.md", "field ontology.commons_assessment.autonomy", "expected a finite number, got inf; ignored"),
-        warning("typed.md", "field ontology.commons_assessment.overall_score", "expected a finite number, got an integer of about 401 digits; ignored"),
+        warning(
+            "typed.md",
+            "field ontology.commons_assessment.overall_score",
+            "expected a finite number, got an integer of about 401 digits; ignored",
+        ),
         warning("typed.md", "field lifecycle.confidence", "expected a finite number, got nan; ignored"),
         error("vanishing.md", "file", "file disappeared or is a broken symlink"),
         error("wrong-slug.md", "field slug", "slug must be text, got list"),
-        warning("zz-duplicate.md", "field slug", "duplicate slug 'bees' (already loaded from bees.md); file skipped"),
+        error(
+            "zz-duplicate.md",
+            "field slug",
+            "duplicate slug 'bees' in bees.md, zz-duplicate.md; indexed bees.md, whose name is the slug; rename or fix this file",
+        ),
     )
 
 
@@ -100,8 +118,8 @@ def faulty(tmp_path_factory, embedder, embedding_cache_dir):
     expected = fault_library(root)
     listing = rag.load.library.iter_markdown_files
 
-    def listing_then_delete(folder):
-        paths = list(listing(folder))  # the listing still has vanishing.md ...
+    def listing_then_delete(folder, unreadable=None):
+        paths = list(listing(folder, unreadable))  # the listing still has vanishing.md ...
         (root / "vanishing.md").unlink()  # ... which is gone when it comes to be read
         yield from paths
 
@@ -118,11 +136,11 @@ def test_every_good_file_is_indexed_and_every_bad_one_reported_with_its_reason(f
     assert [p.slug for p in index.patterns] == ["bees", "bikes", "bread", "typed"]
     assert index.problems == expected
     # 4 good files + 11 faulty ones; each file is a pattern, an error or a skipped duplicate
-    assert (summary.files, summary.patterns, summary.errors, summary.problems) == (4 + 11, 4, 10, 10 + 1 + 6)
+    assert (summary.files, summary.patterns, summary.errors, summary.problems) == (4 + 11, 4, 11, 11 + 6)
     assert summary.files == summary.patterns + summary.errors + sum("duplicate slug" in p.reason for p in expected)
-    assert index.manifest.counts.to_dict() == {"files": 15, "patterns": 4, "chunks": 4 * 9, "problems": 17, "errors": 10}
+    assert index.manifest.counts.to_dict() == {"files": 15, "patterns": 4, "chunks": 4 * 9, "problems": 17, "errors": 11}
     assert {c.slug for c in index.chunks} == {"bees", "bikes", "bread", "typed"}
-    assert index.pattern("bees").title == "Bees"  # the first file with a slug wins; the duplicate is skipped
+    assert index.pattern("bees").title == "Bees"  # the file named after its slug wins; the duplicate is an error
 
 
 def test_the_faulty_index_answers_and_serves_every_pattern(faulty, embedder):

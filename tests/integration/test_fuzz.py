@@ -16,8 +16,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from rag.serve.http import create_app
 from rag.config import Settings
+from rag.serve.http import create_app
 
 EXAMPLES = 25
 KNOWN_SLUG = "pull-based-replenishment"
@@ -29,7 +29,15 @@ WITH_INPUT = [
     ("GET", "/patterns/{slug}/related"),
     ("GET", "/patterns/{slug}/similar"),
 ]
-WITHOUT_INPUT = [("GET", "/facets"), ("GET", "/health"), ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/stats"), ("POST", "/admin/reindex"), ("POST", "/admin/reload")]
+WITHOUT_INPUT = [
+    ("GET", "/facets"),
+    ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/stats"),
+    ("POST", "/admin/reindex"),
+    ("POST", "/admin/reload"),
+]
 
 
 @pytest.fixture(scope="module")

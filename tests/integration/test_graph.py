@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.search.graph import Graph, RelatedPattern, similar
 from rag.records.pattern import Pattern, Relationship
+from rag.search.graph import Graph, RelatedPattern, similar
 
 
 def pattern(slug: str, *edges: tuple[str, str, float | None]) -> Pattern:
-    return Pattern(slug=slug, title=slug.title(), path=f"{slug}.md", schema="ontology", relationships=tuple(Relationship(kind, target, weight) for kind, target, weight in edges))
+    return Pattern(
+        slug=slug,
+        title=slug.title(),
+        path=f"{slug}.md",
+        schema="ontology",
+        relationships=tuple(Relationship(kind, target, weight) for kind, target, weight in edges),
+    )
 
 
 # kanban enables flow (0.9) and needs a missing "ghost"; flow and kanban call each other complementary;
@@ -40,7 +46,10 @@ def test_incoming_edges_are_inverted():
         RelatedPattern("kanban", "Kanban", "complementary", "complementary", "both", 0.7),
     )
     assert [r.relation for r in graph.related("cards")] == ["requires"]
-    assert graph.related("kanban", direction="incoming") == (RelatedPattern("flow", "Flow", "complementary", "complementary", "incoming", 0.7), RelatedPattern("cards", "Cards", "requires", "required_by", "incoming", None))
+    assert graph.related("kanban", direction="incoming") == (
+        RelatedPattern("flow", "Flow", "complementary", "complementary", "incoming", 0.7),
+        RelatedPattern("cards", "Cards", "requires", "required_by", "incoming", None),
+    )
 
 
 def test_unknown_slug_raises():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,19 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support import front_matter, small_library, topic_body, write_pattern
 from rag.config import BuildSettings
+from rag.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 from rag.index.build import build_index
 from rag.index.search_index import SearchIndex
-from rag.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 from rag.index.store import current_build, read_manifest
 from rag.records.manifest import ModelRecord
+from support import front_matter, small_library, topic_body, write_pattern
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-
-
 
 
 @pytest.fixture()
@@ -73,7 +68,9 @@ def test_incremental_refresh_counts_are_exact(library, tmp_path, embedder):
     index = SearchIndex.open(tmp_path / "ix")
     assert {c.slug for c in index.chunks} == {"bees", "bread"}
 
-    write_pattern(library, "boats", front_matter("boats", summary="A pattern about sailing small boats."), topic_body("sailing small boats"))
+    write_pattern(
+        library, "boats", front_matter("boats", summary="A pattern about sailing small boats."), topic_body("sailing small boats")
+    )
     added = build(library, tmp_path / "ix", embedder, cache)
     assert (added.patterns, added.chunks, added.chunks_encoded, added.patterns_rechunked) == (3, 27, 9, 1)
     assert SearchIndex.open(tmp_path / "ix").pattern("boats") is not None
@@ -142,7 +139,15 @@ def test_build_killed_mid_encoding_leaves_previous_index_loadable(built, tmp_pat
         write_pattern(big, f"p{i}", front_matter(f"p{i}", summary=f"Summary {i}."), topic_body(topic))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "rag"), "index", str(big), "--index-dir", str(built), "--cache-dir", str(tmp_path / "fresh-cache")],
+        [
+            str(Path(sys.executable).parent / "rag"),
+            "index",
+            str(big),
+            "--index-dir",
+            str(built),
+            "--cache-dir",
+            str(tmp_path / "fresh-cache"),
+        ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -188,8 +193,8 @@ def test_flat_faiss_search_equals_numpy_oracle(n, k):
 
 
 def test_approximate_indexes_find_the_exact_neighbours():
-    from rag.index.vectors import VectorIndex
     from rag.config import VectorSettings
+    from rag.index.vectors import VectorIndex
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(2000, 32)).astype(np.float32)
@@ -197,7 +202,9 @@ def test_approximate_indexes_find_the_exact_neighbours():
     exact = VectorIndex.build(vectors)
     for settings in (VectorSettings(kind="hnsw", ef_search=128), VectorSettings(kind="ivf", nprobe=64)):
         approx = VectorIndex.build(vectors, settings)
-        recall = np.mean([len(set(approx.search(vectors[i], 10)[1]) & set(exact.search(vectors[i], 10)[1])) / 10 for i in range(0, 2000, 50)])
+        recall = np.mean(
+            [len(set(approx.search(vectors[i], 10)[1]) & set(exact.search(vectors[i], 10)[1])) / 10 for i in range(0, 2000, 50)]
+        )
         assert recall >= 0.95, (settings.kind, recall)
 
 

@@ -18,14 +18,13 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-
-from support import REPO, SHELVES
 import uvicorn
 from mcp import Client, StdioServerParameters
 
+from rag.config import Settings
 from rag.serve.http import create_app
 from rag.serve.mcp import PACK_FRAMING_TOKENS
-from rag.config import Settings
+from support import REPO, SHELVES
 
 TOOLS = {"search_patterns", "get_pattern", "related_patterns", "list_facets", "context_pack"}
 TOOL_LIST_BUDGET = 2000
@@ -95,7 +94,9 @@ async def exercise(client: Client, version: str) -> dict:
     assert not nulls_or_empties(out["search"])
     assert len(search.content) == 1 and search.content[0].text == "3 patterns, best first."
 
-    pattern = await client.call_tool("get_pattern", {"slug": "open-book-management", "context": "activist", "sections": ["solution", "Problem"]})
+    pattern = await client.call_tool(
+        "get_pattern", {"slug": "open-book-management", "context": "activist", "sections": ["solution", "Problem"]}
+    )
     assert pattern.structured_content["title"] == "Open Book Management"
     assert pattern.structured_content["context_label"].startswith("Keeping a collective's books open")
     assert [s["cite"] for s in pattern.structured_content["sections"]] == ["open-book-management#problem", "open-book-management#solution"]
@@ -145,7 +146,11 @@ def test_rest_over_real_http(server_url, search_index):
         bad = http.post("/search", json={"query": "stock", "k": 0})
         assert (bad.status_code, bad.json()["field"]) == (422, "k")
         # The MCP endpoint refuses a foreign Host header (DNS rebinding) on a loopback server.
-        rebinding = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"Host": "evil.example", "accept": "application/json, text/event-stream"})
+        rebinding = http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"Host": "evil.example", "accept": "application/json, text/event-stream"},
+        )
         assert rebinding.status_code in (400, 403, 421)
 
 
@@ -155,7 +160,13 @@ def test_mcp_over_stdio_with_rag_mcp(patterns_index_dir, search_index):
         command=str(rag),
         args=["mcp", "--index-dir", str(patterns_index_dir)],
         # PYTHONPATH: this checkout's code, whichever checkout the venv's editable install points to
-        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
+        },
     )
 
     async def main():
@@ -178,7 +189,10 @@ def test_mcp_answers_stay_within_their_token_budgets(server_url, token_counter):
             assert all(h["evidence"][0]["cite"] and h["evidence"][0]["snippet"] for h in search.structured_content["hits"])
             whole = await client.call_tool("get_pattern", {"slug": "pull-based-replenishment"})
             chosen = await client.call_tool("get_pattern", {"slug": "pull-based-replenishment", "sections": ["solution"]})
-            figures["get_pattern"], figures["get_pattern solution"] = received_tokens(whole, token_counter), received_tokens(chosen, token_counter)
+            figures["get_pattern"], figures["get_pattern solution"] = (
+                received_tokens(whole, token_counter),
+                received_tokens(chosen, token_counter),
+            )
             assert [s["cite"] for s in chosen.structured_content["sections"]] == ["pull-based-replenishment#solution"]
             for budget in (600, 700, 800, 2000):
                 pack = await client.call_tool("context_pack", {"query": SHELVES, "budget_tokens": budget})

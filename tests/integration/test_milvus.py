@@ -22,8 +22,16 @@ from support import PATTERNS, SHELVES, front_matter, topic_body, write_pattern
 
 pytest_plugins = ["support.milvus_fixtures"]
 
-QUERIES = (SHELVES, "member-owned", "we keep starting work and finishing nothing", "how do we share the books with everyone",
-           "time banking", "decisions take forever because everyone must agree", "open book management", "tool library")
+QUERIES = (
+    SHELVES,
+    "member-owned",
+    "we keep starting work and finishing nothing",
+    "how do we share the books with everyone",
+    "time banking",
+    "decisions take forever because everyone must agree",
+    "open book management",
+    "tool library",
+)
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +74,27 @@ def test_build_writes_two_collections_and_a_local_manifest(milvus_index_dir, mil
     index = milvus_retriever.index
     m = index.manifest
     assert (m.engine, m.counts.patterns, m.counts.chunks) == ("milvus", 25, len(index.chunks))
-    assert m.milvus.uri == milvus_settings.uri and m.milvus.prefix == milvus_settings.prefix and m.milvus.analyzer == {"tokenizer": "whitespace"}
+    assert (
+        m.milvus.uri == milvus_settings.uri
+        and m.milvus.prefix == milvus_settings.prefix
+        and m.milvus.analyzer == {"tokenizer": "whitespace"}
+    )
     assert m.milvus.chunks.endswith("_chunks") and m.milvus.patterns.endswith("_patterns") and m.milvus.truncated == 0
     files = {p.name for p in (milvus_index_dir / "current").iterdir()}
     # no FAISS or bm25s files: only the full-text postings that query coverage reads locally
-    assert files == {"manifest.json", "patterns.jsonl", "chunks.jsonl", "chunks-skipped.jsonl", "problems.jsonl", "hub-prior.npy", "postings-fulltext.npz"}
+    assert files == {
+        "manifest.json",
+        "patterns.jsonl",
+        "chunks.jsonl",
+        "chunks-skipped.jsonl",
+        "problems.jsonl",
+        "hub-prior.npy",
+        "postings-fulltext.npz",
+    }
     client = client_of(milvus_settings)
-    counts = [client.query(name, filter="", output_fields=["count(*)"], timeout=5)[0]["count(*)"] for name in (m.milvus.chunks, m.milvus.patterns)]
+    counts = [
+        client.query(name, filter="", output_fields=["count(*)"], timeout=5)[0]["count(*)"] for name in (m.milvus.chunks, m.milvus.patterns)
+    ]
     assert counts == [len(index.chunks), 25]
     assert index.engine.health().reachable is True
 
@@ -125,7 +147,9 @@ def test_each_signal_returns_the_embedded_rows_and_scores(search_index, milvus_r
     for query in QUERIES:
         tokens = analyze(query)
         for field in ("keywords", "fulltext", "passages"):
-            assert_same_ranking(mine.lexical(field, tokens, 50, EVERYTHING), theirs.lexical(field, tokens, 50, EVERYTHING))  # BM25 / (k1 + 1) == bm25s
+            assert_same_ranking(
+                mine.lexical(field, tokens, 50, EVERYTHING), theirs.lexical(field, tokens, 50, EVERYTHING)
+            )  # BM25 / (k1 + 1) == bm25s
         vector = embedder.encode_query(query)[None, :]
         a, b = mine.dense(vector, 30, EVERYTHING)[0], theirs.dense(vector, 30, EVERYTHING)[0]
         assert a.rows.tolist() == b.rows.tolist()
@@ -135,7 +159,9 @@ def test_each_signal_returns_the_embedded_rows_and_scores(search_index, milvus_r
     for query in QUERIES:  # what the learned fusion reads: every pattern's BM25, coverage, chunk similarities
         tokens = analyze(query)
         for field in ("keywords", "fulltext"):
-            np.testing.assert_allclose(mine.lexical_scores(field, tokens, EVERYTHING), theirs.lexical_scores(field, tokens, EVERYTHING), rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(
+                mine.lexical_scores(field, tokens, EVERYTHING), theirs.lexical_scores(field, tokens, EVERYTHING), rtol=1e-4, atol=1e-6
+            )
         np.testing.assert_array_equal(mine.coverage(tokens), theirs.coverage(tokens))  # the same postings: exactly equal
         vector = embedder.encode_query(query)
         chunks = np.arange(len(search_index.chunks))
@@ -155,18 +181,20 @@ def test_more_like_this_matches_the_embedded_engine(search_index, milvus_retriev
 # -- every filter: full k under a selective filter, 100% compliance -----------------------------------------
 FILTER_LIBRARY = [  # slug, topic, domains, contexts, status, confidence
     (f"p{i:02d}", topic, doms, ctxs, status, conf)
-    for i, (topic, doms, ctxs, status, conf) in enumerate([
-        ("keeping honey bees", ["farming"], ["activist"], "stable", 4.0),
-        ("repairing bicycles together", ["repair", "community"], ["activist", "tech"], "draft", 2.0),
-        ("baking sourdough bread", ["food"], [], "stable", None),
-        ("sharing tools in a library", ["community"], ["government"], "deprecated", 3.5),
-        ("keeping bees on city roofs", ["farming", "community"], ["tech"], "draft", 4.5),
-        ("fixing bicycles for neighbours", ["repair"], ["activist"], "stable", 1.0),
-        ("bread and shared ovens", ["food", "community"], ["activist", "government"], "stable", 3.0),
-        ("tool sharing and repair cafes", ["repair"], [], "draft", None),
-        ("honey bees and pollination", ["farming"], ["government"], "stable", 5.0),
-        ("community bicycle workshops", ["community"], ["tech", "activist"], "deprecated", 2.5),
-    ])
+    for i, (topic, doms, ctxs, status, conf) in enumerate(
+        [
+            ("keeping honey bees", ["farming"], ["activist"], "stable", 4.0),
+            ("repairing bicycles together", ["repair", "community"], ["activist", "tech"], "draft", 2.0),
+            ("baking sourdough bread", ["food"], [], "stable", None),
+            ("sharing tools in a library", ["community"], ["government"], "deprecated", 3.5),
+            ("keeping bees on city roofs", ["farming", "community"], ["tech"], "draft", 4.5),
+            ("fixing bicycles for neighbours", ["repair"], ["activist"], "stable", 1.0),
+            ("bread and shared ovens", ["food", "community"], ["activist", "government"], "stable", 3.0),
+            ("tool sharing and repair cafes", ["repair"], [], "draft", None),
+            ("honey bees and pollination", ["farming"], ["government"], "stable", 5.0),
+            ("community bicycle workshops", ["community"], ["tech", "activist"], "deprecated", 2.5),
+        ]
+    )
 ]
 
 
@@ -183,8 +211,19 @@ def filter_engines(tmp_path_factory, fake_encoder, milvus_settings):
         ontology = {"domain": doms[0], "cross_domains": doms[1:]}
         lifecycle = {"status": status, **({"confidence": conf} if conf is not None else {})}
         labels = {c: f"{topic} for {c} readers" for c in ctxs}
-        write_pattern(library, slug, front_matter(slug, title=topic.title(), summary=f"About {topic}.", ontology=ontology,
-                                                  lifecycle=lifecycle, **({"context_labels": labels} if labels else {})), topic_body(topic))
+        write_pattern(
+            library,
+            slug,
+            front_matter(
+                slug,
+                title=topic.title(),
+                summary=f"About {topic}.",
+                ontology=ontology,
+                lifecycle=lifecycle,
+                **({"context_labels": labels} if labels else {}),
+            ),
+            topic_body(topic),
+        )
     out = {}
     for engine in ("embedded", "milvus"):
         index_dir = tmp_path_factory.mktemp(f"filter-{engine}")
@@ -193,17 +232,29 @@ def filter_engines(tmp_path_factory, fake_encoder, milvus_settings):
     return out
 
 
-FILTERS = [dict(domain="farming"), dict(domain="community"), dict(context="government"), dict(context="tech"), dict(status="draft"),
-           dict(status="deprecated"), dict(min_confidence=0.8), dict(min_confidence=0.0), dict(domain="community", context="activist"),
-           dict(domain="repair", status="stable", min_confidence=0.2), dict(domain="food", context="tech")]
+FILTERS = [
+    dict(domain="farming"),
+    dict(domain="community"),
+    dict(context="government"),
+    dict(context="tech"),
+    dict(status="draft"),
+    dict(status="deprecated"),
+    dict(min_confidence=0.8),
+    dict(min_confidence=0.0),
+    dict(domain="community", context="activist"),
+    dict(domain="repair", status="stable", min_confidence=0.2),
+    dict(domain="food", context="tech"),
+]
 
 
 def complies(pattern, f: dict) -> bool:
     c = pattern.lifecycle.confidence
-    return ((not f.get("domain") or f["domain"] in {d.lower() for d in pattern.domains})
-            and (not f.get("context") or f["context"] in pattern.contexts)
-            and (not f.get("status") or f["status"] == pattern.lifecycle.status)
-            and (f.get("min_confidence") is None or (c is not None and c >= f["min_confidence"])))
+    return (
+        (not f.get("domain") or f["domain"] in {d.lower() for d in pattern.domains})
+        and (not f.get("context") or f["context"] in pattern.contexts)
+        and (not f.get("status") or f["status"] == pattern.lifecycle.status)
+        and (f.get("min_confidence") is None or (c is not None and c >= f["min_confidence"]))
+    )
 
 
 @pytest.mark.parametrize("given", FILTERS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()))
@@ -235,7 +286,9 @@ def test_every_filter_full_k_and_compliance(filter_engines, fake_encoder, given)
     assert len(results.hits) == min(10, len(matching))
     assert {h.slug for h in results.hits} <= {p.slug for p in matching}
     # learned scores use an approximate coverage on Milvus (see the parity test): close, not identical
-    assert [h.score for h in results.hits] == pytest.approx([h.score for h in embedded.search("bees bicycles bread tools", 10, filters).hits], rel=0.15)
+    assert [h.score for h in results.hits] == pytest.approx(
+        [h.score for h in embedded.search("bees bicycles bread tools", 10, filters).hits], rel=0.15
+    )
 
 
 # -- the swap under concurrent queries ------------------------------------------------------------------
@@ -301,7 +354,11 @@ def test_incremental_build_reencodes_only_changes_and_drops_pruned_collections(t
     first = build(library, index_dir, embedder, milvus_settings, embedding_cache_dir)
     again = build(library, index_dir, embedder, milvus_settings, embedding_cache_dir)
     assert again.up_to_date and again.build_id == first.build_id
-    names = lambda: (lambda m: (m.chunks, m.patterns))(SearchIndex.open(index_dir, milvus=milvus_settings).manifest.milvus)
+
+    def names():
+        m = SearchIndex.open(index_dir, milvus=milvus_settings).manifest.milvus
+        return m.chunks, m.patterns
+
     first_names = names()
     path = library / "time-banking.md"
     path.write_text(path.read_text(encoding="utf-8").replace("## ", "## ", 1) + "\nQuokka ledgers settle every hour.\n", encoding="utf-8")
@@ -349,13 +406,22 @@ def test_server_down_gives_503_with_retry_after_and_recovers(tmp_path, embedder,
         with TestClient(create_app(app_settings, embedder=embedder)) as client:
             assert client.post("/search", json={"query": SHELVES, "k": 3}).json()["hits"][0]["slug"] == "pull-based-replenishment"
             health = client.get("/health").json()
-            assert {k: health[k] for k in ("status", "patterns", "engine", "reachable")} == {"status": "ok", "patterns": 25, "engine": "milvus", "reachable": True}
+            assert {k: health[k] for k in ("status", "patterns", "engine", "reachable")} == {
+                "status": "ok",
+                "patterns": 25,
+                "engine": "milvus",
+                "reachable": True,
+            }
             server.stop()
             down = client.post("/search", json={"query": SHELVES, "k": 3})
             assert down.status_code == 503 and down.headers["retry-after"] == "5"
             assert down.json()["field"] == "engine" and "Milvus engine" in down.json()["detail"] and "retry" in down.json()["detail"]
             health = client.get("/health")
-            assert health.status_code == 503 and (health.json()["engine"], health.json()["reachable"], health.json()["status"]) == ("milvus", False, "degraded")
+            assert health.status_code == 503 and (health.json()["engine"], health.json()["reachable"], health.json()["status"]) == (
+                "milvus",
+                False,
+                "degraded",
+            )
             with TestClient(create_app(app_settings, embedder=embedder)) as cold:  # unreachable at start: serves 503, not a crash
                 assert cold.post("/search", json={"query": SHELVES, "k": 3}).status_code == 503
             server.start()
@@ -369,7 +435,9 @@ def test_server_down_gives_503_with_retry_after_and_recovers(tmp_path, embedder,
 
 
 # -- the CLI end to end: rag index --engine milvus, rag search, rag eval ---------------------------------------
-def test_cli_index_search_and_eval_on_milvus(tmp_path, monkeypatch, embedder, embedding_cache_dir, milvus, milvus_prefix, patterns_index_dir):
+def test_cli_index_search_and_eval_on_milvus(
+    tmp_path, monkeypatch, embedder, embedding_cache_dir, milvus, milvus_prefix, patterns_index_dir
+):
     from rag.cli import common as cli_common
     from rag.cli.app import app
 
@@ -378,8 +446,23 @@ def test_cli_index_search_and_eval_on_milvus(tmp_path, monkeypatch, embedder, em
     runner = CliRunner()
     env = {"RAG_MILVUS_PREFIX": f"{milvus_prefix}_cli", "COLUMNS": "160", **({"RAG_MILVUS_TOKEN": milvus.token} if milvus.token else {})}
     index_dir = tmp_path / "index"
-    built = runner.invoke(app, ["index", str(PATTERNS), "--index-dir", str(index_dir), "--engine", "milvus", "--milvus-uri", milvus.uri,
-                                "--cache-dir", str(embedding_cache_dir), "--json"], env=env)
+    built = runner.invoke(
+        app,
+        [
+            "index",
+            str(PATTERNS),
+            "--index-dir",
+            str(index_dir),
+            "--engine",
+            "milvus",
+            "--milvus-uri",
+            milvus.uri,
+            "--cache-dir",
+            str(embedding_cache_dir),
+            "--json",
+        ],
+        env=env,
+    )
     assert built.exit_code == 0, built.output
     assert json.loads(built.stdout)["chunks_encoded"] == 0
     assert json.loads((index_dir / "current" / "manifest.json").read_text())["milvus"]["prefix"] == f"{milvus_prefix}_cli"

@@ -12,12 +12,11 @@ import sys
 import numpy as np
 import pytest
 
-from support import REPO
-
 from rag.embedding.choose import query_encoder
 from rag.embedding.minilm import MiniLMEncoder, default_model_path
 from rag.embedding.numpy_minilm import NumpyMiniLMEncoder, supported
 from rag.errors import ConfigError
+from support import REPO
 
 TEXTS = [
     "our warehouse is full of stock nobody ordered",
@@ -70,7 +69,14 @@ def test_rag_search_on_a_real_index_never_imports_torch(patterns_index_dir):
         "print(r.exit_code, 'torch' in sys.modules)\n"
         "print(r.output)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     first, *rest = out.stdout.splitlines()
     assert first == "0 False", out.stderr[-2000:]
     hits = json.loads("\n".join(rest))["hits"]

@@ -5,14 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from support import SHELVES, front_matter, topic_body, write_pattern
 from rag.config import BuildSettings
 from rag.index.build import build_index
 from rag.index.search_index import SearchIndex
 from rag.search.calibration import FEATURES, Calibration
 from rag.search.retriever import Retriever
+from support import SHELVES, front_matter, topic_body, write_pattern
 
-NONSENSE = ["xyzzy plugh", "the", "Der Hund schläft unter dem Küchentisch und träumt.", "preheat the oven and whisk three eggs with caster sugar for a sponge cake"]
+NONSENSE = [
+    "xyzzy plugh",
+    "the",
+    "Der Hund schläft unter dem Küchentisch und träumt.",
+    "preheat the oven and whisk three eggs with caster sugar for a sponge cake",
+]
 
 
 @pytest.mark.parametrize("query", NONSENSE)
@@ -53,9 +58,26 @@ def test_relevance_is_comparable_across_queries(retriever):
 def test_pinned_names_lead_by_similarity_then_evidence_and_say_so(tmp_path, embedder, embedding_cache_dir):
     """Two patterns share the alias "Shared Kitchen"; a third is titled "Shared Kitchen Rota" (fuzzy)."""
     lib = tmp_path / "lib"
-    write_pattern(lib, "kitchen-a", front_matter("kitchen-a", "Community Cooking Space", aliases=["Shared Kitchen"], summary="A kitchen that neighbours share."), topic_body("sharing a kitchen between neighbours"))
-    write_pattern(lib, "kitchen-b", front_matter("kitchen-b", "Commercial Kitchen Co-op", aliases=["Shared Kitchen"], summary="Food businesses co-own a commercial kitchen."), topic_body("a shared kitchen for food businesses, a shared kitchen co-op"))
-    write_pattern(lib, "rota", front_matter("rota", "Shared Kitchen Rota", summary="Who cleans the shared kitchen when."), topic_body("cleaning rotas"))
+    write_pattern(
+        lib,
+        "kitchen-a",
+        front_matter("kitchen-a", "Community Cooking Space", aliases=["Shared Kitchen"], summary="A kitchen that neighbours share."),
+        topic_body("sharing a kitchen between neighbours"),
+    )
+    write_pattern(
+        lib,
+        "kitchen-b",
+        front_matter(
+            "kitchen-b", "Commercial Kitchen Co-op", aliases=["Shared Kitchen"], summary="Food businesses co-own a commercial kitchen."
+        ),
+        topic_body("a shared kitchen for food businesses, a shared kitchen co-op"),
+    )
+    write_pattern(
+        lib,
+        "rota",
+        front_matter("rota", "Shared Kitchen Rota", summary="Who cleans the shared kitchen when."),
+        topic_body("cleaning rotas"),
+    )
     write_pattern(lib, "bees", front_matter("bees", summary="Bees."), topic_body("keeping honey bees"))
     build_index(BuildSettings(lib, tmp_path / "ix", cache_dir=embedding_cache_dir), embedder)
     retriever = Retriever(SearchIndex.open(tmp_path / "ix"), embedder)
@@ -68,7 +90,9 @@ def test_pinned_names_lead_by_similarity_then_evidence_and_say_so(tmp_path, embe
     assert all(a.score >= b.score for a, b in zip(unpinned, unpinned[1:]))  # an unpinned hit never outranks a higher fused score
 
 
-@pytest.mark.parametrize(("query", "slug"), [("pull-based replenishmnet", "pull-based-replenishment"), ("open book managment", "open-book-management")])
+@pytest.mark.parametrize(
+    ("query", "slug"), [("pull-based replenishmnet", "pull-based-replenishment"), ("open book managment", "open-book-management")]
+)
 def test_a_one_letter_slip_in_a_known_name_still_puts_it_first(retriever, query, slug):
     hit = retriever.search(query, k=3).hits[0]
     assert hit.slug == slug and hit.pinned
@@ -103,7 +127,9 @@ def test_reader_label_weights_change_a_ranking(retriever):
 
     query = "a movement that keeps its money visible to members"
     boosted = Retriever(retriever.index, retriever.embedder, retriever.settings.with_(reader_label_weight=1.5, other_label_weight=0.0))
-    orders = {reader: [h.slug for h in boosted.search(query, k=10, reader=reader).hits] for reader in ("activist", "corporate", "government")}
+    orders = {
+        reader: [h.slug for h in boosted.search(query, k=10, reader=reader).hits] for reader in ("activist", "corporate", "government")
+    }
     assert len({tuple(v) for v in orders.values()}) > 1, orders
 
 

@@ -18,21 +18,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from support import SHELVES
-from support import front_matter, small_library, topic_body, write_pattern
 from fastapi.testclient import TestClient
 
+from bench.loadgen import free_port, percentile, run_load, serve_in_thread
+from rag.config import BuildSettings, Settings
+from rag.errors import QueryError
+from rag.index.build import build_index
+from rag.index.search_index import SearchIndex
+from rag.index.store import current_build
 from rag.serve import service
 from rag.serve.http import create_app
-from rag.config import Settings
-from rag.config import BuildSettings
-from rag.index.build import build_index
-from bench.loadgen import free_port, percentile, run_load, serve_in_thread
-from rag.errors import QueryError
-from rag.index.search_index import SearchIndex
 from rag.serve.state import State
-from rag.index.store import current_build
+from support import SHELVES, front_matter, small_library, topic_body, write_pattern
 
 REPO = Path(__file__).resolve().parents[2]
 RAG = str(Path(sys.executable).parent / "rag")
@@ -48,10 +45,6 @@ QUERIES = [
     "checklists for routine tasks",
     "deliver in smaller batches",
 ]
-
-
-
-
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:
@@ -78,7 +71,13 @@ def test_load_8_clients_for_5_seconds_has_no_errors(patterns_index_dir, state):
 
 def test_percentile_is_nearest_rank():
     values = list(range(1, 101))  # 1..100
-    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100), percentile([7.0], 99), percentile([], 50)) == (50, 99, 100, 7.0, 0.0)
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100), percentile([7.0], 99), percentile([], 50)) == (
+        50,
+        99,
+        100,
+        7.0,
+        0.0,
+    )
 
 
 # -- live reindex and reload --------------------------------------------------------------------
@@ -95,7 +94,9 @@ def edit_summary(library: Path) -> None:
     path = library / f"{EDITED}.md"
     text = path.read_text(encoding="utf-8")
     assert "  Stock is reordered only when" in text
-    path.write_text(text.replace("  Stock is reordered only when", "  Stock (the zebra-ledger rule) is reordered only when"), encoding="utf-8")
+    path.write_text(
+        text.replace("  Stock is reordered only when", "  Stock (the zebra-ledger rule) is reordered only when"), encoding="utf-8"
+    )
 
 
 def test_reindex_while_queries_run_swaps_versions_without_a_failed_request(library_copy, embedder, embedding_cache_dir):
@@ -117,7 +118,15 @@ def test_reindex_while_queries_run_swaps_versions_without_a_failed_request(libra
                         records.append((sent, "search", r.status_code, r.json().get("index_version"), None))
                     else:
                         r = http.get(f"/patterns/{EDITED}")
-                        records.append((sent, "pattern", r.status_code, r.json().get("index_version"), "zebra-ledger" in r.json()["pattern"]["summary"]))
+                        records.append(
+                            (
+                                sent,
+                                "pattern",
+                                r.status_code,
+                                r.json().get("index_version"),
+                                "zebra-ledger" in r.json()["pattern"]["summary"],
+                            )
+                        )
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     failures.append(f"{type(exc).__name__}: {exc}")
 
@@ -181,7 +190,11 @@ def test_reindex_without_a_library_keeps_serving_and_says_what_to_set(state, pat
         assert smuggled.status_code == 422 and smuggled.json()["field"] in {"library", "index_dir"}  # no path from the caller
         refused = client.post("/admin/reindex", headers=bearer())
         assert refused.status_code == 409
-        assert refused.json()["detail"] == f"pattern library folder not found: {tmp_path / 'gone'}; set RAG_LIBRARY to the folder to index; still serving the previous index"
+        assert (
+            refused.json()["detail"]
+            == f"pattern library folder not found: {tmp_path / 'gone'}; set RAG_LIBRARY to the folder to index; still serving the "
+            f"previous index"
+        )
         assert client.get("/health").json()["index_version"] == state.version
 
 
@@ -233,7 +246,9 @@ def test_a_killed_build_leaves_the_server_on_the_previous_version(tmp_path, embe
 def test_rag_serve_refuses_a_missing_or_corrupt_index_with_a_message(tmp_path, embedder, embedding_cache_dir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     serve = [RAG, "serve", "--host", "127.0.0.1", "--port", str(free_port())]
-    missing = subprocess.run([*serve, "--index-dir", str(tmp_path / "none")], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    missing = subprocess.run(
+        [*serve, "--index-dir", str(tmp_path / "none")], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
     assert missing.returncode == 2
     assert f"error: no index in {tmp_path / 'none'}: build one with `rag index LIBRARY --index-dir" in missing.stderr
 

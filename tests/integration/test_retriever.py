@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from support import front_matter, write_pattern
+from rag.errors import QueryError, UnknownFilterValue
 from rag.search.filters import Filters
-from rag.errors import UnknownFilterValue
-from rag.errors import QueryError
 from rag.search.retriever import Retriever
+from support import front_matter, write_pattern
 
 
 def test_situation_in_own_words_finds_the_pattern(retriever):
@@ -60,7 +59,9 @@ def test_unknown_filter_values_are_rejected_with_the_valid_ones(retriever):
         retriever.search("x", filters=Filters(context="pirate"))
 
 
-@pytest.mark.parametrize("query, k, field", [("", 10, "query"), ("   ", 10, "query"), ("x" * 5000, 10, "query"), ("ok", 0, "k"), ("ok", 101, "k")])
+@pytest.mark.parametrize(
+    "query, k, field", [("", 10, "query"), ("   ", 10, "query"), ("x" * 5000, 10, "query"), ("ok", 0, "k"), ("ok", 101, "k")]
+)
 def test_bad_queries_name_the_field(retriever, query, k, field):
     with pytest.raises(QueryError) as info:
         retriever.search(query, k=k)
@@ -83,9 +84,26 @@ def test_near_duplicates_group_under_the_best(tmp_path, embedder, embedding_cach
     from rag.index.build import build_index
     from rag.index.search_index import SearchIndex
 
-    body = "\n".join(f"### Section {n}: {name}\n\nKanban boards limit work in progress with cards and columns.\n" for n, name in enumerate(["Context", "Problem", "Solution", "Implementation", "Consequences", "Known Uses", "Cognitive Era", "Vitality"], 1))
-    for slug, title in (("kanban", "Kanban"), ("kanban-production", "Kanban (Production)"), ("kanban-original-toyota-system", "Kanban: the original Toyota system"), ("tea-ceremony", "Tea Ceremony")):
-        write_pattern(tmp_path / "lib", slug, front_matter(slug, title), body if slug != "tea-ceremony" else body.replace("Kanban boards limit work in progress with cards and columns", "Whisk matcha slowly in a quiet room"))
+    body = "\n".join(
+        f"### Section {n}: {name}\n\nKanban boards limit work in progress with cards and columns.\n"
+        for n, name in enumerate(
+            ["Context", "Problem", "Solution", "Implementation", "Consequences", "Known Uses", "Cognitive Era", "Vitality"], 1
+        )
+    )
+    for slug, title in (
+        ("kanban", "Kanban"),
+        ("kanban-production", "Kanban (Production)"),
+        ("kanban-original-toyota-system", "Kanban: the original Toyota system"),
+        ("tea-ceremony", "Tea Ceremony"),
+    ):
+        write_pattern(
+            tmp_path / "lib",
+            slug,
+            front_matter(slug, title),
+            body
+            if slug != "tea-ceremony"
+            else body.replace("Kanban boards limit work in progress with cards and columns", "Whisk matcha slowly in a quiet room"),
+        )
     build_index(BuildSettings(tmp_path / "lib", tmp_path / "ix", cache_dir=embedding_cache_dir), embedder)
     r = Retriever(SearchIndex.open(tmp_path / "ix"), embedder)
     flat = r.search("kanban", k=4)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.web_support import CHROMIUM_FLAGS, Recorder, build, ensure_chromium, new_encoder, serve, web_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,7 +197,9 @@ def test_the_url_alone_restores_a_search(tab, api):
 def test_a_nonsense_query_shows_the_no_good_match_notice(tab, api, request):
     body = api.post("/search", json={"query": NONSENSE, "k": 10}).json()
     if "no_good_match" not in body:
-        request.node.add_marker(pytest.mark.xfail(reason="POST /search has no `no_good_match` field yet; the page shows the notice once it does", strict=False))
+        request.node.add_marker(
+            pytest.mark.xfail(reason="POST /search has no `no_good_match` field yet; the page shows the notice once it does", strict=False)
+        )
     page, recorder = tab
     page.goto("/")
     search(page, NONSENSE)
@@ -351,7 +354,16 @@ def test_dangling_relationships_are_marked_unresolved(browser, web_index, tmp_pa
     from support import CANONICAL_BODY, front_matter, write_pattern
 
     library = tmp_path / "library"
-    write_pattern(library, "alpha", front_matter("alpha", summary="Alpha keeps bees.", relationships={"complementary": [{"slug": "beta", "weight": 0.5}], "enables": [{"slug": "ghost-pattern"}]}), CANONICAL_BODY)
+    write_pattern(
+        library,
+        "alpha",
+        front_matter(
+            "alpha",
+            summary="Alpha keeps bees.",
+            relationships={"complementary": [{"slug": "beta", "weight": 0.5}], "enables": [{"slug": "ghost-pattern"}]},
+        ),
+        CANONICAL_BODY,
+    )
     write_pattern(library, "beta", front_matter("beta", summary="Beta bakes bread."), CANONICAL_BODY)
     _, encoder = web_index
     build(library, tmp_path / "index", tmp_path / "cache", encoder)

@@ -15,11 +15,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.web_support import CHROMIUM_FLAGS, Recorder, build, ensure_chromium, new_encoder, serve, web_app
 
 COMMONS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "commons-os"
-OLDER = ("circuit-breaker-pattern", "bulkhead-pattern", "timeout-pattern", "andon-system", "andon-system-visual-management", "pomodoro-technique")
-NEWER = ("right-to-the-city", "tenant-rights-knowledge", "negotiation-principles", "batna-design", "sleep-disruption-recovery", "commons-based-economics")
+OLDER = (
+    "circuit-breaker-pattern",
+    "bulkhead-pattern",
+    "timeout-pattern",
+    "andon-system",
+    "andon-system-visual-management",
+    "pomodoro-technique",
+)
+NEWER = (
+    "right-to-the-city",
+    "tenant-rights-knowledge",
+    "negotiation-principles",
+    "batna-design",
+    "sleep-disruption-recovery",
+    "commons-based-economics",
+)
 SITUATION = "when our payment service slows down, every service that calls it hangs and the whole site goes down"
 ANSWERS = {"circuit-breaker-pattern", "bulkhead-pattern", "timeout-pattern"}
 DONE = re.compile(r"^(\d+ patterns? for|No pattern matches)")

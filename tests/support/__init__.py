@@ -47,7 +47,10 @@ def write_pattern(tmp_path: Path, name: str, front_matter: dict[str, Any] | str,
 
 def topic_body(topic: str) -> str:
     """Eight canonical sections, each one sentence about `topic`."""
-    return "\n".join(f"### Section {n}: {name}\n\n{name} of {topic}: a paragraph about {topic} and nothing else.\n" for n, name in enumerate(CANONICAL_SECTIONS, 1))
+    return "\n".join(
+        f"### Section {n}: {name}\n\n{name} of {topic}: a paragraph about {topic} and nothing else.\n"
+        for n, name in enumerate(CANONICAL_SECTIONS, 1)
+    )
 
 
 SMALL_TOPICS = (("bees", "keeping honey bees"), ("bikes", "repairing bicycles together"), ("bread", "baking sourdough bread"))

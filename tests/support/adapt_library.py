@@ -24,7 +24,10 @@ def adapt_library(root: Path) -> Path:
     """Seven patterns; each yields problem 1, context 1, label 2, tension 1, alias len(aliases), title 1 pairs."""
     for slug, title, topic, aliases in ADAPT_PATTERNS:
         meta = front_matter(
-            slug, title, summary=f"A pattern about {topic}.", aliases=aliases,
+            slug,
+            title,
+            summary=f"A pattern about {topic}.",
+            aliases=aliases,
             context_labels={k: v.format(t=topic) for k, v in LABELS.items()},
         )
         meta["ontology"]["search_hints"] = {"primary_tension": f"quality of {topic} vs. time spent"}

@@ -77,7 +77,9 @@ def web_app(index_dir: Path, encoder):
     app = create_app_fn()(settings, embedder=encoder)
     if not any(getattr(route, "endpoint", None) is web.routes.search_page for route in app.router.routes):
         # Until the app is built with docs_url=None, its own /docs and /redoc (CDN assets) come first: drop them.
-        app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect", "/redoc")]
+        app.router.routes[:] = [
+            r for r in app.router.routes if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect", "/redoc")
+        ]
         app.include_router(web.router)
     return app
 
@@ -115,7 +117,12 @@ class Recorder:
     errors: list[str] = field(default_factory=list)
 
     def watch(self, page) -> None:
-        page.on("console", lambda msg: self.errors.append(f"console.{msg.type}: {msg.text} ({msg.location.get('url', '')})") if msg.type == "error" else None)
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(f"console.{msg.type}: {msg.text} ({msg.location.get('url', '')})") if msg.type == "error" else None
+            ),
+        )
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
 
     def outside(self) -> list[str]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rag.adapt import pairs as mining
 from bench.adaptation import held_out_library, judged_in_library
+from rag.adapt import pairs as mining
 from rag.load.library import load_library
 
 PATTERNS = Path(__file__).resolve().parents[2] / "patterns"
@@ -30,9 +30,11 @@ def test_the_held_out_library_and_the_judged_queries(tmp_path):
     library, files = held_out_library(PATTERNS, held, tmp_path / "lib")
     assert files == 5 and sorted(p.slug for p in load_library(library).patterns) == sorted(held)
     dev = tmp_path / "dev.jsonl"
-    lines = [{"query": "a", "relevant": {held[0]: 2, held[1]: 1}},  # every relevant pattern held out: kept
-             {"query": "b", "relevant": {held[0]: 2, patterns[7].slug: 1}},  # one relevant pattern trained on
-             {"query": "c", "relevant": {held[2]: 0, patterns[8].slug: 1}}]  # grade 0 does not count as relevant
+    lines = [
+        {"query": "a", "relevant": {held[0]: 2, held[1]: 1}},  # every relevant pattern held out: kept
+        {"query": "b", "relevant": {held[0]: 2, patterns[7].slug: 1}},  # one relevant pattern trained on
+        {"query": "c", "relevant": {held[2]: 0, patterns[8].slug: 1}},
+    ]  # grade 0 does not count as relevant
     dev.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     _, kept, total = judged_in_library(dev, set(held), tmp_path / "every.jsonl", every=True)
     assert (kept, total) == (1, 3) and json.loads((tmp_path / "every.jsonl").read_text())["query"] == "a"

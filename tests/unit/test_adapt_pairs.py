@@ -18,7 +18,11 @@ def test_one_pattern_yields_each_kind_from_the_right_fields(tmp_path):
     assert [p.kind for p in pairs] == ["problem", "context", "label", "label", "tension", "alias", "alias", "title"]
     problem, context, label, _, tension, alias, _, title = pairs
     assert problem.anchor == "Problem of baking sourdough bread: a paragraph about baking sourdough bread and nothing else."
-    assert problem.positive == "A pattern about baking sourdough bread.\n\nSolution of baking sourdough bread: a paragraph about baking sourdough bread and nothing else."
+    assert (
+        problem.positive
+        == "A pattern about baking sourdough bread.\n\nSolution of baking sourdough bread: a paragraph about baking sourdough bread and "
+        "nothing else."
+    )
     assert context.positive == problem.positive
     assert (label.anchor, label.positive) == ("a company cafeteria doing baking sourdough bread", "A pattern about baking sourdough bread.")
     assert (tension.anchor, tension.positive) == ("quality of baking sourdough bread vs. time spent", bread.section("problem").text.strip())
@@ -36,11 +40,17 @@ def test_hard_negatives_are_never_near_duplicates(tmp_path):
     patterns = _patterns(tmp_path)
     by_slug = {p.slug: p for p in patterns}
     pairs = mining.mine(list(patterns))
-    twins = {"bread": "bread-baking", "bread-baking": "bread", "bees": "hive-keeping", "hive-keeping": "bees",
-             "repair-cafe": "bike-repair-cafes", "bike-repair-cafes": "repair-cafe"}
+    twins = {
+        "bread": "bread-baking",
+        "bread-baking": "bread",
+        "bees": "hive-keeping",
+        "hive-keeping": "bees",
+        "repair-cafe": "bike-repair-cafes",
+        "bike-repair-cafes": "repair-cafe",
+    }
     assert all(mining.related(by_slug[a], by_slug[b]) for a, b in twins.items())  # slug stem, shared alias, title Dice
     with_negative = [p for p in pairs if p.negative]
-    assert {(p.slug, p.kind) for p in with_negative} >= {(p.slug, k) for p in patterns for k in ('problem', 'context')}
+    assert {(p.slug, p.kind) for p in with_negative} >= {(p.slug, k) for p in patterns for k in ("problem", "context")}
     for pair in with_negative:
         assert pair.negative_slug != pair.slug and pair.negative_slug != twins.get(pair.slug)
         assert not mining.related(by_slug[pair.slug], by_slug[pair.negative_slug])

@@ -25,7 +25,10 @@ def same(a, b) -> bool:
 
 def test_search_many_equals_one_at_a_time(fake_retriever, fake_index):
     domain = fake_index.patterns[0].domains[0].lower()
-    requests = [SearchRequest(q, 5) for q in QUERIES] + [SearchRequest(QUERIES[0], 3, filters=Filters(domain=domain)), SearchRequest(QUERIES[1], 4, reader="activist")]
+    requests = [SearchRequest(q, 5) for q in QUERIES] + [
+        SearchRequest(QUERIES[0], 3, filters=Filters(domain=domain)),
+        SearchRequest(QUERIES[1], 4, reader="activist"),
+    ]
     batch = fake_retriever.run_many([fake_retriever.prepare(r) for r in requests])
     for request, got in zip(requests, batch):
         alone = fake_retriever.search(request)

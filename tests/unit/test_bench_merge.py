@@ -9,7 +9,15 @@ from bench.merge import merge
 
 
 def test_merge_replaces_the_sections_recomputes_goals_and_says_so():
-    memory = {"index": "lib", "rss_idle": 2**30, "rss_peak": 2**30, "index_bytes": 2**29, "model_bytes": 2**29, "ratio": 1.2, "model_only_rss": 2**29}
+    memory = {
+        "index": "lib",
+        "rss_idle": 2**30,
+        "rss_peak": 2**30,
+        "index_bytes": 2**29,
+        "model_bytes": 2**29,
+        "ratio": 1.2,
+        "model_only_rss": 2**29,
+    }
     base = {"date": "2026-12-02", "memory": {"error": "failed"}, "other": {"kept": 1}}
     rerun = {"date": "2026-12-02", "memory": memory, "other": {"kept": 2}}
     out = merge(base, rerun, ["memory"], "the memory section failed", "python -m bench --skip cold")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.adaptation import AdaptBenchSettings, judged_in_library
-
 from bench.batching import pick, summarize
 from bench.kernels import faiss_batch, random_mask, recall, unit_vectors
 from bench.timing import interleaved, paired_ratio
@@ -22,7 +21,11 @@ def test_kernels_return_the_brute_force_top_k_with_and_without_filters():
     queries = unit_vectors(5, seed=4)
     for mask in (None, random_mask(1037, 0.02, 5), random_mask(1037, 0.6, 6)):
         k = min(300, 1037 if mask is None else int(mask.sum()))
-        for found in (faiss_ix.search_batch(queries, 300, mask), faiss_batch(faiss_ix, queries, 300, mask), blas_ix._blas(queries, k, mask)):
+        for found in (
+            faiss_ix.search_batch(queries, 300, mask),
+            faiss_batch(faiss_ix, queries, 300, mask),
+            blas_ix._blas(queries, k, mask),
+        ):
             assert [len(rows) for _, rows in found] == [k] * 5
             assert recall(matrix, queries, 300, mask, found) == 1.0
             if mask is not None:
@@ -66,14 +69,20 @@ def test_adaptation_quick_settings_and_the_command_that_reproduces_them():
     quick = full.quick_version()
     assert (quick.subset, quick.max_pairs, quick.batch_size, quick.force, quick.name) == (10, 8, 4, True, "adaptation-quick")
     assert quick.quick_version() == quick  # so the command written in a quick report reproduces it
-    assert quick.command() == ("python -m bench.adaptation --library ../shared/corpora/bmn --dev eval/dev/bmn.jsonl --out eval/bench "
-                               "--epochs 1 --max-pairs 8 --seed 0 --batch-size 4 --subset 10 --force --quick")
+    assert quick.command() == (
+        "python -m bench.adaptation --library ../shared/corpora/bmn --dev eval/dev/bmn.jsonl --out eval/bench "
+        "--epochs 1 --max-pairs 8 --seed 0 --batch-size 4 --subset 10 --force --quick"
+    )
     assert "--no-dev" in AdaptBenchSettings(dev=None).command() and "--subset" not in full.command()
 
 
 def test_adaptation_dev_keeps_the_queries_judged_in_the_library(tmp_path):
-    lines = [{"qid": "a", "query": "x", "relevant": {"in": 1, "out": 2}}, {"qid": "b", "query": "y", "relevant": {"out": 2}},
-             {"qid": "c", "query": "z", "relevant": {"in": 0}}, {"qid": "d", "query": "w"}]
+    lines = [
+        {"qid": "a", "query": "x", "relevant": {"in": 1, "out": 2}},
+        {"qid": "b", "query": "y", "relevant": {"out": 2}},
+        {"qid": "c", "query": "z", "relevant": {"in": 0}},
+        {"qid": "d", "query": "w"},
+    ]
     dev = tmp_path / "dev.jsonl"
     dev.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n\n")
     path, kept, total = judged_in_library(dev, {"in"}, tmp_path / "kept.jsonl")

@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from support import PATTERNS, SHELVES
-
 from rag.config import Settings
 from rag.errors import QueryError
-from rag.records.filters import Filters
 from rag.records.request import SearchRequest
 from rag.serve import service
 from rag.serve.http import create_app
 from rag.serve.state import State
+from support import PATTERNS, SHELVES
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from support import CANONICAL_BODY, front_matter, write_pattern
 
-from rag.config import ChunkerSettings
 from rag.chunking import chunk_library, chunk_pattern, clean_markdown
+from rag.config import ChunkerSettings
 from rag.load.library import load_library
 from rag.records.pattern import Pattern, Section
+from support import CANONICAL_BODY, front_matter, write_pattern
 
 WINDOW = 256
 SENTENCE = "Stock piles up in the warehouse because every plant pushes product downstream on forecast {n}."
@@ -135,7 +135,11 @@ def test_smaller_window_setting_is_respected(pattern, token_counter, window_toke
 
 
 def test_empty_sections_make_no_chunks(token_counter):
-    sections = (Section("Context", "context", 3, "", 1), Section("Problem", "problem", 3, "**  **", 2), Section("Solution", "solution", 3, "Do.", 3))
+    sections = (
+        Section("Context", "context", 3, "", 1),
+        Section("Problem", "problem", 3, "**  **", 2),
+        Section("Solution", "solution", 3, "Do.", 3),
+    )
     p = Pattern(slug="e", title="E", path="e.md", schema="ontology", sections=sections)
     assert [c.id for c in chunk_pattern(p, token_counter)] == ["e#solution"]
 

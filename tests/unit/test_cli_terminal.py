@@ -9,11 +9,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from support import SHELVES
-
 from rag.cli import common as cli_common
 from rag.cli.app import app
 from rag.index.search_index import SearchIndex
+from support import SHELVES
 
 SCREEN = 30  # lines of one screen, the budget of a five-hit search
 

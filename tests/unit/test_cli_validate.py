@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from support import front_matter, write_pattern
 from typer.testing import CliRunner
 
 from rag.cli.app import app
+from support import front_matter, write_pattern
 
 PATTERNS = Path(__file__).resolve().parents[2] / "patterns"
 runner = CliRunner()
@@ -39,8 +38,18 @@ def test_a_broken_file_exits_1_with_its_problem_in_json(tmp_path):
         "root": str(tmp_path),
         "counts": {"files": 3, "patterns": 2, "errors": 1, "warnings": 1, "schema_ontology": 2},
         "problems": [
-            {"path": "bad.md", "location": "line 1", "reason": "no front matter: the file must start with a '---' line", "severity": "error"},
-            {"path": "misnamed.md", "location": "field slug", "reason": "slug 'other' differs from the file name 'misnamed'", "severity": "warning"},
+            {
+                "path": "bad.md",
+                "location": "line 1",
+                "reason": "no front matter: the file must start with a '---' line",
+                "severity": "error",
+            },
+            {
+                "path": "misnamed.md",
+                "location": "field slug",
+                "reason": "slug 'other' differs from the file name 'misnamed'",
+                "severity": "warning",
+            },
         ],
     }
 
@@ -94,7 +103,10 @@ def test_an_oversized_file_names_the_limit_and_the_option_that_raises_it(tmp_pat
     assert "--max-file-mb" in runner.invoke(app, ["index", "--help"]).stdout
 
 
-@pytest.mark.parametrize(("value", "message"), [("abc", "RAG_MAX_BODY_BYTES must be a whole number of bytes, got 'abc'"), ("0", "RAG_MAX_BODY_BYTES must be above zero, got 0")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("abc", "RAG_MAX_BODY_BYTES must be a whole number of bytes, got 'abc'"), ("0", "RAG_MAX_BODY_BYTES must be above zero, got 0")],
+)
 def test_a_bad_environment_value_is_named_cleanly_by_serve(tmp_path, value, message):
     result = runner.invoke(app, ["serve", "--index-dir", str(tmp_path)], env={"RAG_MAX_BODY_BYTES": value})
     assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from support import CORPORA, front_matter, write_pattern
 from rag.errors import UnknownFilterValue
 from rag.load.library import load_library
 from rag.records.filters import Filters
 from rag.search.filters import Facets, FilterMasks, normalize
+from support import front_matter, write_pattern
 
 
 def library(tmp_path):
@@ -34,13 +34,3 @@ def test_min_confidence_compares_both_generations_on_that_scale(tmp_path):
     assert dict(facets.confidences) == {"0.20": 1, "1.00": 1, "0.70": 1}
     with pytest.raises(UnknownFilterValue, match="five stars = 1.0"):
         normalize(Filters(min_confidence=4), facets)
-
-
-@pytest.mark.corpora
-@pytest.mark.skipif(not (CORPORA / "commons-os").is_dir(), reason="needs ../shared/corpora/commons-os")
-def test_commons_os_keeps_its_older_patterns_at_a_low_minimum():
-    patterns = load_library(CORPORA / "commons-os").patterns
-    rated = [p for p in patterns if p.lifecycle.confidence is not None]
-    assert rated and all(0.0 <= p.lifecycle.confidence <= 1.0 for p in rated)
-    kept = FilterMasks(patterns).mask(Filters(min_confidence=0.2))
-    assert int(kept.sum()) == len(rated)  # one star (0.2) and the older 0.7 fractions all pass 0.2

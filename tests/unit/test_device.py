@@ -17,8 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from support import REPO, SHELVES, small_library
-
 from rag.config import BuildSettings, Settings, device_from_env
 from rag.embedding.fake import FakeEncoder
 from rag.errors import ConfigError
@@ -27,6 +25,7 @@ from rag.index.store import current_build
 from rag.records.manifest import MANIFEST, read_manifest
 from rag.serve.http import create_app
 from rag.serve.state import State
+from support import REPO, SHELVES, small_library
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +98,9 @@ def fake_torch(gpu: bool) -> types.ModuleType:
     return torch
 
 
-@pytest.mark.parametrize(("gpu", "requested", "expected"), [(True, "auto", "cuda"), (False, "auto", "cpu"), (True, "cpu", "cpu"), (True, "cuda", "cuda")])
+@pytest.mark.parametrize(
+    ("gpu", "requested", "expected"), [(True, "auto", "cuda"), (False, "auto", "cpu"), (True, "cpu", "cpu"), (True, "cuda", "cuda")]
+)
 def test_the_encoder_uses_cuda_when_torch_sees_a_gpu_unless_told(monkeypatch, gpu, requested, expected):
     from rag.embedding.minilm import MiniLMEncoder
 
@@ -118,7 +119,7 @@ def test_cuda_asked_for_without_a_gpu_is_a_config_error(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", fake_torch(False))
     with pytest.raises(ConfigError, match=r"RAG_DEVICE=cuda, but torch 0\.0\+stand-in sees no GPU \(CUDA build: none\)"):
-        MiniLMEncoder(device="cuda").device
+        _ = MiniLMEncoder(device="cuda").device
     with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
         MiniLMEncoder(device="gpu")
 
@@ -127,12 +128,18 @@ def test_rag_device_is_read_at_the_cli_edge(fake_index_dir):
     from rag.cli import common
     from rag.cli.app import app
 
-    assert (device_from_env({}), device_from_env({"RAG_DEVICE": " CPU "}), device_from_env({"RAG_DEVICE": "cuda"})) == ("auto", "cpu", "cuda")
+    assert (device_from_env({}), device_from_env({"RAG_DEVICE": " CPU "}), device_from_env({"RAG_DEVICE": "cuda"})) == (
+        "auto",
+        "cpu",
+        "cuda",
+    )
     with pytest.raises(ValueError, match="RAG_DEVICE must be one of auto, cpu, cuda, got 'gpu'"):
         device_from_env({"RAG_DEVICE": "gpu"})
     common.encoder.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["search", SHELVES, "--index-dir", str(fake_index_dir)], env={"RAG_DEVICE": "gpu", "RAG_SERVER": None})
+        result = CliRunner().invoke(
+            app, ["search", SHELVES, "--index-dir", str(fake_index_dir)], env={"RAG_DEVICE": "gpu", "RAG_SERVER": None}
+        )
         assert result.exit_code == 2 and "error: RAG_DEVICE must be one of auto, cpu, cuda, got 'gpu'" in result.stderr
         default = common.encoder(None)  # RAG_DEVICE unset again: auto (the model is not loaded)
     finally:
@@ -141,7 +148,9 @@ def test_rag_device_is_read_at_the_cli_edge(fake_index_dir):
 
 
 def test_the_gpu_check_script_says_no_gpu_and_exits_0_here():
-    out = subprocess.run([sys.executable, str(REPO / "tests" / "device" / "check_gpu.py")], capture_output=True, text=True, timeout=300, cwd="/")
+    out = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "device" / "check_gpu.py")], capture_output=True, text=True, timeout=300, cwd="/"
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("no GPU: torch ") or out.stdout.startswith("GPU: "), out.stdout
 
@@ -154,7 +163,9 @@ def test_query_encoder_from_env_and_the_cuda_build_check(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="RAG_QUERY_ENCODER must be one of auto, numpy, torch, got 'onnx'"):
         query_encoder_from_env({"RAG_QUERY_ENCODER": "onnx"})
     for line, cuda in (("cuda: Optional[str] = None", False), ("cuda: Optional[str] = '12.4'", True), ("cuda = '11.8'", True)):
-        package = tmp_path / line.replace(" ", "").replace(":", "").replace("'", "").replace("[", "").replace("]", "").replace("=", "") / "torch"
+        package = (
+            tmp_path / line.replace(" ", "").replace(":", "").replace("'", "").replace("[", "").replace("]", "").replace("=", "") / "torch"
+        )
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")
         (package / "version.py").write_text(f"__version__ = 'x'\n{line}\n")

@@ -44,10 +44,15 @@ def small_set(tmp_path_factory) -> Path:
 
 def test_ablation_report_numbers_equal_rag_eval_of_each_retriever_alone(tmp_path, fake_index_dir, small_set):
     report = tmp_path / "out" / "ablation.md"
-    result = rag("--variants", "ablation", "--set", f"{fake_index_dir}:{small_set}", "--set", f"dev:{fake_index_dir}:{DEV}", "--report", report)
+    result = rag(
+        "--variants", "ablation", "--set", f"{fake_index_dir}:{small_set}", "--set", f"dev:{fake_index_dir}:{DEV}", "--report", report
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(report.with_suffix(".json").read_text())
-    assert data["command"] == f"rag eval --variants ablation --set {fake_index_dir}:{small_set} --set dev:{fake_index_dir}:{DEV} --report {report}"
+    assert (
+        data["command"]
+        == f"rag eval --variants ablation --set {fake_index_dir}:{small_set} --set dev:{fake_index_dir}:{DEV} --report {report}"
+    )
     assert list(data["sets"]) == ["small", "dev"] and data["sets"]["small"]["scored"] == 12 and data["sets"]["dev"]["scored"] == 30
     assert [v["name"] for v in data["variants"]] == [v.name for v in TABLES["ablation"].variants]
     rows = {v["name"]: v for v in data["variants"]}
@@ -67,7 +72,10 @@ def test_ablation_report_numbers_equal_rag_eval_of_each_retriever_alone(tmp_path
     assert text == result.stdout.rstrip("\n") + "\n"
     assert "```sh\n" + data["command"] + "\n```" in text
     default = rows["hybrid (default)"]["sets"]["dev"]["means"]["ndcg@10"]
-    assert f"| hybrid (default) | all four retrievers, learned fusion | (default) | {rows['hybrid (default)']['sets']['small']['means']['ndcg@10']:.3f} | {default:.3f} | default |" in text
+    assert (
+        "| hybrid (default) | all four retrievers, learned fusion | (default) | "
+        f"{rows['hybrid (default)']['sets']['small']['means']['ndcg@10']:.3f} | {default:.3f} | default |" in text
+    )
     dense = rows["dense only"]
     assert "`fusion=convex, weights.fulltext=-, weights.keywords=-, weights.names=-`" in text
     assert f"| {dense['decision']} |" in text.split("## small")[0]
@@ -75,7 +83,9 @@ def test_ablation_report_numbers_equal_rag_eval_of_each_retriever_alone(tmp_path
 
 def test_every_decision_follows_from_the_numbers(tmp_path, fake_index_dir, small_set):
     report = tmp_path / "tuning.md"
-    result = rag("--variants", "tuning", "--set", f"{fake_index_dir}:{DEV}", "--set", f"small:{fake_index_dir}:{small_set}", "--report", report)
+    result = rag(
+        "--variants", "tuning", "--set", f"{fake_index_dir}:{DEV}", "--set", f"small:{fake_index_dir}:{small_set}", "--report", report
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(report.with_suffix(".json").read_text())
     assert data["decision_rule"] == {"metric": "ndcg@10", "stat_test": "student", "max_p": 0.05}
@@ -96,7 +106,11 @@ def test_every_decision_follows_from_the_numbers(tmp_path, fake_index_dir, small
                 expected = "within noise"
             assert entry["verdict"] == expected, (row["name"], name)
             verdicts[name] = expected
-        assert row["decision"] == (f"{verdicts['patterns']} on every set" if len(set(verdicts.values())) == 1 else f"{verdicts['patterns']} on patterns; {verdicts['small']} on small")
+        assert row["decision"] == (
+            f"{verdicts['patterns']} on every set"
+            if len(set(verdicts.values())) == 1
+            else f"{verdicts['patterns']} on patterns; {verdicts['small']} on small"
+        )
         assert row["changes"] and describe(row["changes"]) in report.read_text()
         seen |= set(verdicts.values())
     assert seen >= {"worse", "within noise"}, seen  # the fake encoder's dense retriever is weak: some rows differ
@@ -142,9 +156,15 @@ def test_changes_are_derived_from_the_settings():
         (("--variants", "ablation", "--set", "just-a-path"), "error: --set 'just-a-path': expected [NAME:]INDEX_DIR:QUERIES.jsonl"),
         (("--variants", "ablation", "--set", "a:b:c:d"), "error: --set 'a:b:c:d': expected [NAME:]INDEX_DIR:QUERIES.jsonl"),
         (("--variants", "ablation", "--set", "{idx}:"), "expected [NAME:]INDEX_DIR:QUERIES.jsonl"),
-        (("--variants", "ablation", "--set", "{idx}:missing.jsonl"), "error: --set '{idx}:missing.jsonl': queries file not found: missing.jsonl"),
+        (
+            ("--variants", "ablation", "--set", "{idx}:missing.jsonl"),
+            "error: --set '{idx}:missing.jsonl': queries file not found: missing.jsonl",
+        ),
         (("--variants", "ablation", "--set", "/nowhere:{dev}"), "error: --set '/nowhere:{dev}': index directory not found: /nowhere"),
-        (("--variants", "ablation", "--set", "{idx}:{dev}", "--set", "{idx}:{dev}"), "are both named 'patterns'; name one with NAME:INDEX_DIR:QUERIES.jsonl"),
+        (
+            ("--variants", "ablation", "--set", "{idx}:{dev}", "--set", "{idx}:{dev}"),
+            "are both named 'patterns'; name one with NAME:INDEX_DIR:QUERIES.jsonl",
+        ),
         (("--variants", "ablation"), "error: --variants needs at least one --set [NAME:]INDEX_DIR:QUERIES.jsonl"),
         (("--variants", "ablation", "--set", "{idx}:{dev}", "--row", "nope"), "error: --row 'nope' is not a row of the ablation table"),
         (("--set", "{idx}:{dev}"), "error: --set needs --variants TABLE"),

@@ -42,18 +42,31 @@ def tokens(result) -> int:
 
 
 def test_compact_drops_nulls_empties_and_false_and_rounds_floats():
-    assert lean.compact({"a": None, "b": "", "c": [], "d": {}, "e": False, "f": 0, "g": [{"h": None}, 1.23456], "i": (1, 2), "j": True}) == {"f": 0, "g": [1.23], "i": [1, 2], "j": True}
+    assert lean.compact(
+        {"a": None, "b": "", "c": [], "d": {}, "e": False, "f": 0, "g": [{"h": None}, 1.23456], "i": (1, 2), "j": True}
+    ) == {"f": 0, "g": [1.23], "i": [1, 2], "j": True}
 
 
 def test_tool_schema_drops_titles_and_nullable_wrappers():
-    schema = {"title": "fArguments", "type": "object", "required": ["q"], "properties": {
-        "q": {"title": "Q", "type": "string"},
-        "domain": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "description": "d", "title": "Domain"},
-        "k": {"default": 5, "type": "integer", "title": "K"},
-    }}
-    assert lean.tool_schema(schema) == {"type": "object", "required": ["q"], "properties": {
-        "q": {"type": "string"}, "domain": {"description": "d", "type": "string"}, "k": {"default": 5, "type": "integer"},
-    }}
+    schema = {
+        "title": "fArguments",
+        "type": "object",
+        "required": ["q"],
+        "properties": {
+            "q": {"title": "Q", "type": "string"},
+            "domain": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "description": "d", "title": "Domain"},
+            "k": {"default": 5, "type": "integer", "title": "K"},
+        },
+    }
+    assert lean.tool_schema(schema) == {
+        "type": "object",
+        "required": ["q"],
+        "properties": {
+            "q": {"type": "string"},
+            "domain": {"description": "d", "type": "string"},
+            "k": {"default": 5, "type": "integer"},
+        },
+    }
 
 
 def test_search_answer_is_ranked_hits_with_one_cited_snippet_each(fake_retriever):

@@ -137,8 +137,8 @@ def test_the_build_stores_the_hub_prior_and_the_index_checks_it(fake_index, tmp_
     import shutil
 
     from rag.errors import IndexCorrupt
-    from rag.index.priors import HUB_FILE
     from rag.index.search_index import SearchIndex
+    from rag.index.store import HUB as HUB_FILE
 
     assert fake_index.hub is not None and fake_index.hub.shape == (len(fake_index.patterns),)
     vectors = fake_index.engine.chunk_vectors(np.arange(len(fake_index.chunks)))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from support import front_matter, write_pattern
-
 from rag.load.library import load_library
 from rag.load.links import Resolution, TargetResolver
 from rag.records.pattern import Pattern, Relationship
 from rag.search.graph import Graph, RelatedPattern
 from rag.serve.wire import RelatedResponse
+from support import front_matter, write_pattern
 
 
 def library(tmp_path):
@@ -61,10 +60,16 @@ def test_the_graph_resolves_names_of_an_older_index_and_counts_dangling_targets(
         title="Source",
         path="s.md",
         schema="ontology",
-        relationships=(Relationship("enables", "subscription-model", 0.9), Relationship("enables", "ghost"), Relationship("related", "phantom")),
+        relationships=(
+            Relationship("enables", "subscription-model", 0.9),
+            Relationship("enables", "ghost"),
+            Relationship("related", "phantom"),
+        ),
     )
     graph = Graph([target, source])
-    assert graph.related("source") == (RelatedPattern("fixed-fee", "Subscription Model", "enables", "enables", "outgoing", 0.9, "", "title"),)
+    assert graph.related("source") == (
+        RelatedPattern("fixed-fee", "Subscription Model", "enables", "enables", "outgoing", 0.9, "", "title"),
+    )
     assert graph.related("fixed-fee") == (RelatedPattern("source", "Source", "enables", "enabled_by", "incoming", 0.9, "", "title"),)
     assert graph.dangling == 2
     assert graph.dangling_of("source") == ("ghost", "phantom")

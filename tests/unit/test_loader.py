@@ -9,10 +9,10 @@ import threading
 
 import pytest
 import yaml
-from support import CANONICAL_BODY, front_matter, write_pattern
 
 from rag.load.library import load_library
 from rag.records.pattern import Community, Entity, Lifecycle, Problem, Relationship
+from support import CANONICAL_BODY, front_matter, write_pattern
 
 LIBYAML = getattr(yaml, "CSafeLoader", None) is not None
 
@@ -87,7 +87,9 @@ def test_missing_title(tmp_path):
 @pytest.mark.parametrize("slug", ["../etc", "a/b", "Upper-Case", "-leading-dash", "with space"])
 def test_invalid_slug(tmp_path, slug):
     write_pattern(tmp_path, "bad-slug", front_matter(slug))
-    assert only_problem(tmp_path) == error("bad-slug.md", "field slug", f"invalid slug {slug!r}: use lowercase letters, digits, '-', '.', '_'")
+    assert only_problem(tmp_path) == error(
+        "bad-slug.md", "field slug", f"invalid slug {slug!r}: use lowercase letters, digits, '-', '.', '_'"
+    )
 
 
 def test_not_utf8(tmp_path):
@@ -161,7 +163,11 @@ def test_unknown_context_key(tmp_path):
     write_pattern(tmp_path, "ctx", front_matter("ctx", context_labels=labels))
     report = load_library(tmp_path)
     assert report.problems == (
-        warning("ctx.md", "field context_labels.military", "unknown context key 'military' (known: corporate, government, activist, tech, academic, community)"),
+        warning(
+            "ctx.md",
+            "field context_labels.military",
+            "unknown context key 'military' (known: corporate, government, activist, tech, academic, community)",
+        ),
     )
     assert report.patterns[0].context_labels == (("corporate", "A business reading."), ("military", "A military reading."))
 
@@ -176,13 +182,41 @@ def test_dangling_relationship(tmp_path):
     assert source.relationships == (Relationship("enables", "present", 0.5), Relationship("enables", "ghost", 0.4))
 
 
-def test_duplicate_slug_skips_the_second_file(tmp_path):
+def test_a_duplicate_slug_is_an_error_naming_both_files_and_the_file_named_after_it_wins(tmp_path):
+    """An impostor that sorts first (issue 26) no longer shadows the real pattern."""
+    write_pattern(tmp_path, "real", front_matter("real", title="Real"))
+    write_pattern(tmp_path, "aaa-impostor", front_matter("real", title="Impostor"))
+    report = load_library(tmp_path)
+    reason = "duplicate slug 'real' in aaa-impostor.md, real.md; indexed real.md, whose name is the slug; rename or fix this file"
+    assert report.problems == (Problem("aaa-impostor.md", "field slug", reason, "error"),)
+    assert [(p.slug, p.title, p.path) for p in report.patterns] == [("real", "Real", "real.md")]
+    assert report.counts()["errors"] == 1
+
+
+def test_a_duplicate_slug_with_no_one_file_named_after_it_indexes_none(tmp_path):
     write_pattern(tmp_path, "dup", front_matter("dup", title="First"))
     write_pattern(tmp_path, "sub/dup", front_matter("dup", title="Second"))
     report = load_library(tmp_path)
-    assert report.problems == (warning("sub/dup.md", "field slug", "duplicate slug 'dup' (already loaded from dup.md); file skipped"),)
-    assert [(p.slug, p.title, p.path) for p in report.patterns] == [("dup", "First", "dup.md")]
-    assert report.counts() == {"files": 2, "patterns": 1, "errors": 0, "warnings": 1, "schema_ontology": 1}
+    reason = "duplicate slug 'dup' in dup.md, sub/dup.md; indexed none: no one file is named after the slug; rename or fix this file"
+    assert report.problems == (Problem("dup.md", "field slug", reason, "error"), Problem("sub/dup.md", "field slug", reason, "error"))
+    assert report.patterns == ()
+
+
+def test_an_unreadable_folder_is_reported_not_skipped(tmp_path, monkeypatch):
+    write_pattern(tmp_path, "ok", front_matter("ok"))
+    write_pattern(tmp_path, "locked/inside", front_matter("inside"))
+    real = os.scandir
+
+    def scandir(path="."):  # the folder's permissions as a non-root user would meet them (the tests may run as root)
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = load_library(tmp_path)
+    assert [p.slug for p in report.patterns] == ["ok"]
+    assert [(p.path, p.location, p.severity) for p in report.problems] == [("locked", "folder", "error")]
+    assert "cannot read this folder" in report.problems[0].reason
 
 
 def test_empty_section(tmp_path):
@@ -197,7 +231,10 @@ def test_section_with_only_sub_sections_is_not_empty(tmp_path):
     write_pattern(tmp_path, "nested", front_matter("nested"), body)
     report = load_library(tmp_path)
     assert report.problems == ()
-    assert [(s.title, s.role) for s in report.patterns[0].sections if s.role == "solution"] == [("Solution", "solution"), ("Step one", "solution")]
+    assert [(s.title, s.role) for s in report.patterns[0].sections if s.role == "solution"] == [
+        ("Solution", "solution"),
+        ("Step one", "solution"),
+    ]
 
 
 def test_aliases_as_numbers_are_kept_as_text_with_a_warning(tmp_path):
@@ -229,7 +266,9 @@ def test_score_as_non_numeric_string(tmp_path):
     ontology = {"domain": "testing", "commons_assessment": {"resilience": "high", "autonomy": 3}}
     write_pattern(tmp_path, "score", front_matter("score", ontology=ontology))
     report = load_library(tmp_path)
-    assert report.problems == (warning("score.md", "field ontology.commons_assessment.resilience", "expected a number, got 'high'; ignored"),)
+    assert report.problems == (
+        warning("score.md", "field ontology.commons_assessment.resilience", "expected a number, got 'high'; ignored"),
+    )
     assert report.patterns[0].scores == (("autonomy", 3.0),)
 
 
@@ -310,9 +349,20 @@ def test_newest_generation_fields(tmp_path):
     assert p.context_labels == (("corporate", "Business words."), ("community", "Neighbourhood words."))
     assert p.domains == ("operations", "finance", "community")
     assert (p.tension, p.keywords) == ("Speed vs. Care", ("fast", "careful"))
-    assert p.lifecycle == Lifecycle(status="stable", confidence=0.8, version="1.0", usage_stage="application", adoption_stage="growth", confidence_stars=4.0)
+    assert p.lifecycle == Lifecycle(
+        status="stable", confidence=0.8, version="1.0", usage_stage="application", adoption_stage="growth", confidence_stars=4.0
+    )
     assert (p.provenance.license, p.provenance.collection) == ("CC-BY-SA-4.0", "tests")
-    assert [s.role for s in p.sections] == ["context", "problem", "solution", "implementation", "consequences", "known-uses", "cognitive-era", "vitality"]
+    assert [s.role for s in p.sections] == [
+        "context",
+        "problem",
+        "solution",
+        "implementation",
+        "consequences",
+        "known-uses",
+        "cognitive-era",
+        "vitality",
+    ]
     assert len(p.content_hash) == 64
 
 
@@ -331,9 +381,16 @@ def test_older_schema_resolves_pat_ids_to_slugs(tmp_path):
         "sources": [{"title": "A Book", "url": "https://example.org"}, "A paper"],
     }
     write_pattern(tmp_path, "old-pattern", old, "# Old Pattern\n\n### 1. Overview\n\ntext\n\n### 3. Key Practices\n\ntext\n")
-    write_pattern(tmp_path, "target", {"id": "pat_target", "slug": "target", "title": "Target", "classification": {"domain": "ops", "era": "industrial"}}, "## Overview\n\ntext\n")
+    write_pattern(
+        tmp_path,
+        "target",
+        {"id": "pat_target", "slug": "target", "title": "Target", "classification": {"domain": "ops", "era": "industrial"}},
+        "## Overview\n\ntext\n",
+    )
     report = load_library(tmp_path)
-    assert report.problems == (warning("old-pattern.md", "field relationships.related", "dangling relationship: 'pat_missing' is not in the library"),)
+    assert report.problems == (
+        warning("old-pattern.md", "field relationships.related", "dangling relationship: 'pat_missing' is not in the library"),
+    )
     old_p = next(p for p in report.patterns if p.slug == "old-pattern")
     assert old_p.schema == "classification"
     assert old_p.relationships == (
@@ -341,7 +398,11 @@ def test_older_schema_resolves_pat_ids_to_slugs(tmp_path):
         Relationship("related", "pat_missing"),
         Relationship("related", "target"),
     )
-    assert (old_p.legacy_domain, old_p.commons_domains, old_p.domains) == ("governance", ("business", "startup"), ("governance", "business", "startup"))
+    assert (old_p.legacy_domain, old_p.commons_domains, old_p.domains) == (
+        "governance",
+        ("business", "startup"),
+        ("governance", "business", "startup"),
+    )
     assert old_p.lifecycle == Lifecycle(status="draft", confidence=0.7, version="1.0.0")
     assert old_p.provenance.contributors == ("Commons OS", "Jane Doe")
     assert old_p.provenance.sources == ("A Book", "A paper")
@@ -360,7 +421,9 @@ def test_relationship_item_shapes(tmp_path):
     write_pattern(tmp_path, "b", front_matter("b"))
     write_pattern(tmp_path, "c", front_matter("c", id="pat_c"))
     report = load_library(tmp_path)
-    assert report.problems == (warning("a.md", "field relationships.tools", "relationship item {'weight': 0.1} has no slug or id; ignored"),)
+    assert report.problems == (
+        warning("a.md", "field relationships.tools", "relationship item {'weight': 0.1} has no slug or id; ignored"),
+    )
     assert report.patterns[0].relationships == (
         Relationship("enables", "b", 0.8),
         Relationship("requires", "c", 0.6, "needs c first"),
@@ -401,7 +464,14 @@ def test_entities_and_communities_as_dicts_or_plain_strings(tmp_path):
 
 
 def test_scores_as_int_float_or_numeric_string(tmp_path):
-    assessment = {"resilience": 4, "autonomy": 3.5, "ownership": "3.5", "value_creation": "4/5", "vitality_reasoning": "Alive.", "overall_score": "4.2"}
+    assessment = {
+        "resilience": 4,
+        "autonomy": 3.5,
+        "ownership": "3.5",
+        "value_creation": "4/5",
+        "vitality_reasoning": "Alive.",
+        "overall_score": "4.2",
+    }
     write_pattern(tmp_path, "scored", front_matter("scored", ontology={"domain": "testing", "commons_assessment": assessment}))
     report = load_library(tmp_path)
     assert report.problems == ()

@@ -15,7 +15,10 @@ from rag.records.filters import Filters
 
 def test_filters_become_one_conjunction():
     f = Filters(domain="finance", context="activist", status="stable", min_confidence=3)
-    assert filters_expression(f) == 'array_contains(domains, "finance") and array_contains(contexts, "activist") and status == "stable" and confidence >= 3.0'
+    assert (
+        filters_expression(f)
+        == 'array_contains(domains, "finance") and array_contains(contexts, "activist") and status == "stable" and confidence >= 3.0'
+    )
     assert filters_expression(Filters()) == ""
     assert filters_expression(Filters(min_confidence=0.0)) == "confidence >= 0.0"
 
@@ -49,8 +52,12 @@ def test_expression_fields_match_the_masks(fake_retriever):
         mask = fake_retriever.masks.mask(Filters(**given))
         for keep, pattern in zip(mask, fake_retriever.index.patterns):
             row = _filter_fields(pattern)
-            ok = ((given.get("domain") is None or given["domain"] in row["domains"]) and (given.get("context") is None or given["context"] in row["contexts"])
-                  and (given.get("status") is None or row["status"] == given["status"]) and row["confidence"] >= given.get("min_confidence", -1.0))
+            ok = (
+                (given.get("domain") is None or given["domain"] in row["domains"])
+                and (given.get("context") is None or given["context"] in row["contexts"])
+                and (given.get("status") is None or row["status"] == given["status"])
+                and row["confidence"] >= given.get("min_confidence", -1.0)
+            )
             assert bool(keep) == ok, (given, pattern.slug)
 
 
@@ -73,7 +80,9 @@ def test_settings_from_the_environment():
 def test_manifest_keeps_the_milvus_record(fake_index):
     from rag.records.manifest import Manifest, MilvusRecord
 
-    record = MilvusRecord(uri="http://m:19530", chunks="rag_x_chunks", patterns="rag_x_patterns", analyzer={"tokenizer": "whitespace"}, prefix="rag")
+    record = MilvusRecord(
+        uri="http://m:19530", chunks="rag_x_chunks", patterns="rag_x_patterns", analyzer={"tokenizer": "whitespace"}, prefix="rag"
+    )
     manifest = fake_index.manifest.with_(engine="milvus", milvus=record)
     assert Manifest.from_dict(manifest.to_dict()) == manifest
     assert "milvus" not in fake_index.manifest.to_dict()

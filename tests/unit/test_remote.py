@@ -9,12 +9,11 @@ from dataclasses import replace
 import pytest
 import typer
 
-from support import SHELVES
-
 from rag.cli.remote import base_url, error_message
 from rag.records.filters import Filters
 from rag.records.results import Results
 from rag.serve.wire import SearchResponse
+from support import SHELVES
 
 BASE = "http://127.0.0.1:8000"
 
@@ -45,13 +44,44 @@ def body(detail, field=None, **extra) -> bytes:
 @pytest.mark.parametrize(
     ("status", "retry", "raw", "message"),
     [
-        (422, None, body("unknown domain 'x'; valid values: a, b", "filters.domain", valid=["a", "b"]), "domain: unknown domain 'x'; valid values: a, b"),
-        (422, None, body("filters.min_confidence must be at most 1, got 7", "filters.min_confidence"), "min_confidence: min_confidence must be at most 1, got 7"),
-        (422, None, body("query is empty; describe a situation or name a pattern", "query"), "query: query is empty; describe a situation or name a pattern"),
+        (
+            422,
+            None,
+            body("unknown domain 'x'; valid values: a, b", "filters.domain", valid=["a", "b"]),
+            "domain: unknown domain 'x'; valid values: a, b",
+        ),
+        (
+            422,
+            None,
+            body("filters.min_confidence must be at most 1, got 7", "filters.min_confidence"),
+            "min_confidence: min_confidence must be at most 1, got 7",
+        ),
+        (
+            422,
+            None,
+            body("query is empty; describe a situation or name a pattern", "query"),
+            "query: query is empty; describe a situation or name a pattern",
+        ),
         (413, None, body("request body too large"), "request body too large"),
-        (503, "2", body("the index is still loading; retry in a few seconds", "index"), f"the server at {BASE} is still loading its index; retry in 2 s"),
-        (503, "5", body("Milvus at http://m:19530 is unreachable", "index"), f"the server at {BASE} cannot answer /search (HTTP 503): Milvus at http://m:19530 is unreachable"),
-        (500, None, body("internal error (a bug, logged on the server); the request may be retried"), f"the server at {BASE} cannot answer /search (HTTP 500): internal error (a bug, logged on the server); the request may be retried"),
+        (
+            503,
+            "2",
+            body("the index is still loading; retry in a few seconds", "index"),
+            f"the server at {BASE} is still loading its index; retry in 2 s",
+        ),
+        (
+            503,
+            "5",
+            body("Milvus at http://m:19530 is unreachable", "index"),
+            f"the server at {BASE} cannot answer /search (HTTP 503): Milvus at http://m:19530 is unreachable",
+        ),
+        (
+            500,
+            None,
+            body("internal error (a bug, logged on the server); the request may be retried"),
+            f"the server at {BASE} cannot answer /search (HTTP 500): internal error (a bug, logged on the server); the request may be "
+            f"retried",
+        ),
         (404, None, body("Not Found"), f"the server at {BASE} answered /search with HTTP 404; is it a `rag serve`?"),
         (502, None, b"<html>bad gateway</html>", f"the server at {BASE} answered /search with HTTP 502; is it a `rag serve`?"),
     ],

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from rag.errors import QueryError, UnknownFilterValue
-from rag.index.engine import top_k
-from rag.index.engine import Selection
+from rag.index.engine import Selection, top_k
 from rag.records.filters import Filters
 from rag.search import signals as signal_registry
-from rag.search.retriever import Retriever
 from rag.search.query import PreparedQuery
+from rag.search.retriever import Retriever
 from rag.search.signals.base import SignalRun
 
 
@@ -23,8 +22,7 @@ def test_every_registered_signal_runs_and_explains_its_rank(fake_retriever):
     assert set(results.timings_ms) >= {"encode", *signal_registry.SIGNALS, "total"}
     top = results.hits[0]
     assert set(top.retrievers) <= set(signal_registry.SIGNALS) and top.retrievers
-    for name, score in top.retrievers.items():
-        assert score.rank >= 1
+    assert all(score.rank >= 1 for score in top.retrievers.values())
 
 
 def test_a_new_signal_is_one_class_and_one_registration(fake_index, fake_encoder, monkeypatch):

@@ -91,9 +91,8 @@ def test_a_chunk_row_that_is_not_a_chunk_fails_at_open(fake_index_dir, tmp_path)
     import shutil
 
     from rag.errors import IndexCorrupt
-    from rag.index.store import current_build, read_manifest, write_manifest
+    from rag.index.store import current_build, file_sha256, read_manifest, write_manifest
     from rag.records.manifest import FileRecord
-    from rag.index.store import file_sha256
 
     copy = tmp_path / "copy"
     shutil.copytree(fake_index_dir, copy, symlinks=True)
@@ -106,4 +105,3 @@ def test_a_chunk_row_that_is_not_a_chunk_fails_at_open(fake_index_dir, tmp_path)
     write_manifest(build, manifest.with_(files=files))
     with pytest.raises(IndexCorrupt, match="cannot be read"):
         SearchIndex.open(copy)
-

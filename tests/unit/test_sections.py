@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.records.pattern import Section
 from rag.load.sections import clean_heading, role_of, split_sections
+from rag.records.pattern import Section
 
 
 @pytest.mark.parametrize(

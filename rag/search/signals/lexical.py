@@ -32,7 +32,8 @@ class KeywordsSignal(_BM25Signal):
 
 
 class FullTextSignal(_BM25Signal):
-    """BM25 over the whole pattern as one document (beat the best chunk in development, bmn 0.831 vs 0.806 alone: git show 63b11a2:eval/tuning.md)."""
+    """BM25 over the whole pattern as one document (beat the best chunk in development, bmn 0.831 vs 0.806 alone:
+    git show 63b11a2:eval/tuning.md)."""
 
     name = "fulltext"
     field = "fulltext"

@@ -18,13 +18,13 @@ from starlette.types import Receive, Scope, Send
 
 from rag import __version__
 from rag.config import Settings
-from rag.embedding.encoder import Encoder
 from rag.embedding.choose import query_encoder
+from rag.embedding.encoder import Encoder
+from rag.serve import web
 from rag.serve.http.errors import add_error_handlers
 from rag.serve.http.limits import BodyLimit
 from rag.serve.http.routes import admin, context, meta, patterns, search
 from rag.serve.http.state import swap_state
-from rag.serve import web
 from rag.serve.state import State
 
 __all__ = ["create_app", "swap_state"]
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(settings: Settings, *, embedder: Encoder | None = None, state: State | None = None, background_load: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings, *, embedder: Encoder | None = None, state: State | None = None, background_load: bool = False
+) -> FastAPI:
     """The API for `settings.index_dir`. `embedder` (e.g. a test's shared model) or a ready `state` skip loading.
 
     With `background_load` the server answers at once: /health says "loading" (other routes 503 with
@@ -67,7 +69,9 @@ def create_app(settings: Settings, *, embedder: Encoder | None = None, state: St
             else:
                 import anyio.to_thread
 
-                loaded = await anyio.to_thread.run_sync(lambda: State.load(settings.index_dir, encoder(), settings.retriever, milvus=settings.milvus))
+                loaded = await anyio.to_thread.run_sync(
+                    lambda: State.load(settings.index_dir, encoder(), settings.retriever, milvus=settings.milvus)
+                )
                 app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
@@ -148,5 +152,3 @@ class _McpEndpoint:
             await response(scope, receive, send)
             return
         await manager.asgi_app(scope, receive, send)
-
-

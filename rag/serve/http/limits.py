@@ -6,6 +6,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rag.serve.http.errors import error_response
 
+
 class BodyLimit:
     """Refuse request bodies over `max_bytes` with 413, by Content-Length or while reading a chunked body."""
 
@@ -55,5 +56,3 @@ class BodyLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(413, f"request body is larger than {self.max_bytes} bytes; send a shorter query", "body")(scope, receive, send)
-
-

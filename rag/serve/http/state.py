@@ -27,5 +27,3 @@ def swap_state(app: FastAPI, new: State) -> State:
     old = app.state.rag
     app.state.rag = new
     return old
-
-

@@ -22,7 +22,13 @@ from fastapi.responses import FileResponse, HTMLResponse
 STATIC = Path(__file__).parent / "static"
 SHELL = STATIC / "index.html"
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
-DOCS_ASSETS = {"swagger-ui-bundle.js": "swagger", "swagger-ui.css": "swagger", "redoc.standalone.js": "redoc", "logo-mini.svg": "redoc", "favicon.png": "fastapi"}
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "swagger",
+    "swagger-ui.css": "swagger",
+    "redoc.standalone.js": "redoc",
+    "logo-mini.svg": "redoc",
+    "favicon.png": "fastapi",
+}
 DOCS_PACKAGE = "fastapi-standalone-docs"
 
 # The page talks to this origin only: no inline script, no CDN, no external font.

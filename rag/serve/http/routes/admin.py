@@ -35,8 +35,11 @@ bearer = HTTPBearer(auto_error=False, description="The server's admin token (RAG
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong admin token."},
     404: {"model": ErrorResponse, "description": "Admin operations are disabled (the server has no admin token)."},
-    409: {"model": ErrorResponse, "description": "Another admin operation is running, a build holds the index lock, the build would drop "
-          "more than half of the patterns or a whole domain (send allow_shrink), or there is no library to build from."},
+    409: {
+        "model": ErrorResponse,
+        "description": "Another admin operation is running, a build holds the index lock, the build would drop "
+        "more than half of the patterns or a whole domain (send allow_shrink), or there is no library to build from.",
+    },
     422: {"model": ErrorResponse, "description": "The library has no loadable pattern file."},
     507: {"model": ErrorResponse, "description": "The index folder cannot be written (full disk, read-only, permission denied)."},
 }
@@ -45,7 +48,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 class ReindexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    allow_shrink: bool = Field(False, description="Build even when the library lost more than half of the served patterns, or every pattern of a domain.")
+    allow_shrink: bool = Field(
+        False, description="Build even when the library lost more than half of the served patterns, or every pattern of a domain."
+    )
 
 
 class AdminResponse(BaseModel):
@@ -53,17 +58,23 @@ class AdminResponse(BaseModel):
     previous_version: str | None = Field(description="The index version served before (null when the first load had failed).")
     index_version: str = Field(description="The index version served from now on.")
     changed: bool = Field(description="True when a different index version is now served.")
-    build: dict[str, Any] | None = Field(None, description="reindex: the build summary (patterns, chunks encoded and reused, seconds per stage).")
+    build: dict[str, Any] | None = Field(
+        None, description="reindex: the build summary (patterns, chunks encoded and reused, seconds per stage)."
+    )
     seconds: float
 
 
 def require_admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     token = request.app.state.settings.admin_token
     if not token:
-        raise HTTPException(404, "admin operations are disabled: start the server with RAG_ADMIN_TOKEN set to enable /admin/reindex and /admin/reload")
+        raise HTTPException(
+            404, "admin operations are disabled: start the server with RAG_ADMIN_TOKEN set to enable /admin/reindex and /admin/reload"
+        )
     given = credentials.credentials if credentials is not None else ""
     if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
-        raise HTTPException(401, "missing or wrong admin token: send `Authorization: Bearer <RAG_ADMIN_TOKEN>`", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "missing or wrong admin token: send `Authorization: Bearer <RAG_ADMIN_TOKEN>`", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 @contextlib.contextmanager
@@ -84,7 +95,9 @@ def _exclusive(request: Request) -> Iterator[None]:
         lock.release()
 
 
-def _swap(request: Request, action: Literal["reindex", "reload"], previous: State | None, new: State, started: float, build: dict | None = None) -> AdminResponse:
+def _swap(
+    request: Request, action: Literal["reindex", "reload"], previous: State | None, new: State, started: float, build: dict | None = None
+) -> AdminResponse:
     if new is not previous:
         swap_state(request.app, new)
         request.app.state.load_error = None
@@ -119,8 +132,17 @@ def reindex(request: Request, body: ReindexRequest | None = None) -> AdminRespon
     with _exclusive(request):
         started = time.perf_counter()
         previous: State | None = request.app.state.rag
-        summary, new = admin.rebuild(previous, settings.index_dir, _embedder(request, previous), settings.library, settings.cache_dir,
-                                     settings.retriever, settings.milvus, allow_shrink=bool(body and body.allow_shrink), batching=_batching(request))
+        summary, new = admin.rebuild(
+            previous,
+            settings.index_dir,
+            _embedder(request, previous),
+            settings.library,
+            settings.cache_dir,
+            settings.retriever,
+            settings.milvus,
+            allow_shrink=bool(body and body.allow_shrink),
+            batching=_batching(request),
+        )
         return _swap(request, "reindex", previous, new, started, summary.to_dict())
 
 
@@ -132,5 +154,7 @@ def reload(request: Request) -> AdminResponse:
     with _exclusive(request):
         started = time.perf_counter()
         previous: State | None = request.app.state.rag
-        new = admin.reload(previous, settings.index_dir, _embedder(request, previous), settings.retriever, settings.milvus, _batching(request))
+        new = admin.reload(
+            previous, settings.index_dir, _embedder(request, previous), settings.retriever, settings.milvus, _batching(request)
+        )
         return _swap(request, "reload", previous, new, started)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from rag.errors import EngineUnavailable, IndexLoading
 from rag.serve import service
+from rag.serve.http.routes import get_state
 from rag.serve.state import State
 from rag.serve.wire import FacetsResponse, HealthResponse, LiveResponse, ReadyResponse, StatsResponse
-from rag.serve.http.routes import get_state
 
 router = APIRouter(tags=["meta"])
 
@@ -19,7 +19,13 @@ def facets(state: Annotated[State, Depends(get_state)]) -> FacetsResponse:
     return FacetsResponse.of(state.version, service.facets(state))
 
 
-@router.get("/health", operation_id="health", response_model=HealthResponse, response_model_exclude_none=True, responses={503: {"model": HealthResponse}})
+@router.get(
+    "/health",
+    operation_id="health",
+    response_model=HealthResponse,
+    response_model_exclude_none=True,
+    responses={503: {"model": HealthResponse}},
+)
 def health(request: Request, response: Response) -> HealthResponse:
     """Up ("ok"), still opening the index ("loading", 503), unable to ("error", 503), or its engine unreachable
     ("degraded", 503); with the index version, the engine, whether the model is loaded and on which device (cpu
@@ -46,7 +52,11 @@ def ready(request: Request, response: Response) -> ReadyResponse:
     return ReadyResponse(ready=True, status="ok", index_version=body.index_version)
 
 
-_REASONS = {"loading": "the index is still loading", "error": "the index could not be loaded", "degraded": "the search engine is unreachable"}
+_REASONS = {
+    "loading": "the index is still loading",
+    "error": "the index could not be loaded",
+    "degraded": "the search engine is unreachable",
+}
 
 
 def _unavailable(response: Response, body: HealthResponse) -> None:

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from rag.serve import service
-from rag.search.filters import Filters
 from rag.load.library import SLUG_RE
+from rag.search.filters import Filters
+from rag.serve import service
+from rag.serve.http.routes import errors, get_state
 from rag.serve.state import State
 from rag.serve.wire import PatternListResponse, PatternResponse, RelatedResponse, SimilarResponse
-from rag.serve.http.routes import errors, get_state
 
 router = APIRouter(prefix="/patterns", tags=["patterns"])
 
@@ -22,7 +22,9 @@ def list_patterns(
     domain: Annotated[str | None, Query(description="Only this domain (see GET /facets).")] = None,
     context: Annotated[str | None, Query(description="Only patterns with a label in this context (see GET /facets).")] = None,
     status: Annotated[str | None, Query(description="Only this lifecycle status.")] = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Lowest confidence, 0-1 (1.0 = five stars).")] = None,
+    min_confidence: Annotated[
+        float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Lowest confidence, 0-1 (1.0 = five stars).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIST, description="Patterns per page.")] = 20,
     offset: Annotated[int, Query(ge=0, description="Patterns skipped (next_offset of the previous page).")] = 0,
 ) -> PatternListResponse:
@@ -58,7 +60,9 @@ def similar(
     domain: Annotated[str | None, Query()] = None,
     context: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Lowest confidence, 0-1 (1.0 = five stars).")] = None,
+    min_confidence: Annotated[
+        float | None, Query(ge=0, le=1, allow_inf_nan=False, description="Lowest confidence, 0-1 (1.0 = five stars).")
+    ] = None,
 ) -> SimilarResponse:
     """More like this: patterns nearest to this one's mean section vector."""
     found, nearest = service.more_like(state, slug, k, Filters(domain, context, status, min_confidence))

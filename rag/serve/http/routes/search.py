@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from rag.serve import service
+from rag.serve.http.routes import errors, get_state
 from rag.serve.state import State
 from rag.serve.wire import SearchBody, SearchResponse, json_response
-from rag.serve.http.routes import errors, get_state
 
 router = APIRouter(tags=["search"])
 

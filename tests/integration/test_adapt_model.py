@@ -78,7 +78,11 @@ def test_an_index_of_the_adapted_model_names_it_and_refuses_the_base(trained, li
     build_index(BuildSettings(library, tmp_path / "index"), Named())
     manifest = read_manifest(current_build(tmp_path / "index"))
     assert manifest.model.name == info.name and manifest.extra["model_path"] == str(out)
-    with pytest.raises(IndexIncompatible, match=r"model name='sentence-transformers/all-MiniLM-L6-v2\+adapted@[0-9a-f]{16}', the server uses 'sentence-transformers/all-MiniLM-L6-v2'"):
+    with pytest.raises(
+        IndexIncompatible,
+        match=r"model name='sentence-transformers/all-MiniLM-L6-v2\+adapted@[0-9a-f]{16}', the server uses "
+        r"'sentence-transformers/all-MiniLM-L6-v2'",
+    ):
         SearchIndex.open(tmp_path / "index", expected_model=ModelInfo(MODEL_NAME, "", 64, info.max_seq_length).record)
     with pytest.raises(IndexIncompatible, match=re.escape(f"--model {out} --rebuild")):  # the rebuild hint names the model folder again
         SearchIndex.open(tmp_path / "index", expected_model=ModelInfo(MODEL_NAME, "", 64, info.max_seq_length).record)
