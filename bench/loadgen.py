@@ -108,8 +108,10 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, start
     """Run `app` under uvicorn in a background thread; yields its base URL, stops it on exit."""
     import uvicorn
 
+    from rag.serve.http.server import config as server_config
+
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"))
+    server = uvicorn.Server(server_config(app, host, port, log_level="warning", access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     started = time.perf_counter()

@@ -76,7 +76,7 @@ class Server:
                 raise RuntimeError(f"`rag serve` exited with code {self.process.returncode} before answering; see {self.log_path}")
             try:
                 reply = httpx.get(self.base_url + "/health", timeout=2.0)
-                if reply.status_code == 200:
+                if reply.status_code in (200, 503):  # 503 while loading: the server answers, it cannot search yet
                     if self.startup_seconds is None:
                         self.startup_seconds = round(time.perf_counter() - started, 2)
                     status = reply.json().get("status")

@@ -146,6 +146,10 @@ class MilvusSettings:
     token: str | None = field(default=None, repr=False)
     timeout_s: int = 3
     prefix: str = "rag"
+    # a hung server ties up at most this many serving threads (one timeout each); past it calls fail at once with 503
+    max_concurrency: int = 8
+    breaker_failures: int = 3  # calls failing in a row that open the breaker ...
+    breaker_open_s: float = 5.0  # ... for this long: every call fails at once, then one is let through again
 
     def with_(self, **changes) -> MilvusSettings:
         return replace(self, **changes)
@@ -164,6 +168,8 @@ class MilvusSettings:
                 values[key] = environ[name]
         if environ.get("RAG_MILVUS_TIMEOUT_S"):
             values["timeout_s"] = positive_int("RAG_MILVUS_TIMEOUT_S", environ["RAG_MILVUS_TIMEOUT_S"], "seconds")
+        if environ.get("RAG_MILVUS_CONCURRENCY"):
+            values["max_concurrency"] = positive_int("RAG_MILVUS_CONCURRENCY", environ["RAG_MILVUS_CONCURRENCY"], "calls")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values) if values else None
 

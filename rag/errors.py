@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+ECHO_CHARS = 80  # the most of a caller's value an error message repeats
+
+
+def shorten(value: object, limit: int = ECHO_CHARS) -> str:
+    """`value` as a message shows it: its repr, cut to `limit` characters (a caller's input is echoed, never at any length)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
 
 class RagError(Exception):
     """Base of every deliberate error; `field` is the offending input (a request field, an option, a path)."""
@@ -40,7 +48,7 @@ class UnknownFilterValue(InputError):
     def __init__(self, field: str, value: object, valid: Sequence[str]):
         valid = list(valid)
         shown = ", ".join(valid[:50]) + (f", ... ({len(valid)} in all; see /facets)" if len(valid) > 50 else "")
-        super().__init__(f"unknown {field} {value!r}; valid values: {shown}", field)
+        super().__init__(f"unknown {field} {shorten(value)}; valid values: {shown}", field)
         self.value = value
         self.valid = valid
 

@@ -165,10 +165,11 @@ def index(
     try:
         summary = build_index(settings, encoder(model), progress)
     except RagError as exc:
-        fail(str(exc))
-    finally:
-        for bar in bars.values():
+        for bar in bars.values():  # the bars end before the one-line error, never after it
             bar.close()
+        fail(str(exc))
+    for bar in bars.values():
+        bar.close()
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -187,9 +188,10 @@ def summary_sentence(summary, index_dir: Path) -> str:
     stages = ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in summary.seconds.items())
     total = sum(summary.seconds.values())
     where = f" on {summary.device}" if summary.device and summary.chunks_encoded else ""
+    repaired = f" The previous build could not be trusted ({summary.repaired}): rebuilt from scratch." if summary.repaired else ""
     return (
         f"Built {summary.build_id} in {total:.1f} s ({stages}): {summary.patterns} patterns from {summary.files} files, "
-        f"{summary.chunks} chunks ({summary.chunks_encoded} encoded{where}, {summary.chunks_reused} from the cache), {problems}."
+        f"{summary.chunks} chunks ({summary.chunks_encoded} encoded{where}, {summary.chunks_reused} from the cache), {problems}.{repaired}"
     )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -18,23 +16,34 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
     index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index directory (default index/, or $RAG_INDEX_DIR).")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="text (default) or json: one JSON object per log line.")] = "text",
 ) -> None:
     """Serve the HTTP API (and MCP over streamable HTTP at /mcp). Settings also come from RAG_* variables.
 
-    Once the server answers, an example request is printed on stderr."""
+    Once this server listens, an example request is printed on stderr."""
     from rag.config import Settings
 
+    if log_format not in ("text", "json"):
+        fail(f"--log-format must be text or json, got {log_format!r}")
     try:
         settings = Settings.from_env(os.environ, index_dir=index_dir, host=host, port=port)
     except ValueError as exc:  # the message starts with the variable's name
         fail(str(exc))
+    taken = port_taken(settings.host, settings.port)
+    if taken:
+        fail(
+            f"port {settings.port} on {settings.host} is already in use ({taken}); stop that server, or choose another port: "
+            f"`PORT={settings.port + 1} make run` or `rag serve --port {settings.port + 1}`"
+        )
+    limit_malloc_arenas(os.environ)
     setup_logging()
-    import uvicorn
-
     from rag.errors import IndexError_
     from rag.index.store import current_build, read_manifest, verify
     from rag.serve.http import create_app
+    from rag.serve.http.observe import configure_logging
+    from rag.serve.http.server import config as server_config
 
+    configure_logging(log_format)
     try:  # a missing, corrupt or other model's index fails here, before the server starts (checksums only: fast)
         build = current_build(settings.index_dir)
         verify(build, read_manifest(build), index_encoder(settings.index_dir).info.record)
@@ -45,31 +54,67 @@ def serve(
         f"the index is open",
         err=True,
     )
-    stop = threading.Event()
-    threading.Thread(target=_hint_when_listening, args=(settings.host, settings.port, stop), daemon=True).start()
+    app = create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True)
+    # log_config None: the root logger's handlers (setup_logging, configure_logging) format uvicorn's lines too
+    _hinting_server(server_config(app, settings.host, settings.port, log_config=None)).run()
+
+
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core); freed memory then stays in arenas that
+# a later burst may not reuse, and a server's RSS creeps up burst after burst. eval/bench/memory-creep.md measures it.
+MALLOC_ARENAS = 2
+M_ARENA_MAX = -8  # mallopt's parameter number (glibc malloc.h)
+
+
+def limit_malloc_arenas(environ) -> int | None:
+    """Cap glibc's malloc arenas for this process before its threads start: RAG_MALLOC_ARENA_MAX (default MALLOC_ARENAS;
+    0 leaves glibc's default). MALLOC_ARENA_MAX in the environment already applies at start-up and wins. Returns the cap
+    set, or None (not glibc, or left alone)."""
+    if environ.get("MALLOC_ARENA_MAX"):
+        return None
     try:
-        uvicorn.run(
-            create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-        )
-    finally:
-        stop.set()
+        arenas = int(environ.get("RAG_MALLOC_ARENA_MAX", MALLOC_ARENAS))
+    except ValueError:
+        fail(f"RAG_MALLOC_ARENA_MAX must be a whole number, got {environ.get('RAG_MALLOC_ARENA_MAX')!r}")
+    if arenas <= 0:
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return arenas if libc.mallopt(M_ARENA_MAX, arenas) == 1 else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to cap
+        return None
 
 
-def _hint_when_listening(host: str, port: int, stop: threading.Event, timeout_s: float = 120.0) -> None:
-    """Print the example request once the port accepts connections (not before, when it would scroll away)."""
-    deadline = time.monotonic() + timeout_s
-    while not stop.is_set() and time.monotonic() < deadline:
+def port_taken(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (None when it can): checked before the model and the index load."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
         try:
-            socket.create_connection((host, port), timeout=0.5).close()
-        except OSError:
-            stop.wait(0.25)
-            continue
-        body = '{"query": "our shelves are full of stock nobody ordered", "k": 3}'
-        typer.echo(f"ready; try: curl -s -X POST http://{host}:{port}/search -H 'content-type: application/json' -d '{body}'", err=True)
-        return
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _hinting_server(config):
+    """A uvicorn server that prints the example request once it listens (uvicorn is imported only by `rag serve`)."""
+    import uvicorn
+
+    class HintingServer(uvicorn.Server):
+        """Prints the example request once *this* server listens (never when another process answers the port)."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                host, port = self.config.host, self.config.port
+                body = '{"query": "our shelves are full of stock nobody ordered", "k": 3}'
+                typer.echo(
+                    f"ready; try: curl -s -X POST http://{host}:{port}/search -H 'content-type: application/json' -d '{body}'", err=True
+                )
+
+    return HintingServer(config)
 
 
 def mcp(index_dir: IndexDir = Path("index")) -> None:

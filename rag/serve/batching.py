@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from rag.serve.metrics import BATCH_SIZE, QUEUE_DEPTH
+
 IDLE_EXIT_S = 30.0  # a worker without requests for this long exits (a new one starts with the next request)
 
 Item = TypeVar("Item")
@@ -50,6 +52,7 @@ class MicroBatcher(Generic[Item, Result]):
         future: Future = Future()
         with self._lock:
             self._pending.append((item, future))
+            QUEUE_DEPTH.inc()
             if not self._working:
                 self._working = True
                 threading.Thread(target=self._work, name="rag-batcher", daemon=True).start()
@@ -73,6 +76,8 @@ class MicroBatcher(Generic[Item, Result]):
                 while len(self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
                     self._lock.wait(left)
                 batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                QUEUE_DEPTH.dec(len(batch))
+                BATCH_SIZE.observe(len(batch))
             try:
                 results = self.run_batch([item for item, _ in batch])
             except BaseException as exc:  # a bug in the batch call fails its requests, not the worker

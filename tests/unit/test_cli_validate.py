@@ -112,21 +112,26 @@ def test_a_bad_environment_value_is_named_cleanly_by_serve(tmp_path, value, mess
     assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}")
 
 
-def test_the_example_request_is_printed_only_once_the_port_answers(capsys):
+def test_a_taken_port_fails_at_once_naming_port_before_anything_loads(tmp_path):
+    """`make run` twice: the second server says the port is taken and how to choose another (issue 28), and prints no
+    "ready" line (only the server that listens prints it, from its own start-up)."""
     import socket
-    import threading
 
-    from rag.cli.serving import _hint_when_listening
+    from rag.cli.serving import port_taken
 
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    _hint_when_listening("127.0.0.1", port, threading.Event(), timeout_s=0.6)  # bound, not listening: no answer
-    assert capsys.readouterr().err == ""
-    probe.listen()
-    _hint_when_listening("127.0.0.1", port, threading.Event(), timeout_s=5)
-    probe.close()
-    assert capsys.readouterr().err.startswith(f"ready; try: curl -s -X POST http://127.0.0.1:{port}/search ")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert port_taken("127.0.0.1", port)
+        result = runner.invoke(app, ["serve", "--index-dir", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use (Address already in use); stop that server, or choose another port: "
+        f"`PORT={port + 1} make run` or `rag serve --port {port + 1}`"
+    )
+    assert "ready;" not in result.stderr
+    assert port_taken("127.0.0.1", port) is None  # free again once the holder closed
 
 
 def test_eval_without_ranx_says_which_extra_to_install(tmp_path, monkeypatch):

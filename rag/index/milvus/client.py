@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from rag.config import MilvusSettings
 from rag.errors import ConfigError, EngineUnavailable, IndexCorrupt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _clients: dict[tuple[str, str, int], object] = {}
 _lock = threading.Lock()
@@ -91,6 +95,58 @@ def unavailable(uri: str, exc: BaseException) -> EngineUnavailable:
     reason = (str(reason or exc) or type(exc).__name__).splitlines()[0][:200]
     log.warning("Milvus at %s unreachable: %s", redact(uri), reason)
     return EngineUnavailable(f"the Milvus engine at {redact(uri)} is unreachable or failing ({reason}); retry in a few seconds", "engine")
+
+
+class Gate:
+    """Bounds the calls to one Milvus server: at most `limit` at once (a call that finds them all taken waits at most
+    `wait_s`, then fails with EngineUnavailable), and a breaker that opens after `failures` calls in a row failed as
+    unreachable (timeouts included), failing every call at once for `open_s` seconds before letting one through again.
+    A hung Milvus then ties up at most `limit` server threads for one timeout each, and every other route, which never
+    touches Milvus, keeps its threads (issue 26: /health took 10.8 s under 48 clients before)."""
+
+    def __init__(self, limit: int = 8, failures: int = 3, open_s: float = 5.0, wait_s: float = 0.05):
+        self.limit, self.failures, self.open_s, self.wait_s = limit, failures, open_s, wait_s
+        self._slots = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._open_until = 0.0
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def run(self, uri: str, call: Callable[[], T]) -> T:
+        if self.open:
+            left = self._open_until - time.monotonic()
+            raise EngineUnavailable(f"the Milvus engine at {redact(uri)} failed {self.failures} calls in a row; not calling it for {left:.0f} s", "engine")
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise EngineUnavailable(f"the Milvus engine at {redact(uri)} is answering {self.limit} calls already; retry in a few seconds", "engine")
+        try:
+            result = call()
+        except EngineUnavailable:
+            with self._lock:
+                self._failed += 1
+                if self._failed >= self.failures:
+                    self._open_until = time.monotonic() + self.open_s
+                    log.warning("Milvus at %s: %d failures in a row; breaker open for %.0f s", redact(uri), self._failed, self.open_s)
+            raise
+        finally:
+            self._slots.release()
+        with self._lock:
+            self._failed = 0
+        return result
+
+
+_gates: dict[str, Gate] = {}
+
+
+def gate(settings: MilvusSettings) -> Gate:
+    """The gate of one server (shared by every engine and build that calls it)."""
+    with _lock:
+        found = _gates.get(settings.uri)
+        if found is None:
+            found = _gates[settings.uri] = Gate(settings.max_concurrency, settings.breaker_failures, settings.breaker_open_s)
+        return found
 
 
 def guarded(uri: str, collection: str, call, *args, **kwargs):

@@ -20,7 +20,7 @@ from rag.config import DEFAULT_MILVUS_URI, BuildSettings, LexicalSettings, Milvu
 from rag.errors import EngineUnavailable, IndexCorrupt
 from rag.index.engine import EngineHealth, LexicalField, PatternField, Scored, Selection
 from rag.index.milvus.build import MilvusBuild, still_served
-from rag.index.milvus.client import connect, guarded, redact
+from rag.index.milvus.client import connect, gate, guarded, redact
 from rag.index.milvus.expressions import rows_expression, selection_expression
 from rag.index.postings import Postings
 from rag.index.store import POSTINGS
@@ -62,13 +62,17 @@ class MilvusEngine:
         return connect(self.settings)
 
     def _call(self, collection: str, method: str, *args, **kwargs):
+        """One Milvus call, through the server's gate (bounded concurrency, breaker) and the error mapping."""
         client = self.client
-        return guarded(self.settings.uri, collection, getattr(client, method), *args, timeout=self.settings.timeout_s, **kwargs)
+        call = getattr(client, method)
+        return gate(self.settings).run(
+            self.settings.uri, lambda: guarded(self.settings.uri, collection, call, *args, timeout=self.settings.timeout_s, **kwargs)
+        )
 
     def remote_sizes(self) -> dict[str, int]:
         out = {}
         for part, name in (("chunks", self.record.chunks), ("patterns", self.record.patterns)):
-            if not guarded(self.settings.uri, name, self.client.has_collection, name, timeout=self.settings.timeout_s):
+            if not self._call(name, "has_collection", name):
                 raise IndexCorrupt(f"Milvus collection {name} is missing on {redact(self.settings.uri)}; run `rag index LIBRARY --engine milvus --rebuild`")
             out[part] = int(self._call(name, "query", name, filter="", output_fields=["count(*)"])[0]["count(*)"])
         return {"vectors": out["chunks"], "keywords": out["patterns"], "fulltext": out["patterns"], "passages": out["chunks"]}
@@ -153,7 +157,7 @@ class MilvusEngine:
     def health(self) -> EngineHealth:
         extra = {"uri": redact(self.settings.uri), "collections": {"chunks": self.record.chunks, "patterns": self.record.patterns}}
         try:
-            present = all(guarded(self.settings.uri, name, self.client.has_collection, name, timeout=self.settings.timeout_s) for name in (self.record.chunks, self.record.patterns))
+            present = all(self._call(name, "has_collection", name) for name in (self.record.chunks, self.record.patterns))
         except (EngineUnavailable, IndexCorrupt) as exc:
             return EngineHealth(self.kind, False, str(exc), extra)
         return EngineHealth(self.kind, True, None if present else "a collection of the served build is missing; rebuild", extra)

@@ -23,6 +23,7 @@ from rag.embedding.encoder import Encoder
 from rag.serve import web
 from rag.serve.http.errors import add_error_handlers
 from rag.serve.http.limits import BodyLimit
+from rag.serve.http.observe import Observe
 from rag.serve.http.routes import admin, context, meta, patterns, search
 from rag.serve.http.state import swap_state
 from rag.serve.state import State
@@ -55,7 +56,7 @@ def create_app(
     def load_in_background(app: FastAPI) -> None:
         try:
             loaded = State.load(settings.index_dir, encoder(), settings.retriever, warm=False, milvus=settings.milvus)
-            app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
+            swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max))
             loaded.warm()
         except Exception as exc:  # reported by /health and every route; the server keeps answering
             log.error("cannot serve %s: %s", settings.index_dir, exc)
@@ -72,7 +73,7 @@ def create_app(
                 loaded = await anyio.to_thread.run_sync(
                     lambda: State.load(settings.index_dir, encoder(), settings.retriever, milvus=settings.milvus)
                 )
-                app.state.rag = loaded.with_batching(settings.batch_window_ms, settings.batch_max)
+                swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max))
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
         async with mcp_http.run():
@@ -87,8 +88,10 @@ def create_app(
         docs_url=None,  # /docs and /redoc come from rag.serve.web, with their assets served locally (offline)
         redoc_url=None,
     )
-    app.state.rag = None if state is None else state.with_batching(settings.batch_window_ms, settings.batch_max)
+    app.state.rag = None
     app.state.load_error = None
+    if state is not None:
+        swap_state(app, state.with_batching(settings.batch_window_ms, settings.batch_max))
     app.state.embedder_factory = encoder
     app.state.mcp_http = None
     app.state.settings = settings
@@ -110,6 +113,7 @@ def create_app(
             expose_headers=["mcp-session-id"],
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe)  # outermost: every response gets its request id, headers and metrics
     return app
 
 

@@ -15,8 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import EngineUnavailable, IndexError_, PatternNotFound, QueryError, UnknownFilterValue
+from rag.errors import EngineUnavailable, IndexError_, IndexLoading, PatternNotFound, QueryError, UnknownFilterValue
 from rag.search.retriever import EMPTY_QUERY
+from rag.serve.metrics import ERRORS
 from rag.serve.service import SLUG_RULE
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EngineUnavailable)
     async def _engine(request: Request, exc: EngineUnavailable) -> JSONResponse:
+        ERRORS.labels("engine").inc()
         response = error_response(503, str(exc), exc.field)
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
@@ -79,7 +81,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IndexError_)
     async def _index(request: Request, exc: IndexError_) -> JSONResponse:
         response = error_response(503, str(exc), exc.field)
-        retry = getattr(exc, "retry_after_s", None)
+        retry = exc.retry_after_s if isinstance(exc, IndexLoading) else None
         if retry:
             response.headers["Retry-After"] = str(retry)
         return response
@@ -100,9 +102,20 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         field = "body" if exc.status_code == 400 else None
-        return JSONResponse({"detail": str(exc.detail), "field": field}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse({"detail": str(exc.detail), "field": field}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        ERRORS.labels("encoder" if _in_encoder(exc) else "bug").inc()
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal error (a bug, logged on the server); the request may be retried")
+
+
+def _in_encoder(exc: BaseException) -> bool:
+    """Whether an unexpected error was raised inside the encoder (rag/embedding), by its traceback."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if "/rag/embedding/" in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        tb = tb.tb_next
+    return False

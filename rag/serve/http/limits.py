@@ -1,10 +1,14 @@
-"""Request limits applied before any route: the body size."""
+"""Request limits applied before any route: the body size, and how long a body may stall."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rag.serve.http.errors import error_response
+
+BODY_TIMEOUT_S = 10.0  # the longest wait for the next chunk of a request body (a stalled upload is answered 408)
 
 
 class BodyLimit:
@@ -32,7 +36,13 @@ class BodyLimit:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_TIMEOUT_S)
+            except TimeoutError:
+                await error_response(408, f"the request body stalled for {BODY_TIMEOUT_S:.0f} s; send it whole", "body")(
+                    scope, receive, send
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from rag.errors import IndexLoading
+from rag.serve.metrics import served
 from rag.serve.state import State
 
 
@@ -22,8 +23,11 @@ def get_state(request: Request) -> State:
     return state
 
 
-def swap_state(app: FastAPI, new: State) -> State:
-    """Serve `new` from the next request on (one reference assignment); returns the previous state."""
+def swap_state(app: FastAPI, new: State) -> State | None:
+    """Serve `new` from the next request on (one reference assignment); returns the previous state (None when none was
+    served: a first load, or a recovery after the first load failed). /metrics names the served version from now on."""
     old = app.state.rag
     app.state.rag = new
+    app.state.load_error = None
+    served(new.version, new.index.manifest.engine, new.index.manifest.built_at)
     return old

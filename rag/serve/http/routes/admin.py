@@ -100,7 +100,6 @@ def _swap(
 ) -> AdminResponse:
     if new is not previous:
         swap_state(request.app, new)
-        request.app.state.load_error = None
         log.info("%s: now serving index %s (was %s)", action, new.version, previous.version if previous else "nothing")
     return AdminResponse(
         action=action,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from rag.errors import EngineUnavailable, IndexLoading
 from rag.serve import service
 from rag.serve.http.routes import get_state
+from rag.serve.metrics import exposition
 from rag.serve.state import State
 from rag.serve.wire import FacetsResponse, HealthResponse, LiveResponse, ReadyResponse, StatsResponse
 
@@ -84,6 +85,14 @@ def _health(request: Request) -> HealthResponse:
         query_encoder=embedder.runtime,
         detail=engine.detail,
     )
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus metrics (text format): requests by route and status, latency, batch sizes, queue depth, the served
+    index version and build time, encoder and engine errors. docs/operations.md has a scrape config."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
 
 
 @router.get("/stats", operation_id="stats", response_model=StatsResponse)
