@@ -135,9 +135,9 @@ def test_every_good_file_is_indexed_and_every_bad_one_reported_with_its_reason(f
     index = SearchIndex.open(index_dir)
     assert [p.slug for p in index.patterns] == ["bees", "bikes", "bread", "typed"]
     assert index.problems == expected
-    # 4 good files + 11 faulty ones; each file is a pattern, an error or a skipped duplicate
+    # 4 good files + 11 faulty ones; each file is a pattern or an error (a duplicate slug is an error too)
     assert (summary.files, summary.patterns, summary.errors, summary.problems) == (4 + 11, 4, 11, 11 + 6)
-    assert summary.files == summary.patterns + summary.errors + sum("duplicate slug" in p.reason for p in expected)
+    assert summary.files == summary.patterns + summary.errors
     assert index.manifest.counts.to_dict() == {"files": 15, "patterns": 4, "chunks": 4 * 9, "problems": 17, "errors": 11}
     assert {c.slug for c in index.chunks} == {"bees", "bikes", "bread", "typed"}
     assert index.pattern("bees").title == "Bees"  # the file named after its slug wins; the duplicate is an error
@@ -154,4 +154,4 @@ def test_the_faulty_index_answers_and_serves_every_pattern(faulty, embedder):
             response = client.get(f"/patterns/{slug}")
             assert response.status_code == 200, response.text
             assert response.json()["pattern"]["slug"] == slug
-        assert client.get("/stats").json()["counts"] == {"files": 15, "patterns": 4, "chunks": 36, "problems": 17, "errors": 10, "edges": 0}
+        assert client.get("/stats").json()["counts"] == {"files": 15, "patterns": 4, "chunks": 36, "problems": 17, "errors": 11, "edges": 0}

@@ -8,6 +8,7 @@ metadata varies on every filter field.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import threading
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from rag.errors import StorageError
 from support import PATTERNS, SHELVES, front_matter, topic_body, write_pattern
 
 pytest_plugins = ["support.milvus_fixtures"]
@@ -379,10 +381,10 @@ def test_a_failed_build_leaves_no_collections_behind(tmp_path, embedder, embeddi
     before = set(client.list_collections(timeout=5))
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "index"))
 
     monkeypatch.setattr("rag.index.store._fsync_tree", broken)  # the local write fails after the collections were filled
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="no space left on the device"):
         build(PATTERNS, tmp_path / "index", embedder, milvus_settings, embedding_cache_dir)
     assert set(client.list_collections(timeout=5)) == before
     assert not (tmp_path / "index" / "current").exists()
