@@ -6,6 +6,12 @@ tiers, each over the patterns best first: (1) Solution and Problem; (2) Implemen
 other sections. Greedy packing keeps every passage that still fits, so a long section does not block
 shorter later ones (but a section's later parts are dropped once one part did not fit).
 
+Only hits whose calibrated relevance clears the pack's floor contribute: the calibration's no-good-match
+threshold (`Results.relevance_threshold`), under which a best hit means "nothing here fits". On the judged dev
+queries (top 5 hits; patterns, bmn, commons-os) that floor keeps 88%, 96% and 99% of the judged-relevant hits,
+drops 31%, 27% and 6% of the others, and every hit of the 40 queries with no answer, so a budget is not filled
+with unrelated text. The pack states its floor and names the hits left under it.
+
 The budget counts the passages as they are sent: each passage costs the tokens of the compact JSON
 object `{"cite":"slug#section","text":"..."}` plus its separator, in the model tokenizer's word pieces
 (`rag.chunking.model_token_counter`). A face adds only a fixed framing around them (the index version,
@@ -67,6 +73,8 @@ class ContextPack:
     patterns: tuple[PackedPattern, ...]  # the patterns with at least one passage, by rank
     passages: tuple[Passage, ...]  # by pattern rank, then document order
     skipped: int  # candidate passages that did not fit the budget
+    relevance_floor: float = 0.0  # hits under this relevance gave no passage (the calibration's no-good-match threshold)
+    below_floor: tuple[str, ...] = ()  # the slugs of the top hits left out for it, by rank
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +83,9 @@ class ContextPack:
     def markdown(self) -> str:
         """The same passages for people: a heading per pattern and per passage, each passage cited in brackets."""
         blocks = [f"# Context for: {_shown(self.query)}"]
+        if self.below_floor:
+            left = ", ".join(self.below_floor)
+            blocks.append(f"(Only patterns with relevance at least {self.relevance_floor:.2f}; left out: {left}.)")
         titles = {p.slug: p for p in self.patterns}
         current = None
         for passage in self.passages:
@@ -104,6 +115,8 @@ def build_context(
     if isinstance(patterns, bool) or not isinstance(patterns, int) or not 1 <= patterns <= MAX_PATTERNS:
         raise QueryError("patterns", f"patterns must be between 1 and {MAX_PATTERNS}, got {patterns}")
     results = retriever.search(query, k=patterns, filters=filters)
+    floor = results.relevance_threshold
+    hits = tuple(h for h in results.hits if h.relevance >= floor)
     count = count or model_token_counter()
     index = retriever.index
 
@@ -111,7 +124,7 @@ def build_context(
     chosen: dict[int, tuple[Hit, Reason, int]] = {}  # chunk row -> (hit, reason, tokens)
     skipped: set[int] = set()
     cut_sections: set[tuple[str, str]] = set()  # (slug, section) of which a part did not fit
-    for chunk_row, hit, reason in _candidates(retriever, results.hits, results.filters.get("context")):
+    for chunk_row, hit, reason in _candidates(retriever, hits, results.filters.get("context")):
         chunk = index.chunks[chunk_row]
         if chunk_row in chosen:
             continue
@@ -125,7 +138,7 @@ def build_context(
 
     passages: list[Passage] = []
     packed: list[PackedPattern] = []
-    for hit in results.hits:
+    for hit in hits:
         mine = sorted(row for row, (h, _, _) in chosen.items() if h.slug == hit.slug)
         if mine:
             packed.append(PackedPattern(hit.slug, hit.title, hit.rank, hit.score))
@@ -142,6 +155,8 @@ def build_context(
         patterns=tuple(packed),
         passages=tuple(passages),
         skipped=len(skipped - chosen.keys()),
+        relevance_floor=floor,
+        below_floor=tuple(h.slug for h in results.hits if h.relevance < floor),
     )
 
 

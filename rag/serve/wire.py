@@ -505,6 +505,10 @@ class ContextResponse(BaseModel):
         description="Solution and Problem first, then Implementation and Consequences, then the rest; by pattern rank, then document order."
     )
     skipped: int = Field(description="Candidate passages left out for lack of budget.")
+    relevance_floor: float = Field(
+        0.0, description="Only hits with at least this relevance (0-1) gave passages: the no-good-match threshold."
+    )
+    below_floor: list[str] = Field(default_factory=list, description="Slugs of the top hits left out for being under relevance_floor.")
 
     @classmethod
     def of(cls, pack: ContextPack) -> ContextResponse:

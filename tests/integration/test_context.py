@@ -79,8 +79,8 @@ def test_a_larger_budget_adds_passages_and_keeps_the_smaller_packs_top_pattern(r
 
 
 def test_filters_and_context_label(retriever):
-    pack = build_context(retriever, QUERY, budget_tokens=6000, filters=Filters(context="activist"), patterns=2)
-    assert len(pack.patterns) == 2
+    pack = build_context(retriever, QUERY, budget_tokens=6000, filters=Filters(context="activist"), patterns=3)
+    assert len(pack.patterns) == 2 and len(pack.below_floor) == 1  # the third pattern is under the relevance floor
     assert "pull-based-replenishment#context-activist" in [p.cite for p in pack.passages]
     assert not any(p.role == "context-label" and not p.cite.endswith("#context-activist") for p in pack.passages)
 
@@ -99,3 +99,18 @@ def test_out_of_range_arguments_name_the_field(retriever, kwargs, field):
         build_context(retriever, QUERY, **kwargs)
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_a_pack_takes_passages_only_from_hits_that_clear_its_floor(retriever):
+    """Issue 28: the README's example query never fills its budget with unrelated text (no feature-flag passage), and
+    the pack states its floor: the calibration's no-good-match threshold."""
+    results = retriever.search(QUERY, k=5)
+    pack = build_context(retriever, QUERY, budget_tokens=4000)
+    assert pack.relevance_floor == results.relevance_threshold > 0
+    above = [h.slug for h in results.hits if h.relevance >= pack.relevance_floor]
+    assert [p.slug for p in pack.patterns] == above and above[0] == "pull-based-replenishment"
+    assert list(pack.below_floor) == [h.slug for h in results.hits if h.relevance < pack.relevance_floor]
+    assert {p.slug for p in pack.passages} <= set(above)
+    assert not any("feature flag" in p.text.lower() or p.slug == "progressive-rollout" for p in pack.passages)
+    nonsense = build_context(retriever, "xyzzy plugh qwrtz", budget_tokens=2000)
+    assert (nonsense.passages, nonsense.tokens, len(nonsense.below_floor)) == ((), 0, 5)
