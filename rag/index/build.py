@@ -25,8 +25,8 @@ from rag.embedding.encoder import Encoder
 from rag.errors import IndexError_, IndexNotFound, LibraryError, ShrinkRefused
 from rag.index.engines import backend
 from rag.index.lexical import analyze
-from rag.index.priors import hub_prior
-from rag.index.store import CHUNKS, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, storage_error, verify, write_build
+from rag.index.priors import core_norms, hub_prior
+from rag.index.store import CHUNKS, CORE, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, storage_error, verify, write_build
 from rag.load.library import load_library
 from rag.records.chunk import Chunk
 from rag.records.manifest import FORMAT_VERSION, Counts, Manifest
@@ -179,11 +179,14 @@ def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, 
     lap("index")
 
     row_of = {p.slug: i for i, p in enumerate(report.patterns)}
-    hub = hub_prior(vectors, np.array([row_of[c.slug] for c in chunks], dtype=np.int64), [c.role for c in chunks], len(report.patterns))
+    owners = np.array([row_of[c.slug] for c in chunks], dtype=np.int64)
+    hub = hub_prior(vectors, owners, [c.role for c in chunks], len(report.patterns))
+    norms = core_norms(vectors, owners, [c.role for c in chunks], len(report.patterns))
     lap("priors")
 
     def write_files(tmp: Path) -> Manifest:
         np.save(tmp / HUB, hub)
+        np.save(tmp / CORE, norms)
         _write_jsonl(tmp / PATTERNS, (p.to_dict() for p in report.patterns))
         _write_jsonl(tmp / CHUNKS, (c.to_dict() for c in chunks))
         # the chunks not encoded: never read by search, kept so the next build reuses them (full text needs their

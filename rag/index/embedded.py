@@ -69,8 +69,12 @@ class EmbeddedEngine:
     def coverage(self, tokens: Sequence[str]) -> np.ndarray:
         return self._postings.coverage(tokens)
 
-    def chunk_similarities(self, vector: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
-        return (self.vectors.reconstruct(np.asarray(chunk_rows, dtype=np.int64)) @ np.asarray(vector, dtype=np.float32)).astype(np.float32)
+    def chunk_similarities(self, vectors: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
+        stored = self.vectors.reconstruct(np.asarray(chunk_rows, dtype=np.int64))
+        queries = np.asarray(vectors, dtype=np.float32)
+        if queries.ndim == 1:
+            return (stored @ queries).astype(np.float32)
+        return (queries @ stored.T).astype(np.float32)
 
     def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.vectors.reconstruct(rows)

@@ -98,8 +98,9 @@ class Engine(Protocol):
         absolute lexical feature for the learned fusion and the calibration, unlike min-max normalized BM25)."""
         ...
 
-    def chunk_similarities(self, vector: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
-        """Cosine of the query vector with each given chunk row (float32, in the order given)."""
+    def chunk_similarities(self, vectors: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
+        """Cosine of query vectors with each given chunk row (float32, in the order given): (n,) for one vector (d,),
+        (m, n) for m vectors (m, d), computed in one pass."""
         ...
 
     def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:

@@ -48,3 +48,16 @@ def hub_prior(chunk_vectors: np.ndarray, chunk_pattern: np.ndarray, roles: Seque
     std = mean[present].std() if present.any() else 0.0
     z = (mean - mean[present].mean()) / std if std > 0 else np.zeros_like(mean)
     return np.where(present, z, 0.0).astype(np.float32)
+
+
+CORE_ROLES = ("summary", "problem", "context", "solution")  # a pattern's centroid is of these chunks (the learned d_pattern)
+
+
+def core_norms(chunk_vectors: np.ndarray, chunk_pattern: np.ndarray, roles: Sequence[str], n_patterns: int) -> np.ndarray:
+    """Per pattern: the length of the sum of its core chunks' vectors (0 when it has none), so that a query's cosine
+    with the pattern's core centroid is the sum of its cosines with those chunks divided by this."""
+    out = np.zeros((n_patterns, chunk_vectors.shape[1] if chunk_vectors.ndim == 2 else 0), dtype=np.float64)
+    core = np.isin(np.asarray(roles, dtype=object), CORE_ROLES)
+    if core.any():
+        np.add.at(out, np.asarray(chunk_pattern)[core], chunk_vectors[core])
+    return np.linalg.norm(out, axis=1).astype(np.float32) if out.size else np.zeros(n_patterns, dtype=np.float32)

@@ -19,7 +19,7 @@ from rag.errors import IndexCorrupt
 from rag.index.engine import Engine
 from rag.index.engines import open_engine
 from rag.index.rows import ChunkTable, JsonRows, SectionsOnDisk
-from rag.index.store import CHUNKS, HUB, PATTERNS, PROBLEMS, current_build, read_manifest, verify
+from rag.index.store import CHUNKS, CORE, HUB, PATTERNS, PROBLEMS, current_build, read_manifest, verify
 from rag.records.manifest import Manifest, ModelRecord
 from rag.records.pattern import Pattern, Problem
 
@@ -37,6 +37,7 @@ class SearchIndex:
     engine: Engine
     problems: tuple[Problem, ...]
     hub: np.ndarray | None = None  # per-pattern hub prior (rag/index/priors.py); None for builds made before it
+    core_norms: np.ndarray | None = None  # per-pattern |sum of core chunk vectors| (rag/index/priors.py); None likewise
     _slug_row: dict[str, int] = field(init=False, repr=False, compare=False)
     _chunk_start: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -96,10 +97,16 @@ class SearchIndex:
         expected = {"vectors": len(chunks), "keywords": len(patterns), "fulltext": len(patterns), "passages": len(chunks)}
         if (len(patterns), len(chunks)) != (counts.patterns, counts.chunks) or sizes != expected:
             raise IndexCorrupt(f"index in {build} is inconsistent (counts differ between files); run `rag index LIBRARY --rebuild`")
-        hub = np.load(build / HUB) if (build / HUB).exists() else None
-        if hub is not None and hub.shape != (len(patterns),):
-            raise IndexCorrupt(f"index in {build} is inconsistent ({HUB} has {hub.shape[0]} rows for {len(patterns)} patterns); run `rag index LIBRARY --rebuild`")
-        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems, hub)
+        priors = {}
+        for name in (HUB, CORE):  # per-pattern arrays; builds made before one was stored lack it (computed when needed)
+            found = np.load(build / name) if name in manifest.files else None
+            if found is not None and found.shape != (len(patterns),):
+                raise IndexCorrupt(
+                    f"index in {build} is inconsistent ({name} has {found.shape[0]} rows for {len(patterns)} patterns); "
+                    "run `rag index LIBRARY --rebuild`"
+                )
+            priors[name] = found
+        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems, priors[HUB], priors[CORE])
 
 
 def _read_jsonl(path: Path) -> list[dict]:

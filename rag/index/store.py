@@ -4,7 +4,8 @@ This module owns the layout; every other module names a build's files by the con
 Layout of an index directory D:
     D/current -> builds/<build-id>      a symlink, replaced atomically (rename) when a build completes
     D/builds/<build-id>/                manifest.json (rag.records.manifest), patterns.jsonl, chunks.jsonl,
-                                        chunks-skipped.jsonl, problems.jsonl, hub-prior.npy, and the engine's files:
+                                        chunks-skipped.jsonl, problems.jsonl, hub-prior.npy, core-norms.npy, and the
+                                        engine's files:
                                         embedded: vectors.faiss, bm25-keywords/, bm25-patterns/, bm25-chunks/;
                                         milvus: postings-fulltext.npz (its vectors and BM25 live on the server)
     D/cache/                            the embedding cache (rag.embedding.cache)
@@ -34,6 +35,7 @@ __all__ = ["current_build", "read_manifest", "verify", "write_build", "build_loc
 PATTERNS, CHUNKS, PROBLEMS = "patterns.jsonl", "chunks.jsonl", "problems.jsonl"
 SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encodes): only the next build reads it
 HUB = "hub-prior.npy"  # per-pattern hub prior (rag.index.priors)
+CORE = "core-norms.npy"  # per-pattern length of the sum of its core chunk vectors (rag.index.priors.core_norms)
 VECTORS = "vectors.faiss"  # embedded engine
 BM25 = {"keywords": "bm25-keywords", "fulltext": "bm25-patterns", "passages": "bm25-chunks"}  # embedded engine
 POSTINGS = "postings-fulltext.npz"  # Milvus engine: the full-text postings that coverage reads locally

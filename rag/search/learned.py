@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.index.priors import hub_prior
+from rag.index.priors import CORE_ROLES, core_norms, hub_prior
 from rag.search.query import PreparedQuery
 
-__all__ = ["FEATURES", "ROLE_GROUPS", "LinearRanker", "FeatureExtractor", "hub_prior"]
+__all__ = ["FEATURES", "ROLE_GROUPS", "LinearRanker", "FeatureExtractor", "core_norms", "hub_prior"]
 
 ROLE_GROUPS: dict[str, tuple[str, ...]] = {
     "d_problem": ("problem", "context"),
@@ -52,7 +52,21 @@ FEATURES: tuple[str, ...] = (
     "coverage",
     "names",
     "hub",
+    # round 3 (issue 27): features that mean the same in a 60- and a 3,600-pattern library, and evidence for narratives
+    "d_rel",  # d_support minus the query's best candidate's: 0 for the best, negative below it
+    "d_pattern",  # cosine with the centroid of the pattern's core chunks (summary, problem, context, solution)
+    "d_prf",  # best chunk's cosine with the query moved towards its first-pass top chunks (Rocchio)
+    "d_sent_max",  # a query of several sentences: the best of its sentences' best-chunk cosines (else d_best)
+    "d_sent_mean",  # ... and their mean: a pattern that answers every sentence
+    "r_dense",  # rank features, scale-free: 60 / (60 + rank) in each signal's run, 0 when absent
+    "r_fulltext",
+    "r_keywords",
+    "r_names",
 )
+SENTENCE_FEATURES = frozenset({"d_sent_max", "d_sent_mean"})
+PRF_CHUNKS = 10  # first-pass dense chunks the Rocchio query moves towards
+PRF_WEIGHT = 0.5  # q' = normalize(q + PRF_WEIGHT x mean of those chunks)
+RANK_K = 60.0  # as reciprocal rank fusion's k
 MODEL_PATH = Path(__file__).with_name("ranker.json")
 
 
@@ -60,6 +74,11 @@ MODEL_PATH = Path(__file__).with_name("ranker.json")
 class LinearRanker:
     weights: dict[str, float]
     source: str = ""  # how the weights were chosen (the fit's report)
+
+    @property
+    def active(self) -> frozenset[str]:
+        """The features this model weighs (the others need not be computed)."""
+        return frozenset(name for name, weight in self.weights.items() if weight != 0.0)
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         w = np.array([self.weights.get(name, 0.0) for name in FEATURES], dtype=np.float32)
@@ -82,15 +101,31 @@ class LinearRanker:
 class FeatureExtractor:
     """Features of candidate pattern rows for one query (see the module docstring)."""
 
-    def __init__(self, index, hub: np.ndarray, dense_support: float, dense_support_chunks: int):
+    def __init__(
+        self,
+        index,
+        hub: np.ndarray,
+        dense_support: float,
+        dense_support_chunks: int,
+        core_norms: np.ndarray | None = None,
+        active: frozenset[str] | None = None,
+    ):
         self.index = index
         self.hub = hub
+        self.core_norms = core_norms  # per pattern: |sum of its core chunk vectors| (rag/index/priors.py); None: no d_pattern
+        self.active = frozenset(FEATURES) if active is None else active  # features to compute (the others stay 0)
         self.support = dense_support
         self.support_chunks = dense_support_chunks
         groups = {role: g for g, roles in ROLE_GROUPS.items() for role in roles}
         names = list(ROLE_GROUPS)
         self.chunk_group = np.array([names.index(groups.get(role, "d_other")) for role in index.chunks.roles], dtype=np.int64)
         self.label_context = np.array([c or "" for c in index.chunks.contexts], dtype=object)
+        self.core = np.isin(np.asarray(index.chunks.roles, dtype=object), CORE_ROLES)
+
+    @property
+    def needs_sentences(self) -> bool:
+        """Whether a query of several sentences should have each sentence encoded (the sentence features are used)."""
+        return bool(SENTENCE_FEATURES & self.active)
 
     def candidates(self, runs: Mapping, depth: int) -> np.ndarray:
         rows: set[int] = set()
@@ -107,7 +142,7 @@ class FeatureExtractor:
         if fused:
             X[:, col["fused"]] = [fused.get(int(r), 0.0) for r in rows]
         if query.vector is not None:
-            self._dense(X, col, rows, query.vector, query.reader, query.selection.chunks)
+            self._dense(X, col, rows, query, runs)
         if query.tokens:
             for name in ("fulltext", "keywords"):
                 raw = query.bm25(name)[rows]
@@ -119,18 +154,31 @@ class FeatureExtractor:
             values = dict(zip(names.rows.tolist(), names.scores.tolist()))
             X[:, col["names"]] = [values.get(int(r), 0.0) for r in rows]
         X[:, col["hub"]] = self.hub[rows]
+        for name, signal in (("r_dense", "dense"), ("r_fulltext", "fulltext"), ("r_keywords", "keywords"), ("r_names", "names")):
+            run = runs.get(signal)
+            if run is not None and name in self.active and len(run.rows):
+                position = {int(r): i for i, r in enumerate(run.rows.tolist())}
+                X[:, col[name]] = [RANK_K / (RANK_K + 1 + position[int(r)]) if int(r) in position else 0.0 for r in rows]
         return X
 
-    def _dense(
-        self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, vector: np.ndarray, reader: str | None, allowed: np.ndarray | None
-    ) -> None:
+    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, query: PreparedQuery, runs: Mapping) -> None:
         spans = [self.index.chunk_rows(int(r)) for r in rows]
+        allowed = query.selection.chunks
         if allowed is not None:  # only chunks the query may see (filters; masks of what is not encoded)
             spans = [span[allowed[span]] for span in spans]
         flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
         if len(flat) == 0:
             return
-        sims = self.index.engine.chunk_similarities(vector, flat)
+        assert query.vector is not None
+        vectors: list[np.ndarray] = [query.vector]
+        prf = self._rocchio(query.vector, runs) if "d_prf" in self.active else None
+        if prf is not None:
+            vectors.append(prf)
+        sentences = query.sentence_vectors if SENTENCE_FEATURES & self.active else None
+        if sentences is not None:
+            vectors.extend(sentences)
+        all_sims = self.index.engine.chunk_similarities(np.stack(vectors), flat)  # one engine call for every vector
+        sims = all_sims[0]
         n = len(rows)
         owner = np.repeat(np.arange(n), [len(span) for span in spans])
         counts = np.bincount(owner, minlength=n)
@@ -150,8 +198,40 @@ class FeatureExtractor:
         first_group = col[next(iter(ROLE_GROUPS))]
         for j in range(len(ROLE_GROUPS)):
             X[has, first_group + j] = self._group_max(owner, sims, groups == j, mean, n)[has]
-        if reader:
-            X[has, col["d_reader"]] = self._group_max(owner, sims, self.label_context[flat] == reader, mean, n)[has]
+        if query.reader:
+            X[has, col["d_reader"]] = self._group_max(owner, sims, self.label_context[flat] == query.reader, mean, n)[has]
+        if "d_rel" in self.active and has.any():
+            X[has, col["d_rel"]] = X[has, col["d_support"]] - X[has, col["d_support"]].max()
+        if "d_pattern" in self.active and self.core_norms is not None:
+            core = self.core[flat]
+            total = np.bincount(owner[core], weights=sims[core], minlength=n)
+            norms = self.core_norms[rows]
+            X[:, col["d_pattern"]] = np.where(norms > 0, total / np.maximum(norms, 1e-9), X[:, col["d_best"]])
+        if prf is not None:
+            X[:, col["d_prf"]] = self._best(owner, all_sims[1], n)
+        if sentences is not None and len(sentences) > 1:
+            per = np.stack([self._best(owner, all_sims[len(vectors) - len(sentences) + i], n) for i in range(len(sentences))])
+            X[:, col["d_sent_max"]] = per.max(axis=0)
+            X[:, col["d_sent_mean"]] = per.mean(axis=0)
+        else:
+            X[:, col["d_sent_max"]] = X[:, col["d_best"]]
+            X[:, col["d_sent_mean"]] = X[:, col["d_best"]]
+
+    def _rocchio(self, vector: np.ndarray, runs: Mapping) -> np.ndarray | None:
+        """The query vector moved towards the vectors of its first-pass top dense chunks (pseudo-relevance feedback)."""
+        dense = runs.get("dense")
+        if dense is None or dense.chunks is None or not len(dense.chunks.rows):
+            return None
+        top = self.index.engine.chunk_vectors(dense.chunks.rows[:PRF_CHUNKS])
+        moved = vector.astype(np.float32) + PRF_WEIGHT * top.mean(axis=0)
+        norm = float(np.linalg.norm(moved))
+        return (moved / norm).astype(np.float32) if norm > 0 else None
+
+    @staticmethod
+    def _best(owner: np.ndarray, sims: np.ndarray, n: int) -> np.ndarray:
+        out = np.full(n, -np.inf)
+        np.maximum.at(out, owner, sims)
+        return np.where(np.isfinite(out), out, 0.0)
 
     @staticmethod
     def _group_max(owner: np.ndarray, sims: np.ndarray, member: np.ndarray, fallback: np.ndarray, n: int) -> np.ndarray:

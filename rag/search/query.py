@@ -10,12 +10,17 @@ thread; the vector (and, in a batch, the dense hits) are added by `with_vector` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from rag.index.engine import Engine, PatternField, Scored, Selection
 from rag.records.filters import Filters
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+SENTENCE_MIN_WORDS = 3  # a shorter fragment ("Help!") carries no situation of its own
+MAX_SENTENCES = 4  # encoded per narrative query (each one costs a short forward pass)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class PreparedQuery:
     engine: Engine = field(repr=False, compare=False)
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)
     dense: Scored | None = field(default=None, repr=False, compare=False)  # chunk hits searched in a batch
+    sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)  # (sentences, d) of a narrative query
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -43,6 +49,15 @@ class PreparedQuery:
 
     def with_dense(self, dense: Scored) -> PreparedQuery:
         return replace(self, dense=dense, _memo=self._memo)
+
+    def with_sentences(self, vectors: np.ndarray) -> PreparedQuery:
+        return replace(self, sentence_vectors=vectors, _memo=self._memo)
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """The query's sentences when it tells a situation in several (each of SENTENCE_MIN_WORDS words or more), else ()."""
+        parts = [p.strip() for p in _SENTENCE_END.split(self.text) if len(p.split()) >= SENTENCE_MIN_WORDS]
+        return tuple(parts[:MAX_SENTENCES]) if len(parts) >= 2 else ()
 
     def bm25(self, field_name: PatternField) -> np.ndarray:
         """BM25 of every pattern row for this query (0 outside the selection), computed once."""

@@ -30,7 +30,7 @@ from rag.search.calibration import features as calibration_features
 from rag.search.evidence import evidence_for
 from rag.search.filters import Facets, FilterMasks, normalize
 from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
-from rag.search.learned import FeatureExtractor, LinearRanker, hub_prior
+from rag.search.learned import FeatureExtractor, LinearRanker, core_norms, hub_prior
 from rag.search.query import PreparedQuery
 from rag.search.signals import SIGNALS, Signal, SignalRun
 
@@ -89,6 +89,7 @@ class Retriever:
         settings: RetrieverSettings | None = None,
         calibration: Calibration | None = None,
         ranker: LinearRanker | None = None,
+        features: frozenset[str] | None = None,
     ):
         self.index = index
         self.embedder = embedder
@@ -97,6 +98,7 @@ class Retriever:
         self.facets = Facets.of(index.patterns)
         self.masks = FilterMasks(index.patterns)
         self.ranker = (ranker or default_ranker()) if self.settings.fusion == "learned" else None
+        self.features = features  # the learned features to compute (None: those the ranker weighs); the lab computes all
         self.extractor = self._extractor() if self.ranker is not None else None
         self.signals: dict[str, Signal] = {
             name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0
@@ -180,9 +182,27 @@ class Retriever:
         timings: dict[str, float] = {}
         if self.needs_vector and query.vector is None:
             clock = time.perf_counter()
-            query = query.with_vector(self.embedder.encode_query(query.text))
+            query = self.encode([query])[0]
             timings["encode"] = (time.perf_counter() - clock) * 1000
         return self._finish(query, timings, started)
+
+    def encode(self, queries: Sequence[PreparedQuery]) -> list[PreparedQuery]:
+        """The queries with their vectors, and (when the learned fusion reads them) the vectors of a narrative query's
+        sentences, all in one encoder pass."""
+        wants_sentences = self.extractor is not None and self.extractor.needs_sentences
+        parts = [q.sentences if wants_sentences else () for q in queries]
+        texts = [q.text for q in queries] + [s for sentences in parts for s in sentences]
+        if len(texts) == 1:
+            return [queries[0].with_vector(self.embedder.encode_query(texts[0]))]
+        vectors = self.embedder.encode(texts)
+        out, at = [], len(queries)
+        for q, vector, sentences in zip(queries, vectors, parts):
+            q = q.with_vector(vector)
+            if sentences:
+                q = q.with_sentences(vectors[at : at + len(sentences)])
+                at += len(sentences)
+            out.append(q)
+        return out
 
     def run_many(self, queries: Sequence[PreparedQuery]) -> list[Results | RagError]:
         """Several prepared queries at once (the micro-batcher's call): one forward pass encodes every query, one
@@ -193,9 +213,9 @@ class Retriever:
         encode_ms = dense_ms = 0.0
         if queries and self.needs_vector:
             clock = time.perf_counter()
-            vectors = self.embedder.encode([q.text for q in queries])
+            queries = self.encode(queries)
+            vectors = np.stack([q.vector for q in queries if q.vector is not None])
             encode_ms = (time.perf_counter() - clock) * 1000
-            queries = [q.with_vector(vectors[n]) for n, q in enumerate(queries)]
             if "dense" in self.signals:
                 clock = time.perf_counter()
                 by_filter: dict[Filters, list[int]] = {}
@@ -267,12 +287,15 @@ class Retriever:
 
     def _extractor(self) -> FeatureExtractor:
         index = self.index
-        hub = index.hub
-        if hub is None:  # a build made before the prior was stored: compute it from the chunk vectors once
+        hub, norms = index.hub, index.core_norms
+        if hub is None or norms is None:  # a build made before the priors were stored: compute them from the chunk vectors once
             n_chunks = len(index.chunks)
             vectors = index.engine.chunk_vectors(np.arange(n_chunks, dtype=np.int64)) if n_chunks else np.zeros((0, 1), np.float32)
-            hub = hub_prior(vectors, np.asarray(index.chunk_pattern), list(index.chunks.roles), len(index.patterns))
-        return FeatureExtractor(index, hub, self.settings.dense_support, self.settings.dense_support_chunks)
+            owners, roles = np.asarray(index.chunk_pattern), list(index.chunks.roles)
+            hub = hub if hub is not None else hub_prior(vectors, owners, roles, len(index.patterns))
+            norms = norms if norms is not None else core_norms(vectors, owners, roles, len(index.patterns))
+        active = self.features if self.features is not None else self.ranker.active if self.ranker is not None else None
+        return FeatureExtractor(index, hub, self.settings.dense_support, self.settings.dense_support_chunks, norms, active)
 
     def _finish(self, query: PreparedQuery, timings: dict[str, float], started: float) -> Results:
         ranking = self.rank(query, timings)

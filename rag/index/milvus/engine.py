@@ -110,27 +110,32 @@ class MilvusEngine:
         rows = np.asarray(chunk_rows, dtype=np.int64)
         if not tokens or not len(rows):
             return np.zeros(len(rows), dtype=np.float32)
-        score = self._within(SPARSE["passages"], [" ".join(tokens)], rows, "BM25")
+        score = self._within(SPARSE["passages"], [" ".join(tokens)], rows, "BM25")[0]
         return np.array([score.get(int(r), 0.0) * self.scale for r in rows], dtype=np.float32)
 
     def coverage(self, tokens: Sequence[str]) -> np.ndarray:
         return self._postings.coverage(tokens)
 
-    def chunk_similarities(self, vector: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
+    def chunk_similarities(self, vectors: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(chunk_rows, dtype=np.int64)
-        if not len(rows):
-            return np.zeros(0, dtype=np.float32)
-        score = self._within("dense", [np.asarray(vector, dtype=np.float32).tolist()], rows, "COSINE")
-        missing = [int(r) for r in rows if int(r) not in score]
-        if missing:
-            raise IndexCorrupt(f"Milvus collection {self.record.chunks} lacks chunk rows {missing[:5]}; run `rag index LIBRARY --engine milvus --rebuild`")
-        return np.array([score[int(r)] for r in rows], dtype=np.float32)
+        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        out = np.zeros((len(queries), len(rows)), dtype=np.float32)
+        if len(rows):
+            scores = self._within("dense", queries.tolist(), rows, "COSINE")
+            for i, score in enumerate(scores):
+                missing = [int(r) for r in rows if int(r) not in score]
+                if missing:
+                    raise IndexCorrupt(
+                        f"Milvus collection {self.record.chunks} lacks chunk rows {missing[:5]}; run `rag index LIBRARY --engine milvus --rebuild`"
+                    )
+                out[i] = [score[int(r)] for r in rows]
+        return out[0] if np.asarray(vectors).ndim == 1 else out
 
-    def _within(self, anns_field: str, data: list, rows: np.ndarray, metric: str) -> dict[int, float]:
-        """One search of the chunk collection restricted to `rows` (every one of them when its score is defined):
-        row -> raw score. Exact, whatever the vector index: a FLAT scan of the few rows the filter keeps."""
+    def _within(self, anns_field: str, data: list, rows: np.ndarray, metric: str) -> list[dict[int, float]]:
+        """One search of the chunk collection restricted to `rows` (every one of them when its score is defined), for
+        each query of `data`: row -> raw score. Exact, whatever the vector index: a scan of the few rows the filter keeps."""
         unique = np.unique(rows)
-        out: dict[int, float] = {}
+        out: list[dict[int, float]] = [{} for _ in data]
         for start in range(0, len(unique), MAX_LIMIT):
             part = unique[start : start + MAX_LIMIT]
             keep = np.zeros(max(self._sizes.get("passages", 0), int(part.max()) + 1), dtype=bool)
@@ -140,7 +145,8 @@ class MilvusEngine:
                 params["params"] = {"nprobe": self.vector_settings.nlist or 128}  # every list: exact over the kept rows
             found = self._call(self.record.chunks, "search", self.record.chunks, data=data, anns_field=anns_field, limit=len(part),
                                filter=rows_expression("row", keep), search_params=params, output_fields=[])
-            out.update((int(h["id"]), float(h["distance"])) for h in found[0])
+            for scores, hits in zip(out, found):
+                scores.update((int(h["id"]), float(h["distance"])) for h in hits)
         return out
 
     def chunk_vectors(self, rows: np.ndarray) -> np.ndarray:
