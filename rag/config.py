@@ -245,6 +245,7 @@ class RetrieverSettings:
     other_label_weight: float = 1.0
     max_query_chars: int = 2000
     max_k: int = 100
+    use_fit: bool = True  # rank with the index's own `rag fit` when it has one (False: the shipped defaults)
 
     def with_(self, **changes) -> RetrieverSettings:
         return replace(self, **changes)

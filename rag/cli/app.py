@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from rag.cli import adapt, browse, evaluate, library, query, serving
+from rag.cli import adapt, browse, evaluate, fit, library, query, serving
 
-HELP = "Search pattern libraries: validate, index, search, browse, serve, evaluate, adapt."
+HELP = "Search pattern libraries: validate, index, search, browse, serve, evaluate, fit, adapt."
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
 
 
 @app.callback()
 def _root() -> None:
-    """Search pattern libraries: validate, index, search, browse, serve, evaluate, adapt."""
+    """Search pattern libraries: validate, index, search, browse, serve, evaluate, fit, adapt."""
 
 
 app.command()(library.validate)
@@ -28,6 +28,7 @@ app.command()(browse.context)
 app.command()(serving.serve)
 app.command()(serving.mcp)
 app.command("eval")(evaluate.eval_)
+app.command()(fit.fit)
 app.command()(adapt.adapt)
 
 

@@ -26,7 +26,7 @@ from rag.errors import IndexError_, IndexNotFound, LibraryError, ShrinkRefused
 from rag.index.engines import backend
 from rag.index.lexical import analyze
 from rag.index.priors import core_norms, hub_prior
-from rag.index.store import CHUNKS, CORE, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, storage_error, verify, write_build
+from rag.index.store import CHUNKS, CORE, FIT, HUB, PATTERNS, PROBLEMS, SKIPPED, build_lock, current_build, read_manifest, storage_error, verify, write_build
 from rag.load.library import load_library
 from rag.records.chunk import Chunk
 from rag.records.manifest import FORMAT_VERSION, Counts, Manifest
@@ -176,6 +176,7 @@ def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, 
     if not len(chunks):
         vectors = np.zeros((0, info.dimension), np.float32)
     builder = engine_kind.builder(settings, report.patterns, chunks, vectors, documents, vector_settings)
+    carried = _current_fit(Path(settings.index_dir))
     lap("index")
 
     row_of = {p.slug: i for i, p in enumerate(report.patterns)}
@@ -194,6 +195,8 @@ def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, 
         _write_jsonl(tmp / SKIPPED, (c.to_dict() for c in skipped))
         _write_jsonl(tmp / PROBLEMS, (p.to_dict() for p in report.problems))
         builder.save(tmp)
+        if carried is not None:  # `rag fit`'s ranking of this library survives a rebuild of it
+            (tmp / FIT).write_bytes(carried[0])
         return Manifest(
             format_version=FORMAT_VERSION,
             build_id="",
@@ -210,6 +213,7 @@ def _build(settings: BuildSettings, embedder: Encoder, progress: Callable[[str, 
             milvus=builder.record,
             device=summary.device,
             domains=_domain_counts(report.patterns),
+            fit=carried[1] if carried is not None else None,
             extra={"model_path": info.path} if is_adapted(Path(info.path)) else {},  # what search and serve load (rag adapt)
         )
 
@@ -248,6 +252,19 @@ def _domain_counts(patterns: Sequence[Pattern]) -> dict[str, int]:
         for d in {d.lower() for d in p.domains}:
             counts[d] = counts.get(d, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _current_fit(index_dir: Path) -> tuple[bytes, dict] | None:
+    """The current build's `rag fit` file and manifest record, when it has one that matches its checksum."""
+    try:
+        build = current_build(index_dir)
+        manifest = read_manifest(build)
+        if manifest.fit is None or FIT not in manifest.files:
+            return None
+        verify(build, manifest, only=(FIT,))
+        return (build / FIT).read_bytes(), manifest.fit
+    except IndexError_:
+        return None
 
 
 def _check_shrink(manifest: Manifest, patterns: Sequence[Pattern], settings: BuildSettings) -> None:

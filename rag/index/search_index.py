@@ -19,7 +19,7 @@ from rag.errors import IndexCorrupt
 from rag.index.engine import Engine
 from rag.index.engines import open_engine
 from rag.index.rows import ChunkTable, JsonRows, SectionsOnDisk
-from rag.index.store import CHUNKS, CORE, HUB, PATTERNS, PROBLEMS, current_build, read_manifest, verify
+from rag.index.store import CHUNKS, CORE, FIT, HUB, PATTERNS, PROBLEMS, current_build, read_manifest, verify
 from rag.records.manifest import Manifest, ModelRecord
 from rag.records.pattern import Pattern, Problem
 
@@ -38,6 +38,7 @@ class SearchIndex:
     problems: tuple[Problem, ...]
     hub: np.ndarray | None = None  # per-pattern hub prior (rag/index/priors.py); None for builds made before it
     core_norms: np.ndarray | None = None  # per-pattern |sum of core chunk vectors| (rag/index/priors.py); None likewise
+    fit: dict | None = None  # `rag fit`'s ranking for this library (fit.json): {"ranker": ..., "calibration": ...}
     _slug_row: dict[str, int] = field(init=False, repr=False, compare=False)
     _chunk_start: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -106,7 +107,13 @@ class SearchIndex:
                     "run `rag index LIBRARY --rebuild`"
                 )
             priors[name] = found
-        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems, priors[HUB], priors[CORE])
+        fit = None
+        if manifest.fit is not None and FIT in manifest.files:
+            try:
+                fit = json.loads((build / FIT).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(f"index in {build} cannot be read ({FIT}: {exc}); run `rag fit ... --reset` or rebuild") from exc
+        return cls(build, manifest, patterns, chunks, chunk_pattern, engine, problems, priors[HUB], priors[CORE], fit)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

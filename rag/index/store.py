@@ -35,6 +35,7 @@ __all__ = ["current_build", "read_manifest", "verify", "write_build", "build_loc
 PATTERNS, CHUNKS, PROBLEMS = "patterns.jsonl", "chunks.jsonl", "problems.jsonl"
 SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encodes): only the next build reads it
 HUB = "hub-prior.npy"  # per-pattern hub prior (rag.index.priors)
+FIT = "fit.json"  # `rag fit`: the learned fusion and calibration fitted to this library's judged queries
 CORE = "core-norms.npy"  # per-pattern length of the sum of its core chunk vectors (rag.index.priors.core_norms)
 VECTORS = "vectors.faiss"  # embedded engine
 BM25 = {"keywords": "bm25-keywords", "fulltext": "bm25-patterns", "passages": "bm25-chunks"}  # embedded engine
@@ -174,3 +175,30 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_fitted(index_dir: Path, fit: bytes | None, record: dict | None) -> Path:
+    """A new build that is the current one with `fit` as its FIT file (None: without one), named in its manifest as
+    `record`; the other files are hard links to the current build's (copies across file systems). Swapped in like any
+    build, under the build lock, so a reader sees the old or the new build whole."""
+    index_dir = Path(index_dir)
+    with build_lock(index_dir):
+        source = current_build(index_dir)
+        manifest = read_manifest(source)
+        verify(source, manifest)
+
+        def write_files(tmp: Path) -> Manifest:
+            for name in manifest.files:
+                if name == FIT:
+                    continue
+                target = tmp / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source / name, target)
+                except OSError:
+                    shutil.copy2(source / name, target)
+            if fit is not None:
+                (tmp / FIT).write_bytes(fit)
+            return manifest.with_(fit=record if fit is not None else None)
+
+        return write_build(index_dir, write_files)

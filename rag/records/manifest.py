@@ -87,6 +87,7 @@ class Manifest:
     milvus: MilvusRecord | None = None  # engine == "milvus" only
     device: str | None = None  # where the build encoded: "cpu" or "cuda"; None in builds from before it was recorded
     domains: dict[str, int] = field(default_factory=dict)  # patterns per domain (lower case): the shrink guard reads it
+    fit: dict[str, Any] | None = None  # `rag fit`: the fitted ranking's file in the build (fit.json) and its figures
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes) -> Manifest:
@@ -107,13 +108,15 @@ class Manifest:
             out["milvus"] = self.milvus.to_dict()
         if self.device is None:
             del out["device"]
+        if self.fit is None:
+            del out["fit"]
         return {**self.extra, **out}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a missing or mistyped field."""
         known = {f.name for f in fields(cls)}
-        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus", "device", "domains"}}
+        values = {name: data[name] for name in known - {"extra", "files", "engine", "milvus", "device", "domains", "fit"}}
         values["model"] = ModelRecord(**data["model"])
         values["chunker"] = ChunkerSettings.from_dict(data["chunker"])
         values["vectors"] = VectorSettings.from_dict(data["vectors"])
@@ -123,6 +126,7 @@ class Manifest:
         values["engine"] = data.get("engine", "embedded")  # builds before the engine seam were all embedded
         values["milvus"] = MilvusRecord(**data["milvus"]) if data.get("milvus") else None
         values["device"] = data.get("device")  # optional: older builds did not record it
+        values["fit"] = data.get("fit") if isinstance(data.get("fit"), dict) else None
         values["domains"] = {str(k): int(v) for k, v in (data.get("domains") or {}).items()}  # older builds did not record it
         if values["device"] is not None and not isinstance(values["device"], str):
             raise TypeError("device must be a string")

@@ -25,8 +25,7 @@ from rag.records.filters import Filters
 from rag.records.request import SearchRequest
 from rag.records.results import Hit, Results, RetrieverScore
 from rag.search import duplicates
-from rag.search.calibration import Calibration
-from rag.search.calibration import features as calibration_features
+from rag.search.calibration import Calibration, query_features
 from rag.search.evidence import evidence_for
 from rag.search.filters import Facets, FilterMasks, normalize
 from rag.search.fusion import convex_combination, ranked, reciprocal_rank_fusion
@@ -94,6 +93,11 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.settings = settings or RetrieverSettings()
+        fitted = index.fit if self.settings.use_fit else None  # `rag fit` stored a ranking fitted to this library
+        if calibration is None and fitted is not None:
+            calibration = Calibration(**fitted["calibration"])
+        if ranker is None and fitted is not None:
+            ranker = LinearRanker({k: float(v) for k, v in fitted["ranker"]["weights"].items()}, fitted["ranker"].get("source", "rag fit"))
         self.calibration = calibration or default_calibration()
         self.facets = Facets.of(index.patterns)
         self.masks = FilterMasks(index.patterns)
@@ -308,7 +312,12 @@ class Retriever:
         rows = [row for row, _ in page]
         fused_score = dict(ranking.fused)
         pinned = set(ranking.pinned)
-        relevance = self.calibration.relevance(calibration_features([row for row, _ in leaders], ranking.runs, query))
+        ranked_rows = [row for row, _ in leaders]
+        relevance = self.calibration.relevance(
+            [fused_score.get(row, 0.0) for row in ranked_rows],
+            [row in pinned for row in ranked_rows],
+            query_features(ranked_rows, ranking.runs, query, len(self.index.patterns)),
+        )
         evidence = evidence_for(self.index, rows, ranking.runs, query.tokens, self.settings)
         hits = tuple(
             self._hit(
@@ -336,7 +345,7 @@ class Retriever:
             index_version=self.index.version,
             fusion={"method": s.fusion, "rrf_k": s.rrf_k, "rank_base": 1, "weights": dict(s.weights)},
             timings_ms={name: round(ms, 3) for name, ms in timings.items()},
-            no_good_match=not leaders or round(float(max(relevance)), 6) < threshold,
+            no_good_match=not leaders or round(float(relevance[0]), 6) < threshold,
             relevance_threshold=round(threshold, 6),
             offset=query.offset,
             next_offset=query.k if more else None,

@@ -8,7 +8,7 @@ import pytest
 from rag.config import BuildSettings
 from rag.index.build import build_index
 from rag.index.search_index import SearchIndex
-from rag.search.calibration import FEATURES, Calibration
+from rag.search.calibration import FEATURES, FREE, QUERY_FEATURES, Calibration
 from rag.search.retriever import Retriever
 from support import SHELVES, front_matter, topic_body, write_pattern
 
@@ -33,19 +33,29 @@ def test_a_situation_with_an_answer_is_a_good_match(retriever):
     assert results.hits[0].slug == "pull-based-replenishment" and results.hits[0].relevance >= results.relevance_threshold
 
 
-def test_relevance_is_in_0_1_and_monotone_in_every_kind_of_evidence():
+def test_the_shipped_calibration_rises_with_the_score_and_with_every_kind_of_evidence():
     calibration = Calibration.load()
-    assert all(w >= 0 for w in calibration.weights.values()) and set(calibration.weights) == set(FEATURES)
-    base = np.full((1, len(FEATURES)), 0.3)
-    low = float(calibration.relevance(base)[0])
+    assert set(calibration.weights) == set(FEATURES)
+    assert all(calibration.weights[name] >= 0 for name in FEATURES if name not in FREE)
+    query = np.array([0.5, 0.5, 0.0, 2.0, 1.0])
+    low = float(calibration.relevance([1.0], [False], query)[0])
     assert 0.0 < low < 1.0
-    for i, name in enumerate(FEATURES):
-        more = base.copy()
-        more[0, i] += 0.4
-        if calibration.weights[name] > 0:
-            assert calibration.relevance(more)[0] > low, name
-        else:
-            assert calibration.relevance(more)[0] == pytest.approx(low), name
+    assert calibration.relevance([1.5], [False], query)[0] > low  # a higher score, a higher relevance
+    for i, name in enumerate(QUERY_FEATURES):
+        if name in FREE:
+            continue
+        more = query.copy()
+        more[i] += 0.3
+        relevance = calibration.relevance([1.0], [False], more)[0]
+        assert relevance > low if calibration.weights[name] > 0 else relevance == pytest.approx(low), name
+
+
+@pytest.mark.parametrize("query", [SHELVES, "Pull-Based Replenishment", "meetings that decide nothing", "xyzzy plugh", "money"])
+def test_relevance_never_rises_down_a_result_list(retriever, query):
+    for group in (False, True):
+        hits = retriever.search(query, k=25, group_duplicates=group).hits
+        relevance = [h.relevance for h in hits]
+        assert relevance == sorted(relevance, reverse=True), (query, relevance)
 
 
 def test_relevance_is_comparable_across_queries(retriever):
