@@ -17,10 +17,11 @@ DEFAULT_MAX_FILE_MB = 2.0  # BuildSettings.max_file_bytes, in MB
 def validate(
     library: Annotated[Path, typer.Argument(help="Pattern library folder.")],
     max_file_mb: MaxFileMb = DEFAULT_MAX_FILE_MB,
+    show_all: Annotated[bool, typer.Option("--all", help="List every problem, not the first few of each kind.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load a library and report counts and every problem; exit 1 when any error-level problem exists,
-    2 when the folder is missing or holds no pattern files."""
+    """Load a library and report its counts and problems by kind (the first few of each; --all lists every one);
+    exit 1 when any error-level problem exists, 2 when the folder is missing or holds no pattern files."""
     from rag.load.library import load_library
 
     try:
@@ -32,19 +33,9 @@ def validate(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from rag.cli.render import problems_lines, width
 
-        console = Console()
-        counts = Table("count", "value", title=f"library {library}")
-        for key, value in report.counts().items():
-            counts.add_row(key, str(value))
-        console.print(counts)
-        if report.problems:
-            table = Table("severity", "file", "location", "reason", title="problems")
-            for p in report.problems:
-                table.add_row(p.severity, p.path, p.location, p.reason)
-            console.print(table)
+        typer.echo("\n".join(problems_lines(report, width(), show_all)))
     raise typer.Exit(1 if report.errors else 0)
 
 

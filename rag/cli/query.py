@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +17,7 @@ from rag.cli.common import (
     Slug,
     StatusOpt,
     load_state,
-    new_table,
     print_json,
-    print_rich,
     run,
 )
 
@@ -97,8 +96,21 @@ def search(
         )
 
 
-def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, index_dir: IndexDir = Path("index")) -> None:
-    """Print one whole pattern as Markdown (optionally seen from one context)."""
+def show(
+    slug: Slug,
+    context: ContextOpt = None,
+    markdown: Annotated[
+        bool | None,
+        typer.Option(
+            "--markdown/--rendered",
+            help="Print the Markdown as written, or rendered to the terminal's width (default: rendered on a terminal, Markdown "
+            "when piped).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+    index_dir: IndexDir = Path("index"),
+) -> None:
+    """Print one whole pattern (optionally seen from one context), rendered for the terminal or as Markdown."""
     found = name = label = None
     version = None
     if context is None:  # the fast path: the one pattern's row, nothing else loaded (issue 14: `rag show` under 2 s)
@@ -130,11 +142,18 @@ def show(slug: Slug, context: ContextOpt = None, as_json: JsonFlag = False, inde
         lines += ["", f"**Tension:** {found.tension}"]
     for section in found.sections:
         lines += ["", f"{'#' * max(2, min(section.level, 4))} {section.title}", "", section.text.strip()]
-    typer.echo("\n".join(lines))
+    terminal = sys.stdout.isatty()
+    if markdown or (markdown is None and not terminal):
+        typer.echo("\n".join(lines))
+        return
+    from rag.cli.render import rendered_markdown, width
+
+    typer.echo(rendered_markdown("\n".join(lines), width(), terminal))
 
 
 def related(slug: Slug, as_json: JsonFlag = False, index_dir: IndexDir = Path("index")) -> None:
-    """Curated relationships of a pattern, both directions, heaviest first; targets outside the library are listed."""
+    """Curated relationships of a pattern, both directions, heaviest first, one line per related pattern with all its
+    relations; targets outside the library are listed."""
     from rag.cli.render import related_lines, width
     from rag.serve import service
     from rag.serve.wire import RelatedResponse
@@ -163,7 +182,6 @@ def similar(
     if as_json:
         print_json(SimilarResponse.of(state.version, found, nearest).model_dump())
         return
-    table = new_table(f"similar to {found.slug}", "rank", "slug", "title", "score", "closest section")
-    for rank, s in enumerate(nearest, start=1):
-        table.add_row(str(rank), s.slug, s.title, f"{s.score:.3f}", s.chunk_id.split("#", 1)[-1])
-    print_rich(table)
+    from rag.cli.render import similar_lines, width
+
+    typer.echo("\n".join(similar_lines(found.slug, nearest, width())))

@@ -6,6 +6,7 @@ a line that cannot hold one is given to it whole. Every function returns lines; 
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -55,6 +56,10 @@ def joined(parts: Sequence[str], cols: int, indent: str = "", sep: str = " · ")
 def _headline(left: str, right: str, cols: int) -> str:
     gap = cols - len(left) - len(right)
     return f"{left}{' ' * gap}{right}" if gap >= 2 else f"{left}  {right}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def filters_text(filters: dict) -> str:
@@ -131,17 +136,40 @@ def list_lines(page, cols: int, version: str) -> list[str]:
     return lines
 
 
+ARROWS = {"outgoing": "\u2192", "incoming": "\u2190", "both": "\u2194"}  # as the web page draws them
+
+
 def related_lines(slug: str, edges: Iterable, dangling: Sequence[str], cols: int) -> list[str]:
+    """One line per related pattern with all its relations (the same target may be enables and complementary):
+    `slug: → enables 0.75, ← complementary 0.75 · Title`, the title when it fits."""
+    targets: dict[str, tuple[str, list[str]]] = {}
     edges = list(edges)
-    lines = [f"related to {slug}: {len(edges)} edge{'s' if len(edges) != 1 else ''}"]
     for r in edges:
-        weight = "" if r.weight is None else f" ({r.weight:g})"
-        how = f" · named by {r.resolved_by}" if r.resolved_by else ""
-        lines += joined([f"{r.relation} {r.slug}{weight}", f"{r.direction}{how}", r.title], cols, "  ")
+        weight = "" if r.weight is None else f" {r.weight:g}"
+        named = f" (named by {r.resolved_by})" if r.resolved_by else ""
+        targets.setdefault(r.slug, (r.title, []))[1].append(f"{ARROWS.get(r.direction, '')} {r.relation}{weight}{named}")
+    n = len(targets)
+    legend = f"{ARROWS['outgoing']} declared here, {ARROWS['incoming']} by the other, {ARROWS['both']} by both"
+    lines = prose(f"related to {slug}: {_count(n, 'pattern')} ({legend})", cols)
+    for target, (title, relations) in targets.items():
+        line = f"  {target}: {', '.join(relations)}"
+        if len(line) > cols:  # many relations: they wrap under the slug, never splitting one
+            lines += joined([f"{target}:", *[f"{r}," for r in relations[:-1]], relations[-1]], cols, "  ", " ")
+            continue
+        lines.append(line + (f" · {title}" if len(line) + 3 + len(title) <= cols else ""))
     if dangling:
         lines.append("")
         lines += prose(f"{len(dangling)} curated target{'s' if len(dangling) != 1 else ''} name no pattern of this library:", cols)
         lines += joined(list(dangling), cols, "  ", ", ")
+    return lines
+
+
+def similar_lines(slug: str, nearest: Sequence, cols: int) -> list[str]:
+    """Like a search: rank, title and score on one line, then the slug and the closest section (never split)."""
+    lines = [f"{_count(len(nearest), 'pattern')} similar to {slug}"]
+    for rank, s in enumerate(nearest, start=1):
+        lines.append(_headline(f"{rank:>2}  {s.title}", f"{s.score:.3f}", cols))
+        lines += joined([s.slug, f"closest: {s.chunk_id.split('#', 1)[-1]}"], cols, INDENT)
     return lines
 
 
@@ -156,4 +184,85 @@ def markdown_lines(text: str, cols: int) -> list[str]:
             lines.append(line)
         else:
             lines += prose(line, cols)
+    return lines
+
+
+def rendered_markdown(text: str, cols: int, terminal: bool) -> str:
+    """Markdown rendered by rich at `cols` columns: paragraphs wrapped, emphasis as styles (plain text when `terminal`
+    is false), headings left-aligned and underlined so that they stand out without styles too."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=cols, force_terminal=terminal, highlight=False, soft_wrap=False)
+    console.print(_markdown(text))
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+
+
+def _markdown(text: str):
+    from rich.markdown import Heading, Markdown
+    from rich.text import Text
+
+    class LeftHeading(Heading):
+        def __rich_console__(self, console, options):
+            heading = self.text.copy()
+            heading.justify = "left"
+            yield heading
+            yield Text(("\u2550" if self.tag == "h1" else "\u2500") * min(heading.cell_len, options.max_width), style="markdown.hr")
+
+    class PageMarkdown(Markdown):
+        elements = {**Markdown.elements, "heading_open": LeftHeading}
+
+    return PageMarkdown(text)
+
+
+EXAMPLES_PER_KIND = 3  # `rag validate` shows this many problems of each kind (bmn: 178 warnings of 3 kinds in 20 lines)
+EXAMPLE_INDENT = " " * 7  # under the count column
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def problem_kind(reason: str) -> tuple[str, str]:
+    """A problem's kind and what is particular to it: "dangling relationship: 'x' is not in the library" is of kind
+    "dangling relationship" ("YAML error at column 3" of "YAML error at column N"); a reason without a colon is its own
+    kind, its quoted names replaced by '…'."""
+    head, sep, rest = reason.partition(": ")
+    if sep and not _QUOTED.search(head):
+        return re.sub(r"\d+", "N", head), rest
+    return _QUOTED.sub("'…'", reason.split("; ", 1)[0]), reason
+
+
+def problems_lines(report, cols: int, everything: bool = False) -> list[str]:
+    """A library's counts, then its problems by severity and kind, most frequent kind first: every problem with
+    `everything`, else the first EXAMPLES_PER_KIND of each kind. File names and locations are never cut."""
+    counts = report.counts()
+    schemas = ", ".join(f"{k.removeprefix('schema_')} {v}" for k, v in counts.items() if k.startswith("schema_"))
+    where = f"library {report.root}: {counts['files']} files, {counts['patterns']} patterns" + (f" ({schemas})" if schemas else "")
+    lines = prose(f"{where}; {_count(counts['errors'], 'error')}, {_count(counts['warnings'], 'warning')}", cols)
+    hidden = 0
+    for severity, problems in (("error", report.errors), ("warning", report.warnings)):
+        kinds: dict[str, list[tuple[object, str]]] = {}
+        for p in problems:
+            kind, particular = problem_kind(p.reason)
+            kinds.setdefault(kind, []).append((p, particular))
+        if not kinds:
+            continue
+        lines += [
+            "",
+            f"{len(problems)} {severity}{'s' if len(problems) != 1 else ''} of {len(kinds)} kind{'s' if len(kinds) != 1 else ''}:",
+        ]
+        for kind, found in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            lines += textwrap.wrap(
+                kind, cols, initial_indent=f"{len(found):>5}  ", subsequent_indent=EXAMPLE_INDENT, break_long_words=False
+            )
+            shown = found if everything else found[:EXAMPLES_PER_KIND]
+            for p, particular in shown:
+                lines += prose(f"{p.path} ({p.location}): {particular}", cols, EXAMPLE_INDENT)
+            if len(found) > len(shown):
+                lines.append(f"{EXAMPLE_INDENT}and {len(found) - len(shown)} more")
+                hidden += len(found) - len(shown)
+    if hidden:
+        lines += [
+            "",
+            *prose(f"{hidden} problems not shown: `rag validate {report.root} --all` lists every one (--json for programs).", cols),
+        ]
     return lines

@@ -122,3 +122,43 @@ def test_help_texts_point_to_facets_and_fit_80_columns(rag):
     top = rag("--help", index=False).stdout
     for command in ("facets", "list", "context", "search", "validate", "index"):
         assert f" {command} " in top
+
+
+def test_show_renders_the_markdown_at_the_terminal_width(rag, fake_index_dir):
+    """Issue 28: `rag show` at 80 columns: wrapped, no raw Markdown markup; piped, it is the Markdown as written."""
+    rendered = rag("show", "time-banking", "--rendered")
+    assert rendered.exit_code == 0, rendered.output
+    lines = lines_of(rendered.stdout)  # none wider than 80
+    assert lines[:2] == ["Time Banking", "═" * len("Time Banking")]
+    assert not any("**" in line or line.startswith("#") for line in lines)
+    assert "Tension: Market prices that value some people's time far above others vs. Every" in lines
+    for heading in ("Context", "Problem", "Solution", "Known Uses"):
+        at = lines.index(heading)
+        assert lines[at + 1] == "─" * len(heading)
+    piped = rag("show", "time-banking")  # CliRunner is no terminal: the Markdown, as `--markdown` prints it
+    assert piped.stdout == rag("show", "time-banking", "--markdown").stdout
+    assert piped.stdout.startswith("# Time Banking\n") and "**Tension:** Market prices" in piped.stdout
+
+
+def test_similar_never_breaks_a_title_or_a_slug(rag):
+    result = rag("similar", "time-banking", "-k", "5")
+    assert result.exit_code == 0, result.output
+    lines = lines_of(result.stdout)
+    nearest = json.loads(rag("similar", "time-banking", "-k", "5", "--json").stdout)["similar"]
+    assert lines[0] == "5 patterns similar to time-banking" and len(lines) == 1 + 2 * 5
+    for rank, s in enumerate(nearest, start=1):
+        title_line, slug_line = lines[2 * rank - 1], lines[2 * rank]
+        assert title_line.startswith(f"{rank:>2}  {s['title']}  ") and title_line.endswith(f"{s['score']:.3f}")
+        assert slug_line == f"    {s['slug']} · closest: {s['chunk_id'].split('#')[1]}"
+
+
+def test_related_lists_each_target_once_with_all_its_relations(rag):
+    result = rag("related", "pull-based-replenishment")
+    assert result.exit_code == 0, result.output
+    lines = lines_of(result.stdout)
+    edges = json.loads(rag("related", "pull-based-replenishment", "--json").stdout)["related"]
+    targets = list(dict.fromkeys(e["slug"] for e in edges))
+    assert len(edges) > len(targets)  # small-batch-delivery is both enabled and complementary
+    assert [line.split(":")[0].strip() for line in lines if line.startswith("  ")] == targets
+    small = next(line for line in lines if line.startswith("  small-batch-delivery:"))
+    assert small.startswith("  small-batch-delivery: → enables 0.75, ← complementary 0.75")
