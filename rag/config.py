@@ -246,6 +246,9 @@ class RetrieverSettings:
     max_query_chars: int = 2000
     max_k: int = 100
     use_fit: bool = True  # rank with the index's own `rag fit` when it has one (False: the shipped defaults)
+    # query vectors kept for repeated queries (agents repeat themselves); 0 turns the cache off. A vector is 1.5 KB, so
+    # 4,096 of them cost 6 MB; eval/bench/efficiency.md measures the hit rate on a replayed query log.
+    query_cache: int = 4096
 
     def with_(self, **changes) -> RetrieverSettings:
         return replace(self, **changes)
@@ -272,6 +275,9 @@ class Settings:
     # throughput >= 4x) were not met there.
     batch_window_ms: float = 2.0
     batch_max: int = 32
+    # Admission control: searches held at once (running or waiting for the batcher) before the next is refused with 503
+    # and Retry-After; eval/bench/efficiency.md chose it (0: unbounded).
+    max_pending: int = 64
     milvus: MilvusSettings | None = None  # overrides a Milvus index's manifest URI; carries the token
 
     def with_(self, **changes) -> Settings:
@@ -301,6 +307,8 @@ class Settings:
             values["batch_window_ms"] = float(positive_int("RAG_BATCH_WINDOW_MS", env["RAG_BATCH_WINDOW_MS"], "milliseconds"))
         if env.get("RAG_BATCH_MAX"):
             values["batch_max"] = positive_int("RAG_BATCH_MAX", env["RAG_BATCH_MAX"], "requests")
+        if env.get("RAG_MAX_PENDING"):
+            values["max_pending"] = positive_int("RAG_MAX_PENDING", env["RAG_MAX_PENDING"], "searches")
         values["milvus"] = MilvusSettings.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

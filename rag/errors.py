@@ -118,6 +118,13 @@ class EngineUnavailable(IndexError_):
     retry_after_s: int = 5
 
 
+class Overloaded(RagError):
+    """More searches are waiting than the server admits (`max_pending`); retry shortly (HTTP 503 with Retry-After)."""
+
+    field = "query"
+    retry_after_s: int = 1
+
+
 class IndexLoading(IndexError_):
     """The server is still opening its index; it answers once loaded."""
 

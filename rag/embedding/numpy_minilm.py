@@ -145,7 +145,6 @@ class _Bert:
         reason = supported(model_path)
         if reason:
             raise ConfigError("query_encoder", f"the numpy query encoder cannot run {model_path}: it {reason}; set RAG_QUERY_ENCODER=torch")
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         config = json.loads((model_path / "config.json").read_text())
@@ -153,7 +152,7 @@ class _Bert:
         model_max = json.loads((model_path / "tokenizer_config.json").read_text()).get("model_max_length", max_seq_length)
         tokenizer.no_padding()  # tokenizer.json pads every text to 128 tokens; sentence-transformers pads per batch
         tokenizer.enable_truncation(min(max_seq_length, int(model_max)))
-        tensors = {_strip(k): v for k, v in load_file(str(model_path / "model.safetensors")).items()}
+        tensors = {_strip(k): v for k, v in mapped_tensors(model_path / "model.safetensors").items()}
         return cls(tokenizer, tensors, config)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
@@ -250,3 +249,30 @@ def _strip(key: str) -> str:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key
+
+
+_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
+
+
+def mapped_tensors(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file as read-only memory maps (no copy): every serving process of a machine shares
+    the weights' pages (the word embeddings alone are 47 MB). Layout: an 8-byte little-endian header length, the JSON
+    header ({name: {dtype, shape, data_offsets}}), then the data; offsets count from the data's start."""
+    import struct
+
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    base = 8 + length
+    out: dict[str, np.ndarray] = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = np.dtype(_DTYPES[meta["dtype"]]).newbyteorder("<")
+        start, end = meta["data_offsets"]
+        shape = tuple(meta["shape"])
+        if end == start:
+            out[name] = np.zeros(shape, dtype=dtype)
+            continue
+        out[name] = np.memmap(path, dtype=dtype, mode="r", offset=base + start, shape=shape)
+    return out

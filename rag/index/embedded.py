@@ -45,7 +45,7 @@ class EmbeddedEngine:
     @classmethod
     def open(cls, build_dir: Path, vector_settings: VectorSettings) -> EmbeddedEngine:
         vectors = VectorIndex.load(build_dir / VECTORS, vector_settings)
-        return cls(vectors, {name: LexicalIndex.load(build_dir / folder) for name, folder in BM25.items()})
+        return cls(vectors, {name: LexicalIndex.load(build_dir / folder, mmap=True) for name, folder in BM25.items()})  # shared pages
 
     def sizes(self) -> dict[str, int]:
         return {"vectors": self.vectors.size, **{name: index.size for name, index in self._fields.items()}}

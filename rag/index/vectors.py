@@ -2,6 +2,11 @@
 
 Kinds: `flat` (exact, default), `ivf` (IndexIVFFlat; `nlist`, `nprobe`), `hnsw` (IndexHNSWFlat; `m`,
 `ef_construction`, `ef_search`). The kind and its parameters are recorded in the manifest.
+
+A flat index with the BLAS kernel is opened as a read-only memory map of the vectors inside its FAISS file (an
+IndexFlatIP file ends with its n x d float32 codes), not read into memory: every serving process of one machine (`rag
+serve --workers N`) shares the same page-cache pages, and a selective filter scores only its rows with numpy. FAISS
+itself is loaded only for the other kinds and kernels (its IO_FLAG_MMAP reads a flat index into memory anyway).
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ from rag.config import VectorSettings
 BLAS_MIN_SHARE = 0.35
 
 
+FLAT_FOURCC = b"IxFI"  # faiss's tag of an IndexFlatIP file
+
+
 class VectorIndex:
-    def __init__(self, index, settings: VectorSettings):
-        self.index = index
+    def __init__(self, index, settings: VectorSettings, mapped: np.ndarray | None = None):
+        self.index = index  # the FAISS index (None when the vectors are only memory-mapped)
         self.settings = settings
+        self._mapped = mapped
 
     @property
     def size(self) -> int:
-        return int(self.index.ntotal)
+        return len(self._mapped) if self._mapped is not None else int(self.index.ntotal)
 
     @property
     def dimension(self) -> int:
-        return int(self.index.d)
+        return int(self._mapped.shape[1]) if self._mapped is not None else int(self.index.d)
 
     @classmethod
     def build(cls, vectors: np.ndarray, settings: VectorSettings = VectorSettings()) -> VectorIndex:
@@ -66,6 +75,8 @@ class VectorIndex:
 
     def matrix(self) -> np.ndarray:
         """The stored vectors of a flat index as a read-only (n, d) float32 view (no copy)."""
+        if self._mapped is not None:
+            return self._mapped
         import faiss
 
         if self.size == 0:
@@ -101,6 +112,8 @@ class VectorIndex:
         return out
 
     def _faiss(self, query: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if self.index is None:  # memory-mapped flat vectors: score only the rows the filter keeps
+            return self._subset(query, k, mask)
         import faiss
 
         params = self._params()
@@ -111,6 +124,14 @@ class VectorIndex:
         scores, rows = self.index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params)
         keep = rows[0] >= 0
         return scores[0][keep], rows[0][keep]
+
+    def _subset(self, query: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(mask) if mask is not None else np.arange(self.size)
+        scores = self.matrix()[rows] @ query.reshape(-1).astype(np.float32)
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
+        top = top[np.lexsort((rows[top], -scores[top]))]
+        return scores[top].astype(np.float32), rows[top].astype(np.int64)
 
     def _params(self):
         import faiss
@@ -138,9 +159,36 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path, settings: VectorSettings) -> VectorIndex:
+        if settings.kind == "flat" and settings.kernel == "blas":
+            mapped = _map_flat(Path(path))
+            if mapped is not None:
+                return cls(None, settings, mapped)
         import faiss
 
         index: Any = faiss.read_index(str(path))
         if settings.kind == "ivf":
             index.make_direct_map()
         return cls(index, settings)
+
+
+def _map_flat(path: Path) -> np.ndarray | None:
+    """The vectors of an IndexFlatIP file as a read-only memory map, or None when the file is not laid out as expected
+    (then FAISS reads it). Layout (faiss/impl/index_write.cpp): "IxFI", d (int32), ntotal (int64), two unused int64,
+    is_trained (uint8), metric (int32), then the codes as a size-prefixed vector: the file's last ntotal x d floats."""
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4 + 4 + 8)
+        if len(head) < 16 or head[:4] != FLAT_FOURCC:
+            return None
+        d, n = struct.unpack("<iq", head[4:16])
+        size = path.stat().st_size
+        offset = size - n * d * 4
+        if d <= 0 or n < 0 or offset < 16:
+            return None
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        return np.memmap(path, dtype=np.float32, mode="r", offset=offset, shape=(n, d))
+    except (OSError, ValueError, struct.error):
+        return None

@@ -8,9 +8,12 @@ each signal's rank and raw score and the passages that matched.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +68,55 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+@contextlib.contextmanager
+def timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    """Adds a stage's wall milliseconds to `timings[stage]` and the calling thread's CPU milliseconds to
+    `timings["cpu_" + stage]` (the bench breaks a request's CPU down by stage with them)."""
+    if timings is None:
+        yield
+        return
+    wall, cpu = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - wall) * 1000
+        timings[f"cpu_{stage}"] = timings.get(f"cpu_{stage}", 0.0) + (time.thread_time() - cpu) * 1000
+
+
+class VectorCache:
+    """The vectors of the most recently encoded query texts (least recently used evicted first), for every thread."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[str, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, text: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        if self.size <= 0:
+            return None
+        with self._lock:
+            found = self._items.get(text)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(text)
+            self.hits += 1
+            return found
+
+    def put(self, text: str, vectors: tuple[np.ndarray, np.ndarray | None]) -> None:
+        if self.size <= 0:
+            return
+        for array in vectors:
+            if array is not None:
+                array.setflags(write=False)  # shared by every later query of the same text: never written
+        with self._lock:
+            self._items[text] = vectors
+            self._items.move_to_end(text)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Ranking:
     """A query's ranking before hits are made: each signal's run, the fused (row, score) list best-first (learned
@@ -103,6 +155,7 @@ class Retriever:
         self.masks = FilterMasks(index.patterns)
         self.ranker = (ranker or default_ranker()) if self.settings.fusion == "learned" else None
         self.features = features  # the learned features to compute (None: those the ranker weighs); the lab computes all
+        self.cache = VectorCache(self.settings.query_cache)
         self.extractor = self._extractor() if self.ranker is not None else None
         self.signals: dict[str, Signal] = {
             name: cls(index, self.settings) for name, cls in SIGNALS.items() if self.settings.weights.get(name, 0) > 0
@@ -185,27 +238,38 @@ class Retriever:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         if self.needs_vector and query.vector is None:
-            clock = time.perf_counter()
-            query = self.encode([query])[0]
-            timings["encode"] = (time.perf_counter() - clock) * 1000
+            with timed(timings, "encode"):
+                query = self.encode([query])[0]
         return self._finish(query, timings, started)
 
     def encode(self, queries: Sequence[PreparedQuery]) -> list[PreparedQuery]:
         """The queries with their vectors, and (when the learned fusion reads them) the vectors of a narrative query's
-        sentences, all in one encoder pass."""
+        sentences, all in one encoder pass; a query text encoded before comes from the cache of query vectors."""
         wants_sentences = self.extractor is not None and self.extractor.needs_sentences
-        parts = [q.sentences if wants_sentences else () for q in queries]
-        texts = [q.text for q in queries] + [s for sentences in parts for s in sentences]
+        found: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        for i, q in enumerate(queries):
+            hit = self.cache.get(q.text)
+            if hit is not None:
+                found[i] = hit
+        todo = [i for i in range(len(queries)) if i not in found]
+        parts = {i: queries[i].sentences if wants_sentences else () for i in todo}
+        texts = [queries[i].text for i in todo] + [s for i in todo for s in parts[i]]
         if len(texts) == 1:
-            return [queries[0].with_vector(self.embedder.encode_query(texts[0]))]
-        vectors = self.embedder.encode(texts)
-        out, at = [], len(queries)
-        for q, vector, sentences in zip(queries, vectors, parts):
+            found[todo[0]] = (self.embedder.encode_query(texts[0]), None)
+        elif texts:
+            vectors = self.embedder.encode(texts)
+            at = len(todo)
+            for n, i in enumerate(todo):
+                sentences = vectors[at : at + len(parts[i])] if parts[i] else None
+                at += len(parts[i])
+                found[i] = (vectors[n], sentences)
+        out = []
+        for i, q in enumerate(queries):
+            vector, sentences = found[i]
+            if i in parts:
+                self.cache.put(q.text, (vector, sentences))
             q = q.with_vector(vector)
-            if sentences:
-                q = q.with_sentences(vectors[at : at + len(sentences)])
-                at += len(sentences)
-            out.append(q)
+            out.append(q.with_sentences(sentences) if sentences is not None else q)
         return out
 
     def run_many(self, queries: Sequence[PreparedQuery]) -> list[Results | RagError]:
@@ -214,40 +278,41 @@ class Retriever:
         `run` alone) or its own error; timings say the batch size."""
         started = time.perf_counter()
         queries = list(queries)
-        encode_ms = dense_ms = 0.0
+        batch: dict[str, float] = {}
         if queries and self.needs_vector:
-            clock = time.perf_counter()
-            queries = self.encode(queries)
-            vectors = np.stack([q.vector for q in queries if q.vector is not None])
-            encode_ms = (time.perf_counter() - clock) * 1000
+            with timed(batch, "encode"):
+                queries = self.encode(queries)
+                vectors = np.stack([q.vector for q in queries if q.vector is not None])
             if "dense" in self.signals:
-                clock = time.perf_counter()
-                by_filter: dict[Filters, list[int]] = {}
-                for n, q in enumerate(queries):
-                    by_filter.setdefault(q.filters, []).append(n)
-                for members in by_filter.values():
-                    found = self.index.engine.dense(vectors[members], self.settings.dense_candidates, queries[members[0]].selection)
-                    for n, hits in zip(members, found):
-                        queries[n] = queries[n].with_dense(hits)
-                dense_ms = (time.perf_counter() - clock) * 1000
+                with timed(batch, "dense_batch"):
+                    queries = self._dense_batch(queries, vectors)
         out: list[Results | RagError] = []
         for q in queries:
-            timings = {"batch": float(len(queries)), "encode": encode_ms, "dense_batch": dense_ms}
+            timings = {"batch": float(len(queries)), **{name: ms / len(queries) for name, ms in batch.items()}}  # a share per query
             try:
                 out.append(self._finish(q, timings, started))
             except RagError as exc:
                 out.append(exc)
         return out
 
+    def _dense_batch(self, queries: list[PreparedQuery], vectors: np.ndarray) -> list[PreparedQuery]:
+        """One vector search per distinct filter serves all of its queries of a batch."""
+        by_filter: dict[Filters, list[int]] = {}
+        for n, q in enumerate(queries):
+            by_filter.setdefault(q.filters, []).append(n)
+        for members in by_filter.values():
+            found = self.index.engine.dense(vectors[members], self.settings.dense_candidates, queries[members[0]].selection)
+            for n, hits in zip(members, found):
+                queries[n] = queries[n].with_dense(hits)
+        return queries
+
     # -- stages -----------------------------------------------------------------------------------
     def signal_runs(self, query: PreparedQuery, timings: dict[str, float] | None = None) -> dict[str, SignalRun]:
         """Every enabled signal's run (filters applied before each cut), timed per signal."""
         runs: dict[str, SignalRun] = {}
         for name, signal in self.signals.items():
-            clock = time.perf_counter()
-            runs[name] = signal.rank(query)
-            if timings is not None:
-                timings[name] = (time.perf_counter() - clock) * 1000
+            with timed(timings, name):
+                runs[name] = signal.rank(query)
         return runs
 
     def fuse(self, runs: dict[str, SignalRun]) -> tuple[list[tuple[int, float]], list[int]]:
@@ -282,11 +347,9 @@ class Retriever:
         runs = self.signal_runs(query, timings)
         fused, pinned = self.fuse(runs)
         if self.ranker is not None:
-            clock = time.perf_counter()
-            rows, X = self.candidate_features(query, runs, fused)
-            fused = ranked(dict(zip(rows.tolist(), self.ranker.score(X).tolist())))
-            if timings is not None:
-                timings["learned"] = (time.perf_counter() - clock) * 1000
+            with timed(timings, "learned"):
+                rows, X = self.candidate_features(query, runs, fused)
+                fused = ranked(dict(zip(rows.tolist(), self.ranker.score(X).tolist())))
         return Ranking(runs, fused, pinned)
 
     def _extractor(self) -> FeatureExtractor:
@@ -313,26 +376,16 @@ class Retriever:
         fused_score = dict(ranking.fused)
         pinned = set(ranking.pinned)
         ranked_rows = [row for row, _ in leaders]
-        relevance = self.calibration.relevance(
-            [fused_score.get(row, 0.0) for row in ranked_rows],
-            [row in pinned for row in ranked_rows],
-            query_features(ranked_rows, ranking.runs, query, len(self.index.patterns)),
-        )
-        evidence = evidence_for(self.index, rows, ranking.runs, query.tokens, self.settings)
-        hits = tuple(
-            self._hit(
-                query.offset + n + 1,
-                row,
-                fused_score.get(row, 0.0),
-                ranking.runs,
-                query.reader,
-                absorbed,
-                row in pinned,
-                float(relevance[query.offset + n]),
-                evidence[n],
+        with timed(timings, "calibration"):
+            relevance = self.calibration.relevance(
+                [fused_score.get(row, 0.0) for row in ranked_rows],
+                [row in pinned for row in ranked_rows],
+                query_features(ranked_rows, ranking.runs, query, len(self.index.patterns)),
             )
-            for n, (row, absorbed) in enumerate(page)
-        )
+        with timed(timings, "evidence"):
+            evidence = evidence_for(self.index, rows, ranking.runs, query.tokens, self.settings)
+        with timed(timings, "records"):
+            hits = self._hits(query, page, fused_score, ranking, pinned, relevance, evidence)
         timings["total"] = (time.perf_counter() - started) * 1000
         s = self.settings
         threshold = self.calibration.threshold
@@ -349,6 +402,24 @@ class Retriever:
             relevance_threshold=round(threshold, 6),
             offset=query.offset,
             next_offset=query.k if more else None,
+        )
+
+    def _hits(
+        self, query: PreparedQuery, page, fused_score: dict, ranking: Ranking, pinned: set, relevance: np.ndarray, evidence
+    ) -> tuple[Hit, ...]:
+        return tuple(
+            self._hit(
+                query.offset + n + 1,
+                row,
+                fused_score.get(row, 0.0),
+                ranking.runs,
+                query.reader,
+                absorbed,
+                row in pinned,
+                float(relevance[query.offset + n]),
+                evidence[n],
+            )
+            for n, (row, absorbed) in enumerate(page)
         )
 
     def _hit(

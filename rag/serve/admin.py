@@ -7,6 +7,7 @@ one to serve.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rag.config import BuildSettings, MilvusSettings, RetrieverSettings
@@ -33,7 +34,9 @@ def reload(
     if batching is None and state is not None and state.batcher is not None:
         batching = (state.batcher.window_s * 1000.0, state.batcher.max_batch)
     if batching is not None:  # the new version batches as the old one did
-        return fresh.with_batching(*batching)
+        fresh = fresh.with_batching(*batching)
+    if state is not None and state.admission is not None:  # and keeps the same bound (the searches it holds now)
+        fresh = replace(fresh, admission=state.admission)
     return fresh
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from rag.errors import Overloaded
 from rag.serve.metrics import BATCH_SIZE, QUEUE_DEPTH
 
 IDLE_EXIT_S = 30.0  # a worker without requests for this long exits (a new one starts with the next request)
@@ -86,3 +87,33 @@ class MicroBatcher(Generic[Item, Result]):
             self.requests += len(batch)
             for (_, future), result in zip(batch, results):
                 future.set_result(result)
+
+
+class Admission:
+    """A bound on the searches a server holds at once (running or waiting for the micro-batcher): past `limit`, a search
+    is refused at once with `Overloaded` (503 with Retry-After) instead of queueing, so latency stays bounded under any
+    load. One object per server, shared by every state it serves (a reload keeps the count)."""
+
+    def __init__(self, limit: int):
+        if limit < 1:
+            raise ValueError("the admission limit must be at least 1")
+        self.limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    def __enter__(self) -> Admission:
+        with self._lock:
+            if self._held >= self.limit:
+                self.refused += 1
+                raise Overloaded(f"the server is answering {self.limit} searches already; retry in {Overloaded.retry_after_s} s")
+            self._held += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._held -= 1

@@ -21,7 +21,7 @@ from rag.records.results import Results
 from rag.search.graph import Graph
 from rag.search.query import PreparedQuery
 from rag.search.retriever import Retriever
-from rag.serve.batching import MicroBatcher
+from rag.serve.batching import Admission, MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class State:
     loaded_at: float
     sorted_slugs: tuple[str, ...] = ()  # for cheap "did you mean" suggestions
     batcher: MicroBatcher | None = None  # concurrent searches share encoder passes (None: each alone)
+    admission: Admission | None = None  # a bound on searches held at once (None: unbounded)
     milvus: MilvusSettings | None = None  # a Milvus index's URI override and credentials (kept for reloads)
 
     def with_batching(self, window_ms: float, max_batch: int) -> State:
@@ -47,6 +48,14 @@ class State:
         if self.batcher is not None:
             return self
         return replace(self, batcher=MicroBatcher(run_batch, window_ms / 1000.0, max_batch))
+
+    def with_admission(self, limit: int | None) -> State:
+        """This state refusing searches past `limit` held at once (None or 0: unbounded); keeps an existing bound object."""
+        if not limit:
+            return replace(self, admission=None) if self.admission is not None else self
+        if self.admission is not None and self.admission.limit == limit:
+            return self
+        return replace(self, admission=Admission(limit))
 
     @property
     def version(self) -> str:
@@ -85,7 +94,13 @@ class State:
         model_token_counter()
 
     def search(self, query: PreparedQuery) -> Results:
-        """A prepared query's results, through the micro-batcher when there is one."""
+        """A prepared query's results, through the micro-batcher when there is one, within the admission bound."""
+        if self.admission is None:
+            return self._search(query)
+        with self.admission:
+            return self._search(query)
+
+    def _search(self, query: PreparedQuery) -> Results:
         if self.batcher is not None:
             return self.batcher.submit((self.retriever, query))
         return self.retriever.run(query)

@@ -56,7 +56,7 @@ def create_app(
     def load_in_background(app: FastAPI) -> None:
         try:
             loaded = State.load(settings.index_dir, encoder(), settings.retriever, warm=False, milvus=settings.milvus)
-            swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max))
+            swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max).with_admission(settings.max_pending))
             loaded.warm()
         except Exception as exc:  # reported by /health and every route; the server keeps answering
             log.error("cannot serve %s: %s", settings.index_dir, exc)
@@ -73,7 +73,7 @@ def create_app(
                 loaded = await anyio.to_thread.run_sync(
                     lambda: State.load(settings.index_dir, encoder(), settings.retriever, milvus=settings.milvus)
                 )
-                swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max))
+                swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max).with_admission(settings.max_pending))
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
         async with mcp_http.run():
@@ -91,7 +91,7 @@ def create_app(
     app.state.rag = None
     app.state.load_error = None
     if state is not None:
-        swap_state(app, state.with_batching(settings.batch_window_ms, settings.batch_max))
+        swap_state(app, state.with_batching(settings.batch_window_ms, settings.batch_max).with_admission(settings.max_pending))
     app.state.embedder_factory = encoder
     app.state.mcp_http = None
     app.state.settings = settings

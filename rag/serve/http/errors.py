@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import EngineUnavailable, IndexError_, IndexLoading, PatternNotFound, QueryError, UnknownFilterValue
+from rag.errors import EngineUnavailable, IndexError_, IndexLoading, Overloaded, PatternNotFound, QueryError, UnknownFilterValue
 from rag.search.retriever import EMPTY_QUERY
 from rag.serve.metrics import ERRORS
 from rag.serve.service import SLUG_RULE
@@ -74,6 +74,13 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EngineUnavailable)
     async def _engine(request: Request, exc: EngineUnavailable) -> JSONResponse:
         ERRORS.labels("engine").inc()
+        response = error_response(503, str(exc), exc.field)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        ERRORS.labels("overloaded").inc()
         response = error_response(503, str(exc), exc.field)
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
