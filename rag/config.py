@@ -278,6 +278,7 @@ class Settings:
     # Admission control: searches held at once (running or waiting for the batcher) before the next is refused with 503
     # and Retry-After; eval/bench/efficiency.md chose it (0: unbounded).
     max_pending: int = 64
+    workers: int = 1  # server processes behind one port (rag serve --workers, RAG_WORKERS)
     milvus: MilvusSettings | None = None  # overrides a Milvus index's manifest URI; carries the token
 
     def with_(self, **changes) -> Settings:
@@ -307,6 +308,8 @@ class Settings:
             values["batch_window_ms"] = float(positive_int("RAG_BATCH_WINDOW_MS", env["RAG_BATCH_WINDOW_MS"], "milliseconds"))
         if env.get("RAG_BATCH_MAX"):
             values["batch_max"] = positive_int("RAG_BATCH_MAX", env["RAG_BATCH_MAX"], "requests")
+        if env.get("RAG_WORKERS"):
+            values["workers"] = positive_int("RAG_WORKERS", env["RAG_WORKERS"], "processes")
         if env.get("RAG_MAX_PENDING"):
             values["max_pending"] = positive_int("RAG_MAX_PENDING", env["RAG_MAX_PENDING"], "searches")
         values["milvus"] = MilvusSettings.from_env(env)

@@ -17,6 +17,10 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
     index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index directory (default index/, or $RAG_INDEX_DIR).")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text (default) or json: one JSON object per log line.")] = "text",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="Server processes behind the one port, sharing the index's pages (default 1)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (and MCP over streamable HTTP at /mcp). Settings also come from RAG_* variables.
 
@@ -26,7 +30,7 @@ def serve(
     if log_format not in ("text", "json"):
         fail(f"--log-format must be text or json, got {log_format!r}")
     try:
-        settings = Settings.from_env(os.environ, index_dir=index_dir, host=host, port=port)
+        settings = Settings.from_env(os.environ, index_dir=index_dir, host=host, port=port, workers=workers)
     except ValueError as exc:  # the message starts with the variable's name
         fail(str(exc))
     taken = port_taken(settings.host, settings.port)
@@ -54,9 +58,59 @@ def serve(
         f"the index is open",
         err=True,
     )
+    if settings.workers > 1:
+        _serve_workers(settings, log_format)
+        return
     app = create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True)
     # log_config None: the root logger's handlers (setup_logging, configure_logging) format uvicorn's lines too
     _hinting_server(server_config(app, settings.host, settings.port, log_config=None)).run()
+
+
+def _serve_workers(settings, log_format: str) -> None:
+    """N worker processes behind the one port (uvicorn's supervisor, spawned, the socket bound here): each opens the
+    index itself, its vectors, BM25 arrays and model weights memory-mapped, so the workers share those pages. A reload or
+    reindex answered by one worker reaches the others through the index folder's generation file (rag.serve.http.app);
+    /metrics aggregates every worker (prometheus-client's multiprocess folder)."""
+    import shutil
+    import tempfile
+
+    from uvicorn.supervisors import Multiprocess
+
+    from rag.serve.http.server import config as server_config
+
+    metrics_dir = tempfile.mkdtemp(prefix="rag-metrics-")
+    os.environ.update(
+        {
+            "RAG_INDEX_DIR": str(settings.index_dir),
+            "RAG_WORKERS": str(settings.workers),
+            "RAG_LOG_FORMAT": log_format,
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX") or str(os.environ.get("RAG_MALLOC_ARENA_MAX") or MALLOC_ARENAS),
+        }
+    )
+    config = server_config(
+        "rag.cli.serving:app_from_environment", settings.host, settings.port, factory=True, workers=settings.workers, log_config=None
+    )
+    sock = config.bind_socket()
+    body = '{"query": "our shelves are full of stock nobody ordered", "k": 3}'
+    curl = f"curl -s -X POST http://{settings.host}:{settings.port}/search -H 'content-type: application/json' -d '{body}'"
+    typer.echo(f"ready ({settings.workers} workers); try: {curl}", err=True)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def app_from_environment():
+    """The app of one worker process of `rag serve --workers N` (uvicorn calls this factory in each spawned process)."""
+    from rag.config import Settings
+    from rag.serve.http import create_app
+    from rag.serve.http.observe import configure_logging
+
+    setup_logging()
+    configure_logging(os.environ.get("RAG_LOG_FORMAT", "text"))
+    settings = Settings.from_env(os.environ)
+    return create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True)
 
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core); freed memory then stays in arenas that

@@ -18,14 +18,21 @@ REQUESTS = Counter(
 LATENCY = Histogram("rag_http_request_seconds", "Time to answer an HTTP request, by route template.", ["route"], buckets=LATENCY_BUCKETS)
 BATCH_SIZE = Histogram("rag_batch_size", "Searches per micro-batch.", buckets=(1, 2, 4, 8, 16, 32, 64))
 QUEUE_DEPTH = Gauge("rag_batch_queue_depth", "Searches waiting for the micro-batcher.", multiprocess_mode="livesum")
-INDEX_INFO = Gauge("rag_index_info", "The served index version (value 1).", ["index_version", "engine"], multiprocess_mode="liveall")
+INDEX_INFO = Gauge(
+    "rag_index_info", "The served index version (1; a version served before 0).", ["index_version", "engine"], multiprocess_mode="liveall"
+)
 INDEX_BUILT = Gauge("rag_index_built_timestamp_seconds", "When the served index was built (Unix time).", multiprocess_mode="livemax")
 ERRORS = Counter("rag_errors_total", "Errors of the encoder or the search engine answered as 5xx, by kind.", ["kind"])
 
 
+_SERVED: list[tuple[str, str]] = []  # the labels of the version served before (multiprocess mode cannot clear labels)
+
+
 def served(index_version: str, engine: str, built_at: str) -> None:
-    """Record the index a process serves from now on (called at load and after every swap)."""
-    INDEX_INFO.clear()
+    """Record the index a process serves from now on (called at load and after every swap): value 1, the previous 0."""
+    for labels in _SERVED:
+        INDEX_INFO.labels(*labels).set(0)
+    _SERVED[:] = [(index_version, engine)]
     INDEX_INFO.labels(index_version, engine).set(1)
     try:
         INDEX_BUILT.set(calendar.timegm(time.strptime(built_at, "%Y-%m-%dT%H:%M:%SZ")))

@@ -439,6 +439,7 @@ class HealthResponse(BaseModel):
         "(RAG_QUERY_ENCODER).",
     )
     detail: str | None = Field(None, description="Why the server cannot serve (status error or degraded).")
+    worker: int | None = Field(None, description="The process that answered (one of several with `rag serve --workers N`).")
 
 
 class LiveResponse(BaseModel):

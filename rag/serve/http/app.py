@@ -25,7 +25,7 @@ from rag.serve.http.errors import add_error_handlers
 from rag.serve.http.limits import BodyLimit
 from rag.serve.http.observe import Observe
 from rag.serve.http.routes import admin, context, meta, patterns, search
-from rag.serve.http.state import swap_state
+from rag.serve.http.state import follow, swap_state
 from rag.serve.state import State
 
 __all__ = ["create_app", "swap_state"]
@@ -62,6 +62,14 @@ def create_app(
             log.error("cannot serve %s: %s", settings.index_dir, exc)
             app.state.load_error = exc
 
+    def reload_served(current: State | None) -> State:
+        from rag.serve.admin import reload
+
+        limits = (settings.batch_window_ms, settings.batch_max)
+        return reload(current, settings.index_dir, encoder(), settings.retriever, settings.milvus, limits).with_admission(
+            settings.max_pending
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.rag is None:
@@ -74,10 +82,14 @@ def create_app(
                     lambda: State.load(settings.index_dir, encoder(), settings.retriever, milvus=settings.milvus)
                 )
                 swap_state(app, loaded.with_batching(settings.batch_window_ms, settings.batch_max).with_admission(settings.max_pending))
+        stop = threading.Event()
+        if settings.workers > 1:  # one of several workers: follow the build another worker announces after a swap
+            threading.Thread(target=follow, args=(app, reload_served, stop), name="rag-follow", daemon=True).start()
         mcp_http = _mcp_transport(app, settings)
         app.state.mcp_http = mcp_http
         async with mcp_http.run():
             yield
+        stop.set()
         app.state.mcp_http = None
 
     app = FastAPI(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.errors import IndexError_, LibraryError, RebuildError, ShrinkRefused, StorageError
 from rag.serve import admin
-from rag.serve.http.state import swap_state
+from rag.serve.http.state import announce, swap_state
 from rag.serve.state import State
 from rag.serve.wire import ErrorResponse
 
@@ -100,6 +100,8 @@ def _swap(
 ) -> AdminResponse:
     if new is not previous:
         swap_state(request.app, new)
+        if request.app.state.settings.workers > 1:  # the other workers of this server follow
+            announce(request.app.state.settings.index_dir, new.version)
         log.info("%s: now serving index %s (was %s)", action, new.version, previous.version if previous else "nothing")
     return AdminResponse(
         action=action,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -70,7 +71,9 @@ def _health(request: Request) -> HealthResponse:
     state = request.app.state.rag
     if state is None:
         failed = request.app.state.load_error
-        return HealthResponse(status="error", detail=str(failed)) if failed is not None else HealthResponse(status="loading")
+        if failed is not None:
+            return HealthResponse(status="error", detail=str(failed), worker=os.getpid())
+        return HealthResponse(status="loading", worker=os.getpid())
     engine = state.index.engine.health()
     embedder = state.retriever.embedder
     loaded = embedder.loaded
@@ -84,6 +87,7 @@ def _health(request: Request) -> HealthResponse:
         device=embedder.device if loaded else None,  # asked only once loaded: resolving "auto" imports torch
         query_encoder=embedder.runtime,
         detail=engine.detail,
+        worker=os.getpid(),
     )
 
 
