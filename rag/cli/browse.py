@@ -61,8 +61,9 @@ def context(
 ) -> None:
     """A context pack: the best sections of the top patterns as Markdown, each cited slug#section, within a token budget.
 
-    The Markdown goes to stdout (paragraphs wrapped to the terminal; --json has it as built); a one-line
-    account of the budget to stderr."""
+    Only patterns whose relevance clears the pack's floor (the no-good-match threshold) give passages. The Markdown goes
+    to stdout (paragraphs wrapped to the terminal; --json has it as built); a one-line account of the budget and the floor
+    to stderr."""
     from rag.records.filters import Filters
     from rag.serve import service
     from rag.serve.wire import ContextResponse
@@ -75,8 +76,10 @@ def context(
     from rag.cli.render import markdown_lines, width
 
     typer.echo("\n".join(markdown_lines(pack.markdown, width())))
+    passages, patterns = len(pack.passages), len(pack.patterns)
     typer.echo(
-        f"{pack.tokens} of {pack.budget_tokens} tokens: {len(pack.passages)} passages from {len(pack.patterns)} patterns"
-        f" ({pack.skipped} left out for lack of budget); index {pack.index_version}",
+        f"{pack.tokens} of {pack.budget_tokens} tokens: {passages} passage{'s' if passages != 1 else ''} from {patterns} pattern"
+        f"{'s' if patterns != 1 else ''} ({pack.skipped} left out for lack of budget); only patterns with relevance at least"
+        f" {pack.relevance_floor:.2f} ({len(pack.below_floor)} below it left out); index {pack.index_version}",
         err=True,
     )

@@ -148,6 +148,24 @@ def test_a_situation_query_shows_the_expected_pattern_first_with_highlighted_evi
     assert_clean(recorder)
 
 
+def test_keyword_passages_are_labelled_as_search_hints_and_come_last(tab, api):
+    """The tension chunk carries the pattern's search keywords: among "Matched passages" it is labelled as a search hint
+    and shown after the passages to read (issue 28)."""
+    page, recorder = tab
+    page.goto("/")
+    search(page, SITUATION)
+    hits = api.post("/search", json={"query": SITUATION, "k": 10}).json()["hits"]
+    hinted = [h for h in hits if any(e["role"] == "tension" for e in h["evidence"])]
+    assert hinted, "no hit of this query matched a tension chunk"
+    for hit in hinted:
+        shown = page.locator(f'#results > li.hit[data-slug="{hit["slug"]}"] .evidence li')
+        heads = shown.locator(".passage-head").evaluate_all("els => els.map(e => e.textContent)")  # "more" is folded
+        assert heads[-1].startswith("Search hints (tension and keywords)")
+        assert not any("Search hints" in head for head in heads[:-1])
+    assert "Primary tension and keywords" not in page.locator("#results").text_content()
+    assert_clean(recorder)
+
+
 def test_a_filter_narrows_the_results_and_the_url_and_back_restores_them(tab, api):
     page, recorder = tab
     query = "we keep starting work and finishing nothing"
@@ -294,7 +312,11 @@ def test_opening_a_pattern_shows_its_sections_graph_and_similar_and_a_related_li
 
     related = api.get(f"/patterns/{EXPECTED}/related").json()["related"]
     edges = page.locator(".graph li.edge")
-    assert edges.count() == len(related)
+    targets = list(dict.fromkeys(e["slug"] for e in related))
+    assert len(targets) < len(related)  # small-batch-delivery is both enabled and complementary: shown once (issue 28)
+    assert edges.evaluate_all("items => items.map(li => li.dataset.slug)") == targets
+    both = page.locator('.graph li.edge[data-slug="small-batch-delivery"]')
+    assert both.locator(".relation").all_inner_texts() == ["→ enables", "← complementary"]
     graph = page.locator(".graph").inner_text()
     assert "complementary" in graph and "enables" in graph and "incoming" in graph and "outgoing" in graph
     similar = api.get(f"/patterns/{EXPECTED}/similar", params={"k": 6}).json()["similar"]

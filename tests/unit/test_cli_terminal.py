@@ -109,6 +109,9 @@ def test_context_prints_a_cited_pack_within_its_budget(rag):
     assert int(tokens) <= int(budget) == 600
     body = json.loads(rag("context", SHELVES, "--budget", "600", "--json").stdout)
     assert body["budget_tokens"] == 600 and body["passages"]
+    # the pack's relevance floor, stated on stderr and in the JSON (issue 28)
+    assert 0 < body["relevance_floor"] < 1 and {p["slug"] for p in body["passages"]}.isdisjoint(body["below_floor"])
+    assert f"only patterns with relevance at least {body['relevance_floor']:.2f} (" in " ".join(result.stderr.split())
 
 
 def test_help_texts_point_to_facets_and_fit_80_columns(rag):

@@ -125,8 +125,12 @@ def test_one_line_is_the_first_sentence_cut_at_a_word():
 
 
 def test_a_search_with_no_good_match_and_a_later_page_say_so(fake_retriever):
-    _, text = lean.search_answer(fake_retriever.search("xyzzy plugh", k=2), analyze("xyzzy plugh"))
-    assert text.splitlines()[0].startswith("No good match in this library (best relevance below 0.06); 2 patterns, the closest first.")
+    nothing = fake_retriever.search("xyzzy plugh", k=2)
+    _, text = lean.search_answer(nothing, analyze("xyzzy plugh"))
+    threshold = f"{nothing.relevance_threshold:.2f}"
+    assert text.splitlines()[0].startswith(
+        f"No good match in this library (best relevance below {threshold}); 2 patterns, the closest first."
+    )
     page = fake_retriever.search(SHELVES, k=2, offset=2)
     data, text = lean.search_answer(page, analyze(SHELVES))
     assert text.splitlines()[0].startswith("Patterns 3-4, best first;") and text.splitlines()[0].endswith("Next page: offset=4.")
@@ -222,9 +226,14 @@ def test_every_tool_answers_in_its_text_too(fake_state, fake_retriever):
     assert "statuses: stable 25" in facets.content[0].text
 
     passages = pack.structured_content["passages"]
-    floor = fake_retriever.search(SHELVES, k=1).relevance_threshold
-    assert pack.structured_content["relevance_floor"] == round(floor, 2)
-    assert pack.content[0].text.splitlines()[0].endswith(f"tokens; only patterns with relevance at least {floor:.2f}.")
+    hits = fake_retriever.search(SHELVES, k=5)
+    floor, below = hits.relevance_threshold, sum(h.relevance < hits.relevance_threshold for h in hits.hits)
+    assert pack.structured_content["relevance_floor"] == round(floor, 2) and 0 < below < 5
+    assert (
+        pack.content[0]
+        .text.splitlines()[0]
+        .endswith(f"tokens; only patterns with relevance at least {floor:.2f} ({below} below it left out).")
+    )
     for p in passages:
         assert f"[{p['cite']}]\n{p['text'].strip()}" in pack.content[0].text
     assert (

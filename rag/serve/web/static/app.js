@@ -289,12 +289,23 @@
     return el("span", { class: "relevance" }, `fused score ${fmt(hit.score, 3)}`);
   }
 
+  // The tension chunk also carries the pattern's search keywords: a hint for retrieval, not a passage to read.
+  // It is labelled as such and shown after the prose passages that matched.
+  const KEYWORD_ROLES = new Set(["tension"]);
+
   function renderHit(hit, terms, context, fusion) {
-    const evidence = hit.evidence || [];
+    const found = hit.evidence || [];
+    const evidence = [...found.filter((e) => !KEYWORD_ROLES.has(e.role)), ...found.filter((e) => KEYWORD_ROLES.has(e.role))];
     const retrievers = Object.entries(hit.retrievers || {});
-    const passage = (e) => el("li", {},
-      el("p", { class: "passage-head" }, el("a", { href: patternUrl(hit.slug, context, e.chunk_id.split("#")[1]), "data-nav": "" }, e.section), " ", citeButton(e.chunk_id)),
-      el("p", { class: "snippet" }, highlight(e.snippet || "", terms)));
+    const passage = (e) => {
+      const hint = KEYWORD_ROLES.has(e.role);
+      return el("li", hint ? { class: "keyword-hint" } : {},
+        el("p", { class: "passage-head" },
+          hint ? el("span", { class: "hint", title: "The pattern's tension and search keywords, which helped find it" }, "Search hints (tension and keywords)")
+            : el("a", { href: patternUrl(hit.slug, context, e.chunk_id.split("#")[1]), "data-nav": "" }, e.section),
+          " ", citeButton(e.chunk_id)),
+        el("p", { class: "snippet" }, highlight(e.snippet || "", terms)));
+    };
     const [best, ...more] = evidence;
     return el("li", { class: hit.pinned ? "hit pinned" : "hit", "data-slug": hit.slug },
       el("div", { class: "hit-head" },
@@ -413,14 +424,19 @@
     const edges = related.value.related || [];
     const resolved = new Set(edges.filter((e) => e.direction !== "incoming").map((e) => `${e.slug} ${e.kind}`));
     const dangling = (p.relationships || []).filter((r) => r.target !== p.slug && !resolved.has(`${r.target} ${r.kind}`));
-    const items = edges.map((e) => {
-      const unresolved = e.resolved === false || e.dangling === true;
-      return el("li", { class: unresolved ? "edge dangling" : "edge" },
-        el("span", { class: "relation" }, el("span", { "aria-hidden": "true" }, ARROWS[e.direction] || ""), ` ${e.relation.replace(/_/g, " ")}`),
+    const targets = new Map(); // each related pattern once, with all its relations (enables and complementary, say)
+    for (const e of edges) targets.set(e.slug, [...(targets.get(e.slug) || []), e]);
+    const items = [...targets.values()].map((group) => {
+      const e = group[0];
+      const unresolved = group.some((g) => g.resolved === false || g.dangling === true);
+      const label = (g) => g.relation.replace(/_/g, " ");
+      return el("li", { class: unresolved ? "edge dangling" : "edge", "data-slug": e.slug },
+        group.map((g, i) => [i ? ", " : "", el("span", { class: "relation" }, el("span", { "aria-hidden": "true" }, ARROWS[g.direction] || ""), ` ${label(g)}`)]),
         " ", unresolved ? el("code", {}, e.slug) : el("a", { href: patternUrl(e.slug, context), "data-nav": "", class: "rel-link", "data-slug": e.slug }, e.title || e.slug),
-        el("span", { class: "edge-meta" }, `${e.direction}: ${DIRECTION[e.direction] || e.direction}${e.weight != null ? ` \u00b7 weight ${fmt(e.weight)}` : ""}`),
+        el("span", { class: "edge-meta" }, group.map((g) =>
+          `${group.length > 1 ? `${label(g)}: ` : ""}${g.direction}: ${DIRECTION[g.direction] || g.direction}${g.weight != null ? ` \u00b7 weight ${fmt(g.weight)}` : ""}`).join("; ")),
         unresolved ? el("span", { class: "badge warn" }, "unresolved") : null,
-        e.description ? el("p", { class: "edge-desc" }, e.description) : null);
+        group.filter((g) => g.description).map((g) => el("p", { class: "edge-desc" }, group.length > 1 ? `${label(g)}: ${g.description}` : g.description)));
     });
     for (const r of dangling) {
       items.push(el("li", { class: "edge dangling" },
