@@ -308,6 +308,10 @@ class Settings:
             values["batch_window_ms"] = float(positive_int("RAG_BATCH_WINDOW_MS", env["RAG_BATCH_WINDOW_MS"], "milliseconds"))
         if env.get("RAG_BATCH_MAX"):
             values["batch_max"] = positive_int("RAG_BATCH_MAX", env["RAG_BATCH_MAX"], "requests")
+        if env.get("RAG_QUERY_CACHE"):  # 0 turns the cache of query vectors off
+            text = env["RAG_QUERY_CACHE"].strip()
+            cache = 0 if text == "0" else positive_int("RAG_QUERY_CACHE", text, "queries")
+            values["retriever"] = RetrieverSettings().with_(query_cache=cache)
         if env.get("RAG_WORKERS"):
             values["workers"] = positive_int("RAG_WORKERS", env["RAG_WORKERS"], "processes")
         if env.get("RAG_MAX_PENDING"):

@@ -33,6 +33,8 @@ def serve(
         settings = Settings.from_env(os.environ, index_dir=index_dir, host=host, port=port, workers=workers)
     except ValueError as exc:  # the message starts with the variable's name
         fail(str(exc))
+    if settings.workers > 1:
+        _prepare_workers(log_format)
     taken = port_taken(settings.host, settings.port)
     if taken:
         fail(
@@ -40,6 +42,7 @@ def serve(
             f"`PORT={settings.port + 1} make run` or `rag serve --port {settings.port + 1}`"
         )
     limit_malloc_arenas(os.environ)
+    limit_blas_threads(os.environ)
     setup_logging()
     from rag.errors import IndexError_
     from rag.index.store import current_build, read_manifest, verify
@@ -67,50 +70,79 @@ def serve(
 
 
 def _serve_workers(settings, log_format: str) -> None:
-    """N worker processes behind the one port (uvicorn's supervisor, spawned, the socket bound here): each opens the
-    index itself, its vectors, BM25 arrays and model weights memory-mapped, so the workers share those pages. A reload or
-    reindex answered by one worker reaches the others through the index folder's generation file (rag.serve.http.app);
-    /metrics aggregates every worker (prometheus-client's multiprocess folder)."""
-    import shutil
-    import tempfile
+    """N worker processes behind the one port, forked from this one once it has opened the index and loaded the model
+    (the socket bound here, each worker running its own uvicorn server on it): the workers share the loaded index's and
+    model's memory pages (numpy arrays and memory maps; Python objects frozen out of the garbage collector's reach, so
+    copy-on-write leaves most of them shared too). A reload or reindex answered by one worker is announced in the index
+    folder and followed by the others (rag.serve.http.state); /metrics aggregates every worker (prometheus-client's
+    multiprocess folder, set up before the metrics exist: `_prepare_workers`). A worker that dies is forked again."""
+    import gc
+    import signal
 
-    from uvicorn.supervisors import Multiprocess
+    import uvicorn
 
+    from rag.serve.http import create_app
     from rag.serve.http.server import config as server_config
+    from rag.serve.state import State
 
-    metrics_dir = tempfile.mkdtemp(prefix="rag-metrics-")
-    os.environ.update(
-        {
-            "RAG_INDEX_DIR": str(settings.index_dir),
-            "RAG_WORKERS": str(settings.workers),
-            "RAG_LOG_FORMAT": log_format,
-            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX") or str(os.environ.get("RAG_MALLOC_ARENA_MAX") or MALLOC_ARENAS),
-        }
-    )
-    config = server_config(
-        "rag.cli.serving:app_from_environment", settings.host, settings.port, factory=True, workers=settings.workers, log_config=None
-    )
+    state = State.load(settings.index_dir, index_encoder(settings.index_dir), settings.retriever, warm=True, milvus=settings.milvus)
+    config = server_config(create_app(settings, state=state), settings.host, settings.port, log_config=None)
+    config.load()
     sock = config.bind_socket()
+    gc.collect()
+    gc.freeze()  # what is loaded now stays where it is: the workers' pages stay shared
+    children: dict[int, int] = {}
+    stopping = False
+
+    def fork(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # a worker
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                uvicorn.Server(config).run(sockets=[sock])
+            finally:
+                os._exit(0)
+        children[pid] = slot
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for slot in range(settings.workers):
+        fork(slot)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     body = '{"query": "our shelves are full of stock nobody ordered", "k": 3}'
     curl = f"curl -s -X POST http://{settings.host}:{settings.port}/search -H 'content-type: application/json' -d '{body}'"
     typer.echo(f"ready ({settings.workers} workers); try: {curl}", err=True)
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            slot = children.pop(pid, None)
+            if slot is not None and not stopping:
+                typer.echo(f"worker {pid} exited (status {status}); starting another", err=True)
+                fork(slot)
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        import shutil
+
+        shutil.rmtree(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""), ignore_errors=True)
 
 
-def app_from_environment():
-    """The app of one worker process of `rag serve --workers N` (uvicorn calls this factory in each spawned process)."""
-    from rag.config import Settings
-    from rag.serve.http import create_app
-    from rag.serve.http.observe import configure_logging
+def _prepare_workers(log_format: str) -> None:
+    """Before anything creates a metric: the folder every worker writes its metrics to (aggregated by /metrics)."""
+    import tempfile
 
-    setup_logging()
-    configure_logging(os.environ.get("RAG_LOG_FORMAT", "text"))
-    settings = Settings.from_env(os.environ)
-    return create_app(settings, embedder=index_encoder(settings.index_dir), background_load=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rag-metrics-")
+    os.environ["RAG_LOG_FORMAT"] = log_format
 
 
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core); freed memory then stays in arenas that
@@ -139,6 +171,27 @@ def limit_malloc_arenas(environ) -> int | None:
         return arenas if libc.mallopt(M_ARENA_MAX, arenas) == 1 else None
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to cap
         return None
+
+
+# eval/bench/efficiency.md (bmn, 2 cores): one BLAS thread per search against numpy's default (one per core): at 32
+# clients 164 against 150 requests/s and p99 1.5x the mean against 2.7x; one client 9.0 against 8.3 ms p50
+BLAS_THREADS = 1
+
+
+def limit_blas_threads(environ) -> int | None:
+    """RAG_BLAS_THREADS: the BLAS/OpenMP threads one search may use (threadpoolctl; default BLAS_THREADS, 0 leaves numpy's
+    default of one per core). Returns the limit set, or None."""
+    value = environ.get("RAG_BLAS_THREADS") or str(BLAS_THREADS)
+    try:
+        threads = int(value)
+    except ValueError:
+        fail(f"RAG_BLAS_THREADS must be a whole number, got {value!r}")
+    if threads <= 0:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    return threads
 
 
 def port_taken(host: str, port: int) -> str | None:

@@ -9,6 +9,7 @@ matched words in the snippet come with it, for a face to highlight.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -72,7 +73,7 @@ _SENTENCE_END = ".!?:\n"
 def window(text: str, limit: int, terms: Sequence[str] = ()) -> tuple[str, Spans]:
     """At most `limit` characters of `text` around its densest run of query terms (stemmed), and their offsets."""
     wanted = set(terms)
-    matches = [(s, e, stem) for s, e, stem in analyze_spans(text, stem_prefixes(wanted)) if stem in wanted] if wanted else []
+    matches = [(s, e, stem) for s, e, stem in analyze_spans(text, _prefixes(frozenset(wanted))) if stem in wanted] if wanted else []
     if len(text) <= limit:
         return text, tuple((s, e) for s, e, _ in matches)
     if not matches:
@@ -125,3 +126,9 @@ def _word_end(text: str, start: int, room: int, keep: int) -> int:
         cut = text.rfind(" ", max(start, keep), end)
         end = cut if cut > start else end
     return len(text[start:end].rstrip()) + start
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefixes(stems: frozenset[str]) -> frozenset[str]:
+    """stem_prefixes of a query's stems, computed once for all the passages of its hits."""
+    return stem_prefixes(stems)

@@ -96,14 +96,19 @@ def test_related_and_similar(run):
 def test_serve_builds_the_app_for_the_index_and_runs_uvicorn(run, monkeypatch, search_index):
     import uvicorn
 
+    from bench.loadgen import free_port
+    from rag.serve.http.server import KEEP_ALIVE_S, TimedH11Protocol
+
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
-    result = run("serve", "--host", "127.0.0.1", "--port", "8765")
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: calls.append(self.config))
+    port = free_port()
+    result = run("serve", "--host", "127.0.0.1", "--port", str(port))
     assert result.exit_code == 0, result.output
-    ((served, kwargs),) = calls
-    assert kwargs == {"host": "127.0.0.1", "port": 8765, "log_level": "info"}
+    (config,) = calls
+    assert (config.host, config.port, config.http, config.timeout_keep_alive) == ("127.0.0.1", port, TimedH11Protocol, KEEP_ALIVE_S)
+    served = config.app
     assert served.state.rag is None and served.state.settings.index_dir == search_index.build_dir.parent.parent  # loads in the background
-    assert "on http://127.0.0.1:8765" in result.stderr and "/health says loading" in result.stderr
+    assert f"on http://127.0.0.1:{port}" in result.stderr and "/health says loading" in result.stderr
 
 
 def test_show_without_a_context_reads_one_row_and_prints_what_the_whole_index_would(run, patterns_index_dir, monkeypatch):
