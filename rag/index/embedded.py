@@ -1,6 +1,6 @@
 """The embedded engine: FAISS vectors and bm25s indexes stored as files in the build folder.
 
-Files (named in rag.index.store): vectors.faiss, bm25-keywords/, bm25-patterns/ (full text), bm25-chunks/ (passages).
+Files (named in rag.index.store): vectors.npy (flat) or vectors.faiss, bm25-keywords/, bm25-patterns/ (full text), bm25-chunks/ (passages).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from rag.config import BuildSettings, LexicalSettings, MilvusSettings, VectorSettings
 from rag.index.engine import EngineHealth, LexicalField, PatternField, Scored, Selection, top_k
 from rag.index.lexical import LexicalIndex
-from rag.index.store import BM25, VECTORS
+from rag.index.store import BM25, LEGACY_FLAT, VECTORS
 from rag.index.vectors import VectorIndex
 from rag.records.chunk import Chunk
 from rag.records.manifest import Manifest, MilvusRecord
@@ -38,13 +38,16 @@ class EmbeddedEngine:
         return cls(index, {name: LexicalIndex.build(documents[name], lexical.k1, lexical.b) for name in BM25})
 
     def save(self, build_dir: Path) -> None:
-        self.vectors.save(build_dir / VECTORS)
+        self.vectors.save(build_dir / VECTORS[self.vectors.settings.kind])
         for name, folder in BM25.items():
             self._fields[name].save(build_dir / folder)
 
     @classmethod
     def open(cls, build_dir: Path, vector_settings: VectorSettings) -> EmbeddedEngine:
-        vectors = VectorIndex.load(build_dir / VECTORS, vector_settings)
+        path = build_dir / VECTORS[vector_settings.kind]
+        if not path.exists() and (build_dir / LEGACY_FLAT).exists():
+            path = build_dir / LEGACY_FLAT
+        vectors = VectorIndex.load(path, vector_settings)
         return cls(vectors, {name: LexicalIndex.load(build_dir / folder, mmap=True) for name, folder in BM25.items()})  # shared pages
 
     def sizes(self) -> dict[str, int]:

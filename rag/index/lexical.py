@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def analyze_spans(text: str, prefixes: frozenset[str] | set[str] | None = None) 
     return [(start, end, stem) for (start, end, _), stem in zip(found, stems)]
 
 
-def stem_prefixes(stems: Sequence[str] | set[str]) -> frozenset[str]:
+def stem_prefixes(stems: Sequence[str] | AbstractSet[str]) -> frozenset[str]:
     """What the words that stem to `stems` start with. A Snowball English stem keeps its word's first two letters:
     its suffix rules leave at least two, and the one rule that rewrites the second (a consonant + "ying" -> that
     consonant + "ie": dying, lying, tying, vying) is covered by also taking the consonant + "y". True of all 54,269

@@ -6,7 +6,7 @@ Layout of an index directory D:
     D/builds/<build-id>/                manifest.json (rag.records.manifest), patterns.jsonl, chunks.jsonl,
                                         chunks-skipped.jsonl, problems.jsonl, hub-prior.npy, core-norms.npy, and the
                                         engine's files:
-                                        embedded: vectors.faiss, bm25-keywords/, bm25-patterns/, bm25-chunks/;
+                                        embedded: vectors.npy (flat) or vectors.faiss, bm25-keywords/, bm25-patterns/, bm25-chunks/;
                                         milvus: postings-fulltext.npz (its vectors and BM25 live on the server)
     D/cache/                            the embedding cache (rag.embedding.cache)
     D/.lock                             held for a whole build; names the holder's pid and start time
@@ -37,7 +37,8 @@ SKIPPED = "chunks-skipped.jsonl"  # chunked, not encoded (ChunkerSettings.encode
 HUB = "hub-prior.npy"  # per-pattern hub prior (rag.index.priors)
 FIT = "fit.json"  # `rag fit`: the learned fusion and calibration fitted to this library's judged queries
 CORE = "core-norms.npy"  # per-pattern length of the sum of its core chunk vectors (rag.index.priors.core_norms)
-VECTORS = "vectors.faiss"  # embedded engine
+VECTORS = {"flat": "vectors.npy", "ivf": "vectors.faiss", "hnsw": "vectors.faiss"}  # embedded engine, per vector kind
+LEGACY_FLAT = "vectors.faiss"  # a flat build written before vectors.npy (rag.index.vectors says why)
 BM25 = {"keywords": "bm25-keywords", "fulltext": "bm25-patterns", "passages": "bm25-chunks"}  # embedded engine
 POSTINGS = "postings-fulltext.npz"  # Milvus engine: the full-text postings that coverage reads locally
 LOCK = ".lock"

@@ -3,10 +3,12 @@
 Kinds: `flat` (exact, default), `ivf` (IndexIVFFlat; `nlist`, `nprobe`), `hnsw` (IndexHNSWFlat; `m`,
 `ef_construction`, `ef_search`). The kind and its parameters are recorded in the manifest.
 
-A flat index with the BLAS kernel is opened as a read-only memory map of the vectors inside its FAISS file (an
-IndexFlatIP file ends with its n x d float32 codes), not read into memory: every serving process of one machine (`rag
-serve --workers N`) shares the same page-cache pages, and a selective filter scores only its rows with numpy. FAISS
-itself is loaded only for the other kinds and kernels (its IO_FLAG_MMAP reads a flat index into memory anyway).
+A flat index is saved as a numpy file (`vectors.npy`: the n x d float32 rows after a 64-byte-aligned header), and
+with the BLAS kernel opened as a read-only memory map, not read into memory: every serving process of one machine
+(`rag serve --workers N`) shares the same page-cache pages, and a selective filter scores only its rows with numpy.
+Not FAISS's own file: an IndexFlatIP file puts its rows at byte 45, and numpy multiplies a float32 map that is not
+4-byte aligned without BLAS (commons-os, 42,880 x 384, one query: 155 ms mapped from the FAISS file, 1.5 ms aligned).
+FAISS itself is loaded only for the other kinds and kernels, and for a flat build written before this layout.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from typing import Any
 import numpy as np
 
 from rag.config import VectorSettings
+from rag.errors import IndexCorrupt
+from rag.records.manifest import REBUILD_HINT
 
 # A filter keeping less than this share of rows is scanned by FAISS's bitmap selector, which only scores
 # the kept rows; from it on one BLAS product over every row wins. eval/bench/kernels.md (83,379 x 384, k=300,
 # BLAS time / FAISS time): 25% kept: one query 1.41, 8 at once 0.87, 32 at once 0.46; 35% kept: 1.00, 0.59,
 # 0.33; 50% kept: 0.97, 0.51, 0.29. FAISS's cost grows with the rows kept, BLAS's does not. (Was 0.5.)
 BLAS_MIN_SHARE = 0.35
-
-
-FLAT_FOURCC = b"IxFI"  # faiss's tag of an IndexFlatIP file
 
 
 class VectorIndex:
@@ -153,42 +154,41 @@ class VectorIndex:
         return np.vstack([self.index.reconstruct(int(r)) for r in rows])
 
     def save(self, path: Path) -> None:
+        """Write the index to `path`: a numpy file for a flat index, FAISS's format otherwise (rag.index.store names both)."""
+        if self.settings.kind == "flat":
+            with open(path, "wb") as handle:  # a handle, so numpy keeps the name as given
+                np.save(handle, np.ascontiguousarray(self.matrix()), allow_pickle=False)
+            return
         import faiss
 
         faiss.write_index(self.index, str(path))
 
     @classmethod
     def load(cls, path: Path, settings: VectorSettings) -> VectorIndex:
-        if settings.kind == "flat" and settings.kernel == "blas":
-            mapped = _map_flat(Path(path))
-            if mapped is not None:
+        path = Path(path)
+        if path.suffix == ".npy":
+            try:
+                mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise IndexCorrupt(
+                    f"index file {path.name} is not a numpy array file ({exc}); {REBUILD_HINT.format(dir=path.parent.parent.parent)}"
+                ) from None
+            if mapped.dtype != np.float32 or mapped.ndim != 2:
+                raise IndexCorrupt(
+                    f"index file {path.name} holds {mapped.dtype} {mapped.shape}, not float32 rows; "
+                    f"{REBUILD_HINT.format(dir=path.parent.parent.parent)}"
+                )
+            if settings.kernel == "blas":
                 return cls(None, settings, mapped)
+            import faiss
+
+            flat = faiss.IndexFlatIP(int(mapped.shape[1]))
+            if len(mapped):
+                flat.add(np.ascontiguousarray(mapped))
+            return cls(flat, settings)
         import faiss
 
         index: Any = faiss.read_index(str(path))
         if settings.kind == "ivf":
             index.make_direct_map()
         return cls(index, settings)
-
-
-def _map_flat(path: Path) -> np.ndarray | None:
-    """The vectors of an IndexFlatIP file as a read-only memory map, or None when the file is not laid out as expected
-    (then FAISS reads it). Layout (faiss/impl/index_write.cpp): "IxFI", d (int32), ntotal (int64), two unused int64,
-    is_trained (uint8), metric (int32), then the codes as a size-prefixed vector: the file's last ntotal x d floats."""
-    import struct
-
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4 + 4 + 8)
-        if len(head) < 16 or head[:4] != FLAT_FOURCC:
-            return None
-        d, n = struct.unpack("<iq", head[4:16])
-        size = path.stat().st_size
-        offset = size - n * d * 4
-        if d <= 0 or n < 0 or offset < 16:
-            return None
-        if n == 0:
-            return np.zeros((0, d), dtype=np.float32)
-        return np.memmap(path, dtype=np.float32, mode="r", offset=offset, shape=(n, d))
-    except (OSError, ValueError, struct.error):
-        return None

@@ -46,7 +46,7 @@ def test_build_then_load_gives_the_same_results(library, tmp_path, embedder, emb
     assert manifest.model.to_dict() == {"name": "sentence-transformers/all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256}
     assert manifest.counts.chunks == 27 and manifest.vectors.kind == "flat" and manifest.engine == "embedded"
     assert set(manifest.sources) == {"bees.md", "bikes.md", "bread.md"}
-    assert {"vectors.faiss", "chunks.jsonl", "patterns.jsonl", "bm25-keywords/params.index.json"} <= set(manifest.files)
+    assert {"vectors.npy", "chunks.jsonl", "patterns.jsonl", "bm25-keywords/params.index.json"} <= set(manifest.files)
 
 
 def test_incremental_refresh_counts_are_exact(library, tmp_path, embedder):
@@ -95,10 +95,10 @@ def built(library, tmp_path, embedder, embedding_cache_dir) -> Path:
 
 
 def test_truncated_file_is_refused(built):
-    vectors = current_build(built) / "vectors.faiss"
+    vectors = current_build(built) / "vectors.npy"
     with open(vectors, "r+b") as handle:
         handle.truncate(vectors.stat().st_size - 100)
-    with pytest.raises(IndexCorrupt, match=r"vectors.faiss has \d+ bytes.*truncated.*rag index LIBRARY --index-dir .* --rebuild"):
+    with pytest.raises(IndexCorrupt, match=r"vectors.npy has \d+ bytes.*truncated.*rag index LIBRARY --index-dir .* --rebuild"):
         SearchIndex.open(built)
 
 

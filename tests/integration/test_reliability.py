@@ -254,12 +254,12 @@ def test_rag_serve_refuses_a_missing_or_corrupt_index_with_a_message(tmp_path, e
 
     index_dir = tmp_path / "index"
     build_index(BuildSettings(small_library(tmp_path / "small"), index_dir, cache_dir=embedding_cache_dir), embedder)
-    vectors = current_build(index_dir) / "vectors.faiss"
+    vectors = current_build(index_dir) / "vectors.npy"
     with open(vectors, "r+b") as handle:
         handle.truncate(vectors.stat().st_size - 100)
     corrupt = subprocess.run([*serve, "--index-dir", str(index_dir)], capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
     assert corrupt.returncode == 2, corrupt.stderr[-2000:]
-    assert "error: index file vectors.faiss has" in corrupt.stderr and "(truncated?); run `rag index LIBRARY --index-dir" in corrupt.stderr
+    assert "error: index file vectors.npy has" in corrupt.stderr and "(truncated?); run `rag index LIBRARY --index-dir" in corrupt.stderr
     assert "Traceback" not in corrupt.stderr and "serving index" not in corrupt.stderr
 
 
