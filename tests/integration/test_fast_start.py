@@ -106,6 +106,6 @@ def test_a_loading_server_answers_503_with_retry_after_then_serves(patterns_inde
         while client.get("/health").json()["status"] != "ok" and time.monotonic() < deadline:
             time.sleep(0.05)
         late = client.post("/search", json={"query": "stock", "k": 1})
-    assert loading == {"status": "loading"}
+    assert loading["status"] == "loading" and loading["worker"] == os.getpid()
     assert early.status_code == 503 and early.headers["retry-after"] == "2" and "loading" in early.json()["detail"]
     assert late.status_code == 200 and late.json()["hits"]
