@@ -91,6 +91,7 @@ def test_build_writes_two_collections_and_a_local_manifest(milvus_index_dir, mil
         "chunks-skipped.jsonl",
         "problems.jsonl",
         "hub-prior.npy",
+        "core-norms.npy",
         "postings-fulltext.npz",
     }
     client = client_of(milvus_settings)
