@@ -30,8 +30,8 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): $(RUN_STAMP)
-	@echo "Installing the eval and test tools (ranx with numba and pandas, pytest, schemathesis, rank-bm25, import-linter, Playwright, Milvus Lite 2.5.1): about 0.6 GB more."
-	$(PIP) -e '.[eval,dev,milvus]'
+	@echo "Installing the eval and test tools (ranx with numba and pandas, pytest, schemathesis, rank-bm25, import-linter, Playwright, Milvus Lite 2.5.1) and the retrievers' frameworks (langchain-core, llama-index-core: about 0.15 GB): about 0.75 GB more."
+	$(PIP) -e '.[eval,dev,milvus,langchain,llamaindex]'
 	touch $@
 
 install: $(RUN_STAMP) ## create .venv and install what serving needs (no eval or test tools)

@@ -90,21 +90,15 @@ def encoder(model: Path | None = None):
 
 def index_encoder(index_dir: Path):
     """The query encoder for the model an index was built with: its manifest names an adapted model's folder
-    (`model_path`), else the base model. A moved or altered model folder is refused when it loads (its hash names the vectors)."""
+    (`model_path`), else the base model (rag.api.encoder); a gone model folder exits 2 with what to do."""
+    from rag.api.encoder import index_model_path
     from rag.errors import RagError
-    from rag.index.store import current_build
-    from rag.records.manifest import read_manifest
 
     try:
-        path = read_manifest(current_build(Path(index_dir))).extra.get("model_path")
-    except RagError:
-        return query_encoder()  # no usable index: opening it reports why
-    if path and not Path(path).is_dir():
-        fail(
-            f"{index_dir} was built with the adapted model {path}, which is gone; restore it or rebuild with `rag index LIBRARY "
-            f"--index-dir {index_dir} --model MODEL_DIR`"
-        )
-    return query_encoder(Path(path)) if path else query_encoder()
+        path = index_model_path(index_dir)
+    except RagError as exc:
+        fail(str(exc))
+    return query_encoder(path) if path else query_encoder()
 
 
 def milvus_settings():
