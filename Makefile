@@ -7,6 +7,7 @@ RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 INDEX  ?= index
 BENCH_BMN ?= index-bmn
+BENCH_COS ?= index-commons-os
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --disable-pip-version-check --progress-bar on
@@ -58,13 +59,16 @@ lint: $(TEST_STAMP) ## check the layer contracts (import-linter), style (ruff) a
 	$(BIN)/ruff format --check rag bench lab tests
 	$(BIN)/mypy
 
-bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md (and adaptation.md/.json: rag adapt on bmn), then kernels, batching, milvus (.md, .json)
+bench: $(TEST_STAMP) ## run the benchmarks on ../shared/corpora; writes eval/bench/<date>.json and .md (and adaptation.md/.json: rag adapt on bmn), then kernels, batching, milvus, memory-creep, efficiency (.md, .json)
 	$(PIP) --quiet -e '.[eval,dev,milvus,bench]'
 	$(BIN)/python -m bench --out eval/bench
 	$(BIN)/rag index ../shared/corpora/bmn --index-dir $(BENCH_BMN) --cache-dir $(INDEX)/cache
 	$(BIN)/python -m bench.kernels --out eval/bench --index-dir $(BENCH_BMN)
 	$(BIN)/python -m bench.batching --out eval/bench --index-dir $(BENCH_BMN)
 	$(BIN)/python -m bench.milvus --out eval/bench --library ../shared/corpora/bmn --cache-dir $(INDEX)/cache
+	$(BIN)/python -m bench.memory --out eval/bench --index-dir $(BENCH_BMN)
+	$(BIN)/rag index ../shared/corpora/commons-os --index-dir $(BENCH_COS) --cache-dir $(INDEX)/cache
+	$(BIN)/python -m bench.efficiency --out eval/bench --set bmn:$(BENCH_BMN):eval/dev/bmn.jsonl --set commons-os:$(BENCH_COS):eval/dev/commons-os.jsonl
 
 clean: ## remove the virtual environment and built indexes
-	rm -rf $(VENV) $(INDEX) $(BENCH_BMN)
+	rm -rf $(VENV) $(INDEX) $(BENCH_BMN) $(BENCH_COS)
