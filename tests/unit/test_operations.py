@@ -30,11 +30,12 @@ TOKEN = "an-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def wait_for(client: TestClient, path: str, status: int, timeout: float = 30.0) -> httpx.Response:
+def wait_for(client: TestClient, path: str, status: int, timeout: float = 60.0, state: str | None = None) -> httpx.Response:
+    """The first answer of `path` with this status code (and /health's `state`: "loading" is a 503 too)."""
     deadline = time.monotonic() + timeout
     while True:
         answer = client.get(path)
-        if answer.status_code == status or time.monotonic() > deadline:
+        if (answer.status_code == status and (state is None or answer.json().get("status") == state)) or time.monotonic() > deadline:
             return answer
         time.sleep(0.05)
 
@@ -53,7 +54,7 @@ def test_probes_tell_a_load_balancer_the_truth(small_index):
     chunks.write_text("damaged\n", encoding="utf-8")
     settings = Settings(index_dir=index_dir, library=library, admin_token=TOKEN)
     with TestClient(create_app(settings, embedder=FakeEncoder(), background_load=True)) as client:
-        error = wait_for(client, "/health", 503)
+        error = wait_for(client, "/health", 503, state="error")
         assert error.status_code == 503 and error.json()["status"] == "error" and error.headers["Retry-After"]
         assert client.get("/health/live").status_code == 200 and client.get("/health/live").json() == {"status": "alive"}
         ready = client.get("/health/ready")
@@ -67,7 +68,7 @@ def test_a_failed_first_load_recovers_through_reindex_and_reload_without_a_resta
     (current_build(index_dir) / CHUNKS).unlink()
     settings = Settings(index_dir=index_dir, library=library, admin_token=TOKEN)
     with TestClient(create_app(settings, embedder=FakeEncoder(), background_load=True)) as client:
-        assert wait_for(client, "/health", 503).json()["status"] == "error"
+        assert wait_for(client, "/health", 503, state="error").json()["status"] == "error"
         answer = client.post("/admin/reindex", headers=AUTH)
         assert answer.status_code == 200, answer.text
         body = answer.json()
@@ -82,7 +83,7 @@ def test_reload_after_a_failed_first_load_serves_a_build_made_elsewhere(small_in
     (current_build(index_dir) / CHUNKS).unlink()
     settings = Settings(index_dir=index_dir, admin_token=TOKEN)
     with TestClient(create_app(settings, embedder=FakeEncoder(), background_load=True)) as client:
-        assert wait_for(client, "/health", 503).json()["status"] == "error"
+        assert wait_for(client, "/health", 503, state="error").json()["status"] == "error"
         build_index(BuildSettings(library, index_dir), FakeEncoder())  # `rag index` run on the host
         answer = client.post("/admin/reload", headers=AUTH)
         assert answer.status_code == 200 and answer.json()["previous_version"] is None
