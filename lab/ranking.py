@@ -42,6 +42,13 @@ METHODS: dict[str, tuple[str, ...]] = {
     "per-query relative dense score (transfers across library sizes)": ("d_rel",),
     "rank features (60 / (60 + rank) per signal: scale-free)": ("r_dense", "r_fulltext", "r_keywords", "r_names"),
     "hub prior (already a feature; measured by removing it)": ("hub",),
+    "pseudo-relevance feedback on BM25 (RM3-like: 20 terms typical of the top 10 full-text patterns, weight 0.5)": ("l_rm3",),
+    "query-term weighting for narratives (full-text BM25 of the query's 6 rarest words)": ("l_key",),
+    "BM25 over fields with fitted weights (best passage BM25 in problem, solution and summary sections)": (
+        "l_problem",
+        "l_solution",
+        "l_summary",
+    ),
 }
 
 

@@ -5,7 +5,7 @@ Files (named in rag.index.store): vectors.npy (flat) or vectors.faiss, bm25-keyw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,12 @@ class EmbeddedEngine:
 
     def coverage(self, tokens: Sequence[str]) -> np.ndarray:
         return self._postings.coverage(tokens)
+
+    def document_frequencies(self, tokens: Sequence[str]) -> np.ndarray:
+        return self._postings.document_frequencies(tokens)
+
+    def feedback_terms(self, rows: np.ndarray, m: int, exclude: Collection[str]) -> list[str]:
+        return self._postings.feedback_terms(rows, m, exclude)
 
     def chunk_similarities(self, vectors: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
         stored = self.vectors.reconstruct(np.asarray(chunk_rows, dtype=np.int64))

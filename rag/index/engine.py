@@ -11,7 +11,7 @@ its scan); either way the filter is applied before the cut, so k hits come back 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -96,6 +96,14 @@ class Engine(Protocol):
     def coverage(self, tokens: Sequence[str]) -> np.ndarray:
         """Per pattern row: the idf-weighted share of the query tokens its full text contains, in [0, 1] (float32; an
         absolute lexical feature for the learned fusion and the calibration, unlike min-max normalized BM25)."""
+        ...
+
+    def document_frequencies(self, tokens: Sequence[str]) -> np.ndarray:
+        """How many patterns' full texts hold each token (int64, in the order given)."""
+        ...
+
+    def feedback_terms(self, rows: np.ndarray, m: int, exclude: Collection[str]) -> list[str]:
+        """The m tokens most typical of these patterns' full texts (pseudo-relevance feedback; rag.index.postings)."""
         ...
 
     def chunk_similarities(self, vectors: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:

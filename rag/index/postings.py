@@ -10,7 +10,7 @@ engines compute identical coverage and the learned fusion ranks alike on both.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ class Postings:
         self.indptr = indptr
         self.indices = indices
         self.size = size  # documents
+        self._transposed: tuple[np.ndarray, np.ndarray] | None = None  # document -> token ids (feedback_terms)
+        self._word_list: list[str] | None = None  # token id -> token
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]]) -> Postings:
@@ -59,6 +61,52 @@ class Postings:
             if len(docs):  # each addition in float64, rounded to float32 (the order and rounding the features were fitted with)
                 out[docs] = (out[docs].astype(np.float64) + idf).astype(np.float32)
         return out / total if total > 0 else out
+
+    def document_frequencies(self, tokens: Sequence[str]) -> np.ndarray:
+        """How many documents hold each token (int64, in the order given; 0 for an unknown token)."""
+        ids = [self.vocab.get(t) for t in tokens]
+        return np.array([self.indptr[t + 1] - self.indptr[t] if t is not None else 0 for t in ids], dtype=np.int64)
+
+    def feedback_terms(self, rows: np.ndarray, m: int, exclude: Collection[str] = ()) -> list[str]:
+        """The `m` tokens most typical of documents `rows` (pseudo-relevance feedback, as RM3 expands a query): each
+        token weighed by the share of those documents holding it times its idf, among tokens at least two of them hold
+        (one document's words are its own, not the topic's), best first; `exclude` (the query's own tokens) left out."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if len(rows) < 2 or m <= 0:
+            return []
+        doc_indptr, doc_tokens = self._by_document()
+        held = np.concatenate([doc_tokens[doc_indptr[r] : doc_indptr[r + 1]] for r in rows])
+        counts = np.bincount(held, minlength=len(self.indptr) - 1)  # (a vocabulary may name a token no document holds)
+        df = np.diff(self.indptr).astype(np.float64)
+        idf = np.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+        weight = np.where(counts >= 2, counts / len(rows) * idf, 0.0)
+        words = self._words()
+        skip = {self.vocab[t] for t in exclude if t in self.vocab}
+        out: list[str] = []
+        for t in np.argsort(-weight, kind="stable"):
+            if weight[t] <= 0 or len(out) == m:
+                break
+            if int(t) not in skip:
+                out.append(words[int(t)])
+        return out
+
+    def _by_document(self) -> tuple[np.ndarray, np.ndarray]:
+        """Document -> token ids (CSR), the transpose of the postings, built on first use."""
+        if self._transposed is None:
+            token_of = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+            order = np.argsort(self.indices, kind="stable")
+            doc_indptr = np.zeros(self.size + 1, dtype=np.int64)
+            np.add.at(doc_indptr, self.indices.astype(np.int64) + 1, 1)
+            self._transposed = (np.cumsum(doc_indptr), token_of[order])
+        return self._transposed
+
+    def _words(self) -> list[str]:
+        if self._word_list is None:
+            words = [""] * max(len(self.vocab), len(self.indptr) - 1)
+            for word, t in self.vocab.items():
+                words[t] = word
+            self._word_list = words
+        return self._word_list
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as handle:

@@ -41,6 +41,7 @@ ROLE_GROUPS: dict[str, tuple[str, ...]] = {
     "d_uses": ("known-uses", "vitality", "cognitive-era"),
     "d_other": ("consequences", "other"),
 }
+LEXICAL_GROUPS = ("problem", "solution", "summary")  # section groups of ROLE_GROUPS with a passage-BM25 feature
 FEATURES: tuple[str, ...] = (
     "fused",
     "d_best",
@@ -62,11 +63,19 @@ FEATURES: tuple[str, ...] = (
     "r_fulltext",
     "r_keywords",
     "r_names",
+    # lexical counterparts (issue 27, item 3): pseudo-relevance feedback, key terms of a long query, BM25 per section
+    "l_rm3",  # full-text BM25 interpolated with BM25 of the terms typical of its first-pass top patterns (RM3-like)
+    "l_key",  # full-text BM25 of the query's KEY_TERMS rarest words only (query-term weighting for narratives)
+    *(f"l_{group}" for group in LEXICAL_GROUPS),  # the best passage BM25 among a pattern's chunks of a section group
 )
 SENTENCE_FEATURES = frozenset({"d_sent_max", "d_sent_mean"})
 PRF_CHUNKS = 10  # first-pass dense chunks the Rocchio query moves towards
 PRF_WEIGHT = 0.5  # q' = normalize(q + PRF_WEIGHT x mean of those chunks)
 RANK_K = 60.0  # as reciprocal rank fusion's k
+RM3_DOCS = 10  # first-pass full-text patterns the feedback terms come from
+RM3_TERMS = 20  # feedback terms added
+RM3_WEIGHT = 0.5  # l_rm3 = (1 - w) x full-text BM25 + w x BM25 of the feedback terms (each scaled by the best candidate)
+KEY_TERMS = 6  # l_key: a query's rarest distinct words kept (all of a shorter query's)
 MODEL_PATH = Path(__file__).with_name("ranker.json")
 
 
@@ -149,6 +158,7 @@ class FeatureExtractor:
                 top = raw.max()
                 X[:, col[name]] = raw / top if top > 0 else 0.0
             X[:, col["coverage"]] = query.coverage()[rows]
+            self._lexical(X, col, rows, query, runs)
         names = runs.get("names")
         if names is not None:
             values = dict(zip(names.rows.tolist(), names.scores.tolist()))
@@ -161,12 +171,46 @@ class FeatureExtractor:
                 X[:, col[name]] = [RANK_K / (RANK_K + 1 + position[int(r)]) if int(r) in position else 0.0 for r in rows]
         return X
 
-    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, query: PreparedQuery, runs: Mapping) -> None:
+    def _spans(self, rows: np.ndarray, query: PreparedQuery) -> tuple[list[np.ndarray], np.ndarray]:
+        """Each candidate's chunk rows the query may see (filters; masks of what is not encoded), and all of them."""
         spans = [self.index.chunk_rows(int(r)) for r in rows]
         allowed = query.selection.chunks
-        if allowed is not None:  # only chunks the query may see (filters; masks of what is not encoded)
+        if allowed is not None:
             spans = [span[allowed[span]] for span in spans]
-        flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
+        return spans, (np.concatenate(spans) if spans else np.zeros(0, np.int64))
+
+    def _lexical(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, query: PreparedQuery, runs: Mapping) -> None:
+        engine = self.index.engine
+        fulltext = X[:, col["fulltext"]]
+        if "l_rm3" in self.active:
+            first = runs.get("fulltext")
+            terms = engine.feedback_terms(first.rows[:RM3_DOCS], RM3_TERMS, set(query.tokens)) if first is not None else []
+            feedback = _scaled(engine.lexical_scores("fulltext", terms, query.selection)[rows]) if terms else fulltext
+            X[:, col["l_rm3"]] = (1.0 - RM3_WEIGHT) * fulltext + RM3_WEIGHT * feedback
+        if "l_key" in self.active:
+            distinct = list(dict.fromkeys(query.tokens))
+            if len(distinct) > KEY_TERMS:
+                df = engine.document_frequencies(distinct)
+                kept = [distinct[i] for i in np.argsort(np.where(df > 0, df, np.iinfo(np.int64).max), kind="stable")[:KEY_TERMS]]
+                X[:, col["l_key"]] = _scaled(engine.lexical_scores("fulltext", kept, query.selection)[rows])
+            else:
+                X[:, col["l_key"]] = fulltext
+        groups = [g for g in LEXICAL_GROUPS if f"l_{g}" in self.active]
+        if groups:
+            spans, flat = self._spans(rows, query)
+            if len(flat):
+                scores = engine.passage_scores(query.tokens, flat)
+                owner = np.repeat(np.arange(len(rows)), [len(span) for span in spans])
+                names = list(ROLE_GROUPS)
+                chunk_groups = self.chunk_group[flat]
+                for g in groups:
+                    member = chunk_groups == names.index(f"d_{g}")
+                    best = np.zeros(len(rows))
+                    np.maximum.at(best, owner[member], scores[member])
+                    X[:, col[f"l_{g}"]] = _scaled(best)
+
+    def _dense(self, X: np.ndarray, col: dict[str, int], rows: np.ndarray, query: PreparedQuery, runs: Mapping) -> None:
+        spans, flat = self._spans(rows, query)
         if len(flat) == 0:
             return
         assert query.vector is not None
@@ -239,3 +283,9 @@ class FeatureExtractor:
         out = np.full(n, -np.inf)
         np.maximum.at(out, owner[member], sims[member])
         return np.where(np.isfinite(out), out, fallback)
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """Values divided by their maximum (all 0 when none is positive): a per-query scale, as the BM25 features have."""
+    top = float(values.max()) if len(values) else 0.0
+    return values / top if top > 0 else np.zeros_like(values)

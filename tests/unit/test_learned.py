@@ -151,3 +151,59 @@ def test_the_build_stores_the_hub_prior_and_the_index_checks_it(fake_index, tmp_
     np.save(build / HUB_FILE, np.zeros(3, dtype=np.float32))
     with pytest.raises(IndexCorrupt):
         SearchIndex.open(copy)
+
+
+def test_feedback_terms_are_what_the_feedback_documents_share_rarest_first():
+    from rag.index.postings import Postings
+
+    docs = [
+        ["garden", "compost", "worm", "soil"],
+        ["garden", "compost", "worm", "rain"],
+        ["garden", "fence"],
+        ["garden", "compost", "soil"],
+        ["market", "stall"],
+    ]
+    postings = Postings.build(docs)
+    assert postings.document_frequencies(["garden", "compost", "nowhere"]).tolist() == [4, 3, 0]
+    # held by both feedback documents: garden (df 4), compost (df 3), worm (df 2); rain is one document's own word
+    assert postings.feedback_terms([0, 1], 5) == ["worm", "compost", "garden"]
+    assert postings.feedback_terms([0, 1], 5, exclude={"worm"}) == ["compost", "garden"]
+    assert postings.feedback_terms([0, 1], 1) == ["worm"]
+    assert postings.feedback_terms([4], 5) == []  # one document is no topic
+
+
+def test_lexical_features_are_exact(fake_index, fake_encoder):
+    from rag.search import learned
+
+    retriever = Retriever(fake_index, fake_encoder, features=frozenset(FEATURES))
+    col = {n: i for i, n in enumerate(FEATURES)}
+    engine = fake_index.engine
+    text = "our shelves hold stock nobody ordered while the suppliers keep shipping more pallets every single week"
+    query = retriever.prepare(SearchRequest(text, filters=Filters())).with_vector(fake_encoder.encode_query(text))
+    runs = retriever.signal_runs(query)
+    rows, X = retriever.candidate_features(query, runs, retriever.fuse(runs)[0])
+
+    def scaled(values):
+        return values / values.max() if values.max() > 0 else np.zeros_like(values)
+
+    distinct = list(dict.fromkeys(query.tokens))
+    assert len(distinct) > learned.KEY_TERMS
+    df = engine.document_frequencies(distinct)
+    rarest = [distinct[i] for i in np.argsort(np.where(df > 0, df, 10**9), kind="stable")[: learned.KEY_TERMS]]
+    assert np.allclose(X[:, col["l_key"]], scaled(engine.lexical_scores("fulltext", rarest, query.selection)[rows]), atol=1e-6)
+    terms = engine.feedback_terms(runs["fulltext"].rows[: learned.RM3_DOCS], learned.RM3_TERMS, set(query.tokens))
+    assert terms and not set(terms) & set(query.tokens)
+    feedback = scaled(engine.lexical_scores("fulltext", terms, query.selection)[rows])
+    expected = (1 - learned.RM3_WEIGHT) * X[:, col["fulltext"]] + learned.RM3_WEIGHT * feedback
+    assert np.allclose(X[:, col["l_rm3"]], expected, atol=1e-6)
+    best = np.zeros(len(rows))
+    for i, row in enumerate(rows):
+        chunk_rows = fake_index.chunk_rows(int(row))
+        problem = [c for c in chunk_rows if fake_index.chunks[c].role in ROLE_GROUPS["d_problem"]]
+        if problem:
+            best[i] = engine.passage_scores(query.tokens, np.array(problem)).max()
+    assert best.max() > 0 and np.allclose(X[:, col["l_problem"]], scaled(best), atol=1e-6)
+    short = retriever.prepare(SearchRequest("stock", filters=Filters())).with_vector(fake_encoder.encode_query("stock"))
+    short_runs = retriever.signal_runs(short)
+    _, Y = retriever.candidate_features(short, short_runs, retriever.fuse(short_runs)[0])
+    assert np.array_equal(Y[:, col["l_key"]], Y[:, col["fulltext"]])  # a short query keeps every word

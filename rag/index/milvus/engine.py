@@ -11,7 +11,7 @@ ordered by row, as the embedded engine orders them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +115,12 @@ class MilvusEngine:
 
     def coverage(self, tokens: Sequence[str]) -> np.ndarray:
         return self._postings.coverage(tokens)
+
+    def document_frequencies(self, tokens: Sequence[str]) -> np.ndarray:
+        return self._postings.document_frequencies(tokens)
+
+    def feedback_terms(self, rows: np.ndarray, m: int, exclude: Collection[str]) -> list[str]:
+        return self._postings.feedback_terms(rows, m, exclude)
 
     def chunk_similarities(self, vectors: np.ndarray, chunk_rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(chunk_rows, dtype=np.int64)
