@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         *rows,
     ]
     options = [f"--index {s}" for s in args.index] + [f"--k {args.k}", f"--report {args.report}"]
-    write_report(args.report, markdown("similar against the curated relationships", " ".join(["python -m lab.similar", *options]), lines), data)
+    text = markdown("similar against the curated relationships", " ".join(["python -m lab.similar", *options]), lines)
+    write_report(args.report, text, data)
 
 
 if __name__ == "__main__":
