@@ -10,6 +10,7 @@ BENCH_BMN ?= index-bmn
 BENCH_COS ?= index-commons-os
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+TEST_WORKERS ?= auto
 PIP    := $(BIN)/pip install --disable-pip-version-check --progress-bar on
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -51,7 +52,7 @@ browser: ## install Debian's Chromium for the page's browser tests when it is mi
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: $(TEST_STAMP) ## run the unit tests only (fake encoder; seconds)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests/unit
 
 lint: $(TEST_STAMP) ## check the layer contracts (import-linter), style (ruff) and types of index, embedding and search (mypy)
 	$(BIN)/lint-imports

@@ -96,7 +96,7 @@ def run_set(query_set: QuerySet, index, embedder, data: EvalInput, variants: Seq
     queries = [q for q in data.queries if q.qid in scored]
     # evidence passages are shown with a hit but never rank it: the runs skip them (most of a search's time at k=100)
     runs = [run_queries(Retriever(index, memo, v.settings.with_(evidence=0)), queries, k, v.name) for v in variants]
-    evaluation = evaluate(runs, {q: data.judgments[q] for q in scored}, METRICS, max_p=MAX_P)
+    evaluation = evaluate(runs, {q: data.judgments[q] for q in scored}, METRICS, max_p=MAX_P, baseline=variants[0].name)
     return SetResult(query_set, index.version, data, evaluation)
 
 
@@ -187,9 +187,7 @@ def markdown(report: Mapping) -> str:
     """The report for people: how to regenerate it, the sets, a summary over the sets, then each set in full."""
     sets, metrics, rule = list(report["sets"]), report["metrics"], report["decision_rule"]
     primary = LABELS.get(rule["metric"], rule["metric"])
-    test = {"student": "two-sided paired Student's t-test", "fisher": "Fisher's randomization test"}.get(
-        rule["stat_test"], rule["stat_test"]
-    )
+    test = {"student": "two-sided paired Student's t-test"}.get(rule["stat_test"], rule["stat_test"])
     out = [
         f"# {report['title']}",
         "",
