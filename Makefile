@@ -51,7 +51,7 @@ browser: ## install Debian's Chromium for the page's browser tests when it is mi
 	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test-fast: $(TEST_STAMP) ## run the unit tests only (fake encoder; seconds)
+test-fast: $(TEST_STAMP) ## run the unit tests only, on every core (fake encoder; about 35 s on 2 cores)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests/unit
 
 lint: $(TEST_STAMP) ## check the layer contracts (import-linter), style (ruff) and types of index, embedding and search (mypy)
