@@ -27,7 +27,7 @@ import numpy as np
 from lab.common import markdown, write_report
 from lab.ranking_data import Query, load
 from rag.evaluation import fit as F
-from rag.search.learned import FEATURES
+from rag.search.learned import FEATURES, LENGTH_INTERACTIONS
 from rag.search.metrics import at_k
 from rag.search.retriever import default_ranker
 
@@ -44,6 +44,9 @@ METHODS: dict[str, tuple[str, ...]] = {
     "hub prior (already a feature; measured by removing it)": ("hub",),
     "pseudo-relevance feedback on BM25 (RM3-like: 20 terms typical of the top 10 full-text patterns, weight 0.5)": ("l_rm3",),
     "query-term weighting for narratives (full-text BM25 of the query's 6 rarest words)": ("l_key",),
+    "query-dependent fusion (dense, problem, full-text, keyword, coverage and name features x the query's length)": tuple(
+        f"x_{name}" for name in LENGTH_INTERACTIONS
+    ),
     "BM25 over fields with fitted weights (best passage BM25 in problem, solution and summary sections)": (
         "l_problem",
         "l_solution",

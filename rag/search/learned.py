@@ -42,6 +42,8 @@ ROLE_GROUPS: dict[str, tuple[str, ...]] = {
     "d_other": ("consequences", "other"),
 }
 LEXICAL_GROUPS = ("problem", "solution", "summary")  # section groups of ROLE_GROUPS with a passage-BM25 feature
+LENGTH_INTERACTIONS = ("d_best", "d_problem", "fulltext", "keywords", "coverage", "names")  # features x the query's length
+LONG_FROM, LONG_TO = 4, 16  # query tokens (stop words out): length 0 at or below LONG_FROM, 1 at or above LONG_TO
 FEATURES: tuple[str, ...] = (
     "fused",
     "d_best",
@@ -67,6 +69,8 @@ FEATURES: tuple[str, ...] = (
     "l_rm3",  # full-text BM25 interpolated with BM25 of the terms typical of its first-pass top patterns (RM3-like)
     "l_key",  # full-text BM25 of the query's KEY_TERMS rarest words only (query-term weighting for narratives)
     *(f"l_{group}" for group in LEXICAL_GROUPS),  # the best passage BM25 among a pattern's chunks of a section group
+    # query-dependent fusion: a signal times how long the query is, so a narrative can weigh the signals otherwise
+    *(f"x_{name}" for name in LENGTH_INTERACTIONS),
 )
 SENTENCE_FEATURES = frozenset({"d_sent_max", "d_sent_mean"})
 PRF_CHUNKS = 10  # first-pass dense chunks the Rocchio query moves towards
@@ -169,6 +173,10 @@ class FeatureExtractor:
             if run is not None and name in self.active and len(run.rows):
                 position = {int(r): i for i, r in enumerate(run.rows.tolist())}
                 X[:, col[name]] = [RANK_K / (RANK_K + 1 + position[int(r)]) if int(r) in position else 0.0 for r in rows]
+        length = query_length(len(query.tokens))
+        for name in LENGTH_INTERACTIONS:
+            if f"x_{name}" in self.active:
+                X[:, col[f"x_{name}"]] = length * X[:, col[name]]
         return X
 
     def _spans(self, rows: np.ndarray, query: PreparedQuery) -> tuple[list[np.ndarray], np.ndarray]:
@@ -283,6 +291,11 @@ class FeatureExtractor:
         out = np.full(n, -np.inf)
         np.maximum.at(out, owner[member], sims[member])
         return np.where(np.isfinite(out), out, fallback)
+
+
+def query_length(tokens: int) -> float:
+    """0 for a short query (at most LONG_FROM tokens), 1 for a narrative (at least LONG_TO), linear between."""
+    return float(min(1.0, max(0.0, (tokens - LONG_FROM) / (LONG_TO - LONG_FROM))))
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:

@@ -207,3 +207,17 @@ def test_lexical_features_are_exact(fake_index, fake_encoder):
     short_runs = retriever.signal_runs(short)
     _, Y = retriever.candidate_features(short, short_runs, retriever.fuse(short_runs)[0])
     assert np.array_equal(Y[:, col["l_key"]], Y[:, col["fulltext"]])  # a short query keeps every word
+    # query-dependent fusion: each interaction is its signal times the query's length, 0 for a one-word query
+    length = learned.query_length(len(query.tokens))
+    assert 0 < length <= 1
+    for name in learned.LENGTH_INTERACTIONS:
+        assert np.allclose(X[:, col[f"x_{name}"]], length * X[:, col[name]], atol=1e-6), name
+        assert not Y[:, col[f"x_{name}"]].any(), name
+
+
+def test_query_length_ramps_from_short_to_narrative():
+    from rag.search.learned import LONG_FROM, LONG_TO, query_length
+
+    assert query_length(0) == query_length(LONG_FROM) == 0.0
+    assert query_length(LONG_TO) == query_length(LONG_TO + 20) == 1.0
+    assert query_length((LONG_FROM + LONG_TO) // 2) == pytest.approx(((LONG_FROM + LONG_TO) // 2 - LONG_FROM) / (LONG_TO - LONG_FROM))
