@@ -8,6 +8,7 @@ Faces map errors in one place each (HTTP: `serve/http/errors.py`, MCP: `serve/mc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 ECHO_CHARS = 80  # the most of a caller's value an error message repeats
@@ -138,3 +139,25 @@ class RebuildError(RagError, RuntimeError):
     """A reindex cannot start (no library to build from); the served state is untouched."""
 
     field = "library"
+
+
+# -- as a client reads them back from a `rag serve` ------------------------------------------------------------
+def error_body(raw: bytes) -> tuple[dict | None, object, object]:
+    """A server's error body ({"detail", "field", ...}): the body (None unless a JSON object), its detail and its
+    field (None when absent; the callers check their types)."""
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return None, None, None
+    return body, body.get("detail"), body.get("field")
+
+
+def local_field(field: str, detail: str) -> tuple[str, str]:
+    """A filter's field as named in process and on the command line (`domain`, not the wire's `filters.domain`), and
+    the message, whose leading field name is changed alike."""
+    if not field.startswith("filters."):
+        return field, detail
+    short = field.removeprefix("filters.")
+    return short, (short + detail[len(field) :] if detail.startswith(field) else detail)

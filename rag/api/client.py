@@ -30,6 +30,8 @@ from rag.errors import (
     QueryError,
     RagError,
     UnknownFilterValue,
+    error_body,
+    local_field,
     shorten,
 )
 from rag.load.library import SLUG_RE
@@ -180,13 +182,8 @@ def _given(filters: Filters) -> dict[str, Any]:
 def error(base: str, path: str, status: int, retry_after: str | None, raw: bytes, asked: dict[str, Any]) -> RagError:
     """The typed error the opened index raises for the server's error body ({"detail", "field", "valid"?,
     "suggestions"?}), with the server's message; `asked` holds the slug and filter values the request sent."""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    field = body.get("field") if isinstance(body, dict) else None
-    if not isinstance(detail, str) or (status == 404 and field != "slug"):
+    body, detail, field = error_body(raw)
+    if body is None or not isinstance(detail, str) or (status == 404 and field != "slug"):
         return ServerError(f"the server at {base} answered {path} with HTTP {status}; is it a `rag serve` of this version?")
     if status == 404:
         return _said(PatternNotFound(str(asked.get("slug")), list(body.get("suggestions") or [])), detail)
@@ -195,10 +192,7 @@ def error(base: str, path: str, status: int, retry_after: str | None, raw: bytes
             return IndexLoading(detail)
         return (EngineUnavailable if retry_after else IndexError_)(detail, field if isinstance(field, str) else None)
     if 400 <= status < 500:
-        if isinstance(field, str) and field.startswith("filters."):  # named as in process: domain, not filters.domain
-            short = field.removeprefix("filters.")
-            detail, field = (short + detail[len(field) :] if detail.startswith(field) else detail), short
-        field = field if isinstance(field, str) else "body"
+        field, detail = local_field(field, detail) if isinstance(field, str) else ("body", detail)
         valid = body.get("valid")
         if isinstance(valid, list):
             return _said(UnknownFilterValue(field, asked.get(field), valid), detail)

@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 
 from rag.cli.common import fail
+from rag.errors import error_body, local_field
 
 SERVER_ENV = "RAG_SERVER"
 # A server started moments ago may load its model on the first search: about 20 s on 2 cores.
@@ -78,19 +79,13 @@ def call(server: str, method: str, path: str, body: dict | None = None) -> dict:
 
 def error_message(base: str, path: str, status: int, retry_after: str | None, raw: bytes) -> str:
     """What the local command would say for the server's error body ({"detail", "field"}), or what went wrong."""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    field = body.get("field") if isinstance(body, dict) else None
+    _, detail, field = error_body(raw)
     if not isinstance(detail, str) or (status == 404 and not field):
         return f"the server at {base} answered {path} with HTTP {status}; is it a `rag serve`?"
     if status == 503 and "loading" in detail:
         return f"the server at {base} is still loading its index; retry in {retry_after or 'a few'} s"
     if 400 <= status < 500:
-        if isinstance(field, str) and field.startswith("filters."):  # the local command names the option: domain
-            short = field.removeprefix("filters.")
-            detail, field = (short + detail[len(field) :] if detail.startswith(field) else detail), short
+        if isinstance(field, str):  # the local command names the option: domain, not filters.domain
+            field, detail = local_field(field, detail)
         return f"{field}: {detail}" if field else detail
     return f"the server at {base} cannot answer {path} (HTTP {status}): {detail}"
