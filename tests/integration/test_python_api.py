@@ -18,7 +18,7 @@ from rag.config import Settings
 from rag.integrations import langchain, llamaindex
 from rag.serve.http import create_app
 from support import REPO, SHELVES
-from support.api_cases import CALLS, ERRORS, as_json, call, ids, raised
+from support.api_cases import CALLS, ERRORS, as_json, assert_same_error, call, ids
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +55,7 @@ def test_an_explained_search_is_equal_but_for_timings(index, client):
 
 @pytest.mark.parametrize("case", ERRORS, ids=ids)
 def test_in_process_and_over_http_the_errors_are_the_same(index, client, case):
-    method, args, kwargs, kind, field, same_words = case
-    local, remote = raised(index, method, args, kwargs), raised(client, method, args, kwargs)
-    assert isinstance(local, kind) and isinstance(remote, kind), (local, remote)
-    assert local.field == remote.field == field
-    if same_words:
-        assert type(local) is type(remote) and str(remote) == str(local)
+    assert_same_error(index, client, case)
 
 
 @pytest.mark.parametrize("over", ["index", "client"])

@@ -67,6 +67,21 @@ def raised(library, method: str, args: tuple, kwargs: dict[str, Any]) -> Excepti
     raise AssertionError(f"{method}{args} {kwargs} raised nothing")
 
 
+def assert_same_error(index, client, case: tuple) -> None:
+    """The opened index and the client raise the case's error type naming the same field: with the same words where
+    the case says so (and the same valid values of a filter), else in the HTTP API's words, led by the field."""
+    method, args, kwargs, kind, field, same_words = case
+    local, remote = raised(index, method, args, kwargs), raised(client, method, args, kwargs)
+    assert isinstance(local, kind) and isinstance(remote, kind), (local, remote)
+    assert local.field == remote.field == field
+    if same_words:
+        assert type(local) is type(remote) and str(remote) == str(local)
+    else:
+        assert str(remote).startswith(field)  # the HTTP API's wording, naming the field as the opened index does
+    if isinstance(local, UnknownFilterValue) and same_words:
+        assert remote.valid == local.valid and local.valid
+
+
 def as_json(value: Any) -> Any:
     """`value` as it would cross HTTP (tuples become lists), to compare explained searches' fusion settings."""
     return json.loads(json.dumps(value))

@@ -25,7 +25,7 @@ from rag.serve import service
 from rag.serve.http import create_app
 from rag.serve.state import State
 from support import REPO, SHELVES
-from support.api_cases import CALLS, ERRORS, as_json, call, ids, raised
+from support.api_cases import CALLS, ERRORS, as_json, assert_same_error, call, ids
 
 
 @pytest.fixture(scope="module")
@@ -123,18 +123,7 @@ def test_an_explained_search_carries_the_same_ranks_and_scores(index, client):
 
 @pytest.mark.parametrize("case", ERRORS, ids=ids)
 def test_the_client_raises_the_errors_the_opened_index_raises(index, client, case):
-    method, args, kwargs, kind, field, same_words = case
-    local, remote = raised(index, method, args, kwargs), raised(client, method, args, kwargs)
-    assert isinstance(local, kind) and isinstance(remote, kind), (local, remote)
-    assert local.field == remote.field == field
-    if same_words:
-        assert type(local) is type(remote) and str(remote) == str(local)
-    else:
-        assert str(remote).startswith(field)  # the HTTP API's wording, naming the field as the opened index does
-    if isinstance(local, UnknownFilterValue) and same_words:
-        assert remote.valid == local.valid and local.valid
-    if isinstance(local, rag.PatternNotFound):
-        assert remote.suggestions == local.suggestions
+    assert_same_error(index, client, case)
 
 
 def test_a_suggestion_comes_back_for_a_misspelt_slug(client):
