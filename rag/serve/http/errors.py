@@ -71,19 +71,19 @@ def add_error_handlers(app: FastAPI) -> None:
     async def _not_found(request: Request, exc: PatternNotFound) -> JSONResponse:
         return error_response(404, str(exc), exc.field, suggestions=exc.suggestions)
 
-    @app.exception_handler(EngineUnavailable)
-    async def _engine(request: Request, exc: EngineUnavailable) -> JSONResponse:
-        ERRORS.labels("engine").inc()
-        response = error_response(503, str(exc), exc.field)
-        response.headers["Retry-After"] = str(exc.retry_after_s)
-        return response
+    def retry_later(kind: str):
+        """503 with the error's Retry-After, counted in rag_errors_total{kind}."""
 
-    @app.exception_handler(Overloaded)
-    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
-        ERRORS.labels("overloaded").inc()
-        response = error_response(503, str(exc), exc.field)
-        response.headers["Retry-After"] = str(exc.retry_after_s)
-        return response
+        async def handle(request: Request, exc: EngineUnavailable | Overloaded) -> JSONResponse:
+            ERRORS.labels(kind).inc()
+            response = error_response(503, str(exc), exc.field)
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
+
+        return handle
+
+    app.add_exception_handler(EngineUnavailable, retry_later("engine"))
+    app.add_exception_handler(Overloaded, retry_later("overloaded"))
 
     @app.exception_handler(IndexError_)
     async def _index(request: Request, exc: IndexError_) -> JSONResponse:
