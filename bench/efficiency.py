@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.loadgen import run_load
-from bench.serving import Server, child_env, tree_bytes
+from bench.serving import Server, child_rss, tree_bytes
 from bench.timing import dev_queries, percentiles
 from lab.common import JudgedSet, parse_set
 
@@ -186,10 +185,7 @@ SERVING_IMPORTS = ("numpy", "faiss", "bm25s", "tokenizers", "fastapi", "uvicorn"
 
 def imports_mb() -> float:
     """RSS (MB) of a fresh Python process that has imported SERVING_IMPORTS and nothing else."""
-    code = "import importlib, psutil\n" + "".join(f"importlib.import_module({m!r})\n" for m in SERVING_IMPORTS)
-    code += "print(psutil.Process().memory_info().rss / 2**20)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=child_env())
-    return round(float(done.stdout.strip().splitlines()[-1]), 1)
+    return round(child_rss("".join(f"import {m}\n" for m in SERVING_IMPORTS)) / 2**20, 1)
 
 
 def goals(library: str, r: dict) -> list[tuple[str, str, bool, str]]:

@@ -149,14 +149,17 @@ def model_only_rss(kind: str = "auto", timeout: float = 300.0) -> int:
     """RSS of a fresh Python process that loaded the query encoder `kind` (auto: what serving uses; torch:
     sentence-transformers) and encoded one query: the fixed part of serving."""
     code = (
-        "import os, psutil\n"
         "from rag.embedding.choose import query_encoder\n"
         f"encoder = query_encoder(kind={kind!r})\n"  # kept referenced: a temporary's weights would be freed before the RSS is read
         "encoder.encode_query('warm up')\n"
-        "print(psutil.Process(os.getpid()).memory_info().rss)\n"
     )
-    env = child_env()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, check=True)
+    return child_rss(code, timeout)
+
+
+def child_rss(code: str, timeout: float = 300.0) -> int:
+    """RSS in bytes of a fresh Python process (the bench's environment) once it has run `code`."""
+    code += "\nimport os, psutil\nprint(psutil.Process(os.getpid()).memory_info().rss)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=child_env(), check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
 
